@@ -1,0 +1,17 @@
+//! Generated code for the `crm.*` protobuf packages (see `proto/`).
+#![allow(clippy::all, clippy::pedantic, missing_docs)]
+
+/// Encoded `FileDescriptorSet` of every crm proto, for gRPC server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/crm_descriptor.bin"));
+
+pub mod common {
+    pub mod v1 {
+        tonic::include_proto!("crm.common.v1");
+    }
+}
+
+pub mod customers {
+    pub mod v1 {
+        tonic::include_proto!("crm.customers.v1");
+    }
+}
