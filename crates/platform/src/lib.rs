@@ -1,1 +1,21 @@
-//! placeholder
+//! What every service runs on, used unchanged by all four: configuration,
+//! telemetry, the tower stack, JWT auth with a per-service policy table, rich
+//! gRPC errors, the database pool and migrations, idempotency keys, serving
+//! with health/reflection/graceful shutdown, and a local Postgres for
+//! development and tests.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod idempotency;
+pub mod localpg;
+pub mod metrics;
+pub mod proto_time;
+pub mod server;
+pub mod telemetry;
+
+pub use auth::{Policy, Principal, TokenKeys};
+pub use config::{CalendarConfig, ServerConfig};
+pub use error::Violations;
+pub use server::{ServiceSpec, serve};

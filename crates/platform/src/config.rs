@@ -1,0 +1,122 @@
+//! Configuration from flags and `CRM_*` environment variables (12-factor; no
+//! config file). Every service flattens `ServerConfig` into its own CLI.
+
+use std::{net::SocketAddr, time::Duration};
+
+use crm_domain::{CalendarError, WorkingCalendar};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServerConfig {
+    /// gRPC listen address [default: the service's port on 0.0.0.0].
+    #[arg(long, env = "CRM_GRPC_ADDR")]
+    pub grpc_addr: Option<SocketAddr>,
+
+    /// Admin HTTP address serving Prometheus `/metrics`; unset disables it.
+    #[arg(long, env = "CRM_ADMIN_ADDR")]
+    pub admin_addr: Option<SocketAddr>,
+
+    /// Postgres URL, e.g. postgres://crm@127.0.0.1:5432/crm.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Database pool size; raised to the concurrency limit if lower, so an
+    /// admitted RPC never waits for a connection behind a shed one.
+    #[arg(long, env = "CRM_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+
+    /// How long an RPC may wait for a database connection (ms); kept shorter
+    /// than the RPC timeout so a saturated pool answers UNAVAILABLE in time.
+    #[arg(long, env = "CRM_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 3_000)]
+    pub db_acquire_timeout_ms: u64,
+
+    /// Upper bound on any RPC (ms); a client's shorter grpc-timeout wins.
+    #[arg(long, env = "CRM_RPC_TIMEOUT_MS", default_value_t = 10_000)]
+    pub rpc_timeout_ms: u64,
+
+    /// RPCs in flight per service; beyond it requests are shed with
+    /// RESOURCE_EXHAUSTED instead of queueing.
+    #[arg(long, env = "CRM_CONCURRENCY_LIMIT", default_value_t = 16)]
+    pub concurrency_limit: usize,
+
+    /// How long shutdown waits for in-flight RPCs before giving up (ms).
+    #[arg(long, env = "CRM_SHUTDOWN_TIMEOUT_MS", default_value_t = 15_000)]
+    pub shutdown_timeout_ms: u64,
+
+    /// HS256 key for bearer tokens, at least 32 bytes.
+    #[arg(long, env = "CRM_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// How long idempotency keys (request_id) are kept, in hours (≥ 24).
+    #[arg(long, env = "CRM_IDEMPOTENCY_TTL_HOURS", default_value_t = 72, value_parser = clap::value_parser!(u32).range(24..))]
+    pub idempotency_ttl_hours: u32,
+
+    #[command(flatten)]
+    pub calendar: CalendarConfig,
+}
+
+impl ServerConfig {
+    pub fn rpc_timeout(&self) -> Duration {
+        Duration::from_millis(self.rpc_timeout_ms)
+    }
+
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_millis(self.shutdown_timeout_ms)
+    }
+
+    pub fn pool_size(&self) -> u32 {
+        self.db_max_connections.max(u32::try_from(self.concurrency_limit).unwrap_or(u32::MAX))
+    }
+
+    /// Defaults as if no flag or variable was given (tests, `crm up`).
+    pub fn defaults() -> Self {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            c: ServerConfig,
+        }
+        // Parsing an empty command line only fails on a broken definition,
+        // which the unit test below catches.
+        Wrapper::try_parse_from(["crm"]).map(|w| w.c).unwrap_or_else(|e| panic!("config defaults: {e}"))
+    }
+}
+
+/// The working-day calendar (CMP-6, CUS-5, CUS-7 deadlines).
+#[derive(Debug, Clone, clap::Args)]
+pub struct CalendarConfig {
+    /// IANA time zone business dates are taken in.
+    #[arg(long, env = "CRM_TIME_ZONE", default_value = "Asia/Shanghai")]
+    pub time_zone: String,
+
+    /// Public holidays, `YYYY-MM-DD` separated by commas.
+    #[arg(long, env = "CRM_HOLIDAYS", default_value = "")]
+    pub holidays: String,
+
+    /// Weekend days that are working days (make-up days), `YYYY-MM-DD`, comma separated.
+    #[arg(long, env = "CRM_WORKING_WEEKENDS", default_value = "")]
+    pub working_weekends: String,
+}
+
+impl CalendarConfig {
+    pub fn build(&self) -> Result<WorkingCalendar, CalendarError> {
+        WorkingCalendar::new(
+            &self.time_zone,
+            WorkingCalendar::parse_dates(&self.holidays)?,
+            WorkingCalendar::parse_dates(&self.working_weekends)?,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_parse_and_keep_pool_at_least_the_concurrency_limit() {
+        let c = ServerConfig::defaults();
+        assert_eq!(c.calendar.time_zone, "Asia/Shanghai");
+        assert!(c.pool_size() as usize >= c.concurrency_limit);
+        assert!(Duration::from_millis(c.db_acquire_timeout_ms) < c.rpc_timeout());
+        assert!(c.calendar.build().is_ok());
+    }
+}

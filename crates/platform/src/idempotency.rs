@@ -1,0 +1,114 @@
+//! Idempotency keys: every mutating RPC carries a client-chosen `request_id`.
+//! The first execution stores the encoded response in the same transaction as
+//! its effect; a retry with the same key returns that response and changes
+//! nothing; the same key with a different body (or from a different caller)
+//! is INVALID_ARGUMENT with reason `REQUEST_ID_REUSED`. A concurrent retry
+//! blocks on the key's primary key until the first commits, then replays it.
+//! Failed requests store nothing, so they can be retried.
+//!
+//! Each schema has a table of this shape (see the services' first migration):
+//! `request_id uuid primary key, principal text, method text, request bytea,
+//! response bytea, created_at timestamptz`.
+
+use std::time::Duration;
+
+use crm_domain::ids::RequestId;
+use prost::Message;
+use sqlx::{AssertSqlSafe, PgConnection, PgPool, Postgres, Transaction};
+use tonic::{Code, Status};
+
+use crate::{Principal, error};
+
+/// One mutating call, identified by its key.
+pub struct IdempotentCall {
+    table: &'static str,
+    request_id: RequestId,
+    principal: String,
+    method: &'static str,
+    request: Vec<u8>,
+}
+
+impl IdempotentCall {
+    /// `table` is schema-qualified, e.g. `customers.idempotency_keys`; it is
+    /// a constant of the calling service, never user input.
+    pub fn new<M: Message>(
+        table: &'static str,
+        method: &'static str,
+        principal: &Principal,
+        request_id: &str,
+        request: &M,
+    ) -> Result<Self, Status> {
+        let request_id =
+            RequestId::parse(request_id).map_err(|e| error::invalid_argument("request_id", e.reason))?;
+        Ok(Self { table, request_id, principal: principal.sub.clone(), method, request: request.encode_to_vec() })
+    }
+
+    /// Claims the key inside `tx`. `Some(response)` means this call already
+    /// ran: return it and do nothing else.
+    pub async fn claim<R: Message + Default>(&self, tx: &mut PgConnection) -> Result<Option<R>, Status> {
+        // The table name is a constant of the calling service, never input.
+        let inserted = sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO {} (request_id, principal, method, request) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (request_id) DO NOTHING",
+            self.table
+        )))
+        .bind(self.request_id.0)
+        .bind(&self.principal)
+        .bind(self.method)
+        .bind(&self.request)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| error::from_sqlx(&e))?
+        .rows_affected();
+        if inserted == 1 {
+            return Ok(None);
+        }
+        let (principal, method, request, response): (String, String, Vec<u8>, Option<Vec<u8>>) = sqlx::query_as(
+            AssertSqlSafe(format!("SELECT principal, method, request, response FROM {} WHERE request_id = $1", self.table)),
+        )
+        .bind(self.request_id.0)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| error::from_sqlx(&e))?;
+        if principal != self.principal || method != self.method || request != self.request {
+            return Err(error::with_reason(
+                Code::InvalidArgument,
+                "REQUEST_ID_REUSED",
+                "request_id was already used for a different request; use a new request_id",
+                &[("request_id", self.request_id.0.to_string())],
+            ));
+        }
+        let bytes = response.ok_or_else(|| error::internal(&"idempotency key committed without a response"))?;
+        R::decode(bytes.as_slice()).map(Some).map_err(|e| error::internal(&e))
+    }
+
+    /// Stores the response with the key and commits the transaction.
+    pub async fn commit<R: Message>(self, mut tx: Transaction<'_, Postgres>, response: &R) -> Result<(), Status> {
+        sqlx::query(AssertSqlSafe(format!("UPDATE {} SET response = $2 WHERE request_id = $1", self.table)))
+            .bind(self.request_id.0)
+            .bind(response.encode_to_vec())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| error::from_sqlx(&e))?;
+        tx.commit().await.map_err(|e| error::from_sqlx(&e))
+    }
+}
+
+/// Deletes keys older than `ttl`, every `every`, until the pool closes. Safe
+/// to run on every replica: the delete is idempotent.
+pub async fn purge_loop(pool: PgPool, table: &'static str, ttl: Duration, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        let secs = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
+        let q = format!("DELETE FROM {table} WHERE created_at < now() - make_interval(secs => $1::float8)");
+        match sqlx::query(AssertSqlSafe(q)).bind(secs as f64).execute(&pool).await {
+            Ok(r) if r.rows_affected() > 0 => tracing::info!(table, purged = r.rows_affected(), "idempotency keys purged"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(table, error = %e, "idempotency purge failed"),
+        }
+    }
+}

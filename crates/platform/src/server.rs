@@ -1,0 +1,110 @@
+//! One server builder for every service: the tower stack (request id +
+//! tracing + metrics, load shedding behind a global concurrency limit, auth),
+//! a per-RPC timeout (the client's shorter grpc-timeout wins), gRPC health and
+//! reflection, and graceful shutdown with a hard timeout.
+
+use std::{net::SocketAddr, time::Duration};
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::Routes;
+use tonic_health::ServingStatus;
+use tower::{ServiceBuilder, limit::GlobalConcurrencyLimitLayer, load_shed::LoadShedLayer};
+
+use crate::{Policy, ServerConfig, TokenKeys, auth::AuthLayer, metrics::RpcLayer};
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What a service hands to the platform to be served.
+pub struct ServiceSpec {
+    /// Short name used in logs and metrics, e.g. `customers`.
+    pub name: &'static str,
+    /// Who may call what; its service name is also the health-check name.
+    pub policy: Policy,
+    /// The service's gRPC routes.
+    pub routes: Routes,
+    /// Encoded `FileDescriptorSet` for reflection.
+    pub file_descriptor_set: &'static [u8],
+}
+
+/// Serves `spec` on `listener` until `shutdown` resolves, then drains
+/// in-flight RPCs for at most `cfg.shutdown_timeout()`.
+pub async fn serve(
+    listener: TcpListener,
+    spec: ServiceSpec,
+    keys: TokenKeys,
+    cfg: &ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), BoxError> {
+    let addr = listener.local_addr()?;
+    let (health, health_service) = tonic_health::server::health_reporter();
+    let service_name = spec.policy.service();
+    health.set_service_status(service_name, ServingStatus::Serving).await;
+    health.set_service_status("", ServingStatus::Serving).await;
+
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(spec.file_descriptor_set)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+
+    let routes = spec.routes.add_service(health_service).add_service(reflection);
+    let stack = ServiceBuilder::new()
+        .layer(RpcLayer::new(spec.name))
+        .layer(LoadShedLayer::new())
+        .layer(GlobalConcurrencyLimitLayer::new(cfg.concurrency_limit))
+        .layer(AuthLayer::new(keys, vec![spec.policy]));
+
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
+    let drain_health = health.clone();
+    let graceful = async move {
+        shutdown.await;
+        tracing::info!(service = spec.name, "shutting down: draining in-flight RPCs");
+        // Tell load balancers to stop sending before the listener closes.
+        drain_health.set_service_status(service_name, ServingStatus::NotServing).await;
+        drain_health.set_service_status("", ServingStatus::NotServing).await;
+        let _ = started_tx.send(());
+    };
+
+    tracing::info!(service = spec.name, %addr, "serving gRPC");
+    let server = tonic::transport::Server::builder()
+        .timeout(cfg.rpc_timeout())
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .layer(stack)
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), graceful);
+    tokio::pin!(server);
+
+    let hard = cfg.shutdown_timeout();
+    tokio::select! {
+        r = &mut server => r?,
+        _ = async { if started_rx.await.is_ok() { tokio::time::sleep(hard).await } else { std::future::pending().await } } => {
+            tracing::warn!(service = spec.name, timeout_ms = hard.as_millis() as u64, "shutdown timed out; abandoning in-flight RPCs");
+        }
+    }
+    tracing::info!(service = spec.name, "stopped");
+    Ok(())
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// Binds a listener, turning "address in use" into a sentence that names it.
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, BoxError> {
+    TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}").into())
+}
