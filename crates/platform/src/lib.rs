@@ -13,9 +13,11 @@ pub mod localpg;
 pub mod metrics;
 pub mod proto_time;
 pub mod server;
+pub mod service;
 pub mod telemetry;
 
 pub use auth::{Policy, Principal, TokenKeys};
 pub use config::{CalendarConfig, ServerConfig};
 pub use error::Violations;
 pub use server::{ServiceSpec, serve};
+pub use service::{ServiceContext, ServiceDef};

@@ -1,1 +1,33 @@
-//! x
+//! The customers service (`crm.customers.v1`): customer profiles, contacts,
+//! addresses, ownership, classification and lifecycle (SPEC CUS-1, CUS-2,
+//! CUS-3, CUS-8, CUS-9, CUS-13). Data flows api → model → store.
+
+pub mod api;
+pub mod error;
+pub mod model;
+pub mod store;
+
+use crm_platform::{ServiceContext, ServiceDef, ServiceSpec};
+use sqlx::{PgPool, migrate::Migrator};
+use tonic::service::Routes;
+
+/// This schema's migrations (`migrations/`, history in
+/// `customers._sqlx_migrations` per `sqlx.toml`).
+pub static MIGRATOR: Migrator = sqlx::migrate!();
+
+pub const SERVICE: ServiceDef = ServiceDef {
+    name: "customers",
+    default_port: 50051,
+    migrator: &MIGRATOR,
+    idempotency_table: store::IDEMPOTENCY_TABLE,
+    build,
+};
+
+fn build(pool: PgPool, _ctx: &ServiceContext) -> ServiceSpec {
+    ServiceSpec {
+        name: SERVICE.name,
+        policy: api::policy(),
+        routes: Routes::new(api::CustomersApi::new(pool).into_server()),
+        file_descriptor_set: crm_proto::FILE_DESCRIPTOR_SET,
+    }
+}

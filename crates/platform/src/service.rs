@@ -1,0 +1,102 @@
+//! Running a service: what a service declares about itself (`ServiceDef`) and
+//! the one start-up sequence every service binary, `crm serve` and `crm up`
+//! share — connect, migrate, start background work, bind, serve.
+
+use std::{net::SocketAddr, time::Duration};
+
+use crm_domain::WorkingCalendar;
+use sqlx::{PgPool, migrate::Migrator};
+use tokio::net::TcpListener;
+
+use crate::{
+    ServerConfig, ServiceSpec, TokenKeys, db, idempotency,
+    server::{self, BoxError},
+};
+
+/// What the platform needs to know to run a service.
+pub struct ServiceDef {
+    /// Short name: `customers`, also its schema.
+    pub name: &'static str,
+    pub default_port: u16,
+    pub migrator: &'static Migrator,
+    /// Schema-qualified idempotency table, purged in the background.
+    pub idempotency_table: &'static str,
+    /// Builds the gRPC service over its pool.
+    pub build: fn(PgPool, &ServiceContext) -> ServiceSpec,
+}
+
+/// Shared settings a service may need to build itself.
+#[derive(Debug, Clone)]
+pub struct ServiceContext {
+    pub calendar: WorkingCalendar,
+}
+
+impl ServiceContext {
+    pub fn from_config(cfg: &ServerConfig) -> Result<Self, BoxError> {
+        Ok(Self { calendar: cfg.calendar.build()? })
+    }
+}
+
+/// The token keys from `CRM_JWT_SECRET`; services refuse to start without one.
+pub fn token_keys(cfg: &ServerConfig) -> Result<TokenKeys, BoxError> {
+    let secret = cfg
+        .jwt_secret
+        .as_deref()
+        .ok_or("CRM_JWT_SECRET is not set: services need the key that signs bearer tokens (>= 32 bytes)")?;
+    Ok(TokenKeys::hs256(secret.as_bytes())?)
+}
+
+/// Connects to `database_url` and applies the service's migrations.
+pub async fn prepare(def: &ServiceDef, cfg: &ServerConfig, database_url: &str) -> Result<PgPool, BoxError> {
+    let pool = db::connect(database_url, cfg).await.map_err(|e| format!("cannot connect to the database: {e}"))?;
+    db::migrate(&pool, def.migrator, def.name).await.map_err(|e| format!("{} migrations failed: {e}", def.name))?;
+    Ok(pool)
+}
+
+/// Serves a prepared service on `listener` until `shutdown`, with its
+/// background work; closes the pool afterwards.
+pub async fn serve_prepared(
+    def: &ServiceDef,
+    pool: PgPool,
+    listener: TcpListener,
+    keys: TokenKeys,
+    cfg: &ServerConfig,
+    ctx: &ServiceContext,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), BoxError> {
+    let ttl = Duration::from_secs(u64::from(cfg.idempotency_ttl_hours) * 3600);
+    let purge = tokio::spawn(idempotency::purge_loop(pool.clone(), def.idempotency_table, ttl, Duration::from_secs(3600)));
+    let spec = (def.build)(pool.clone(), ctx);
+    let result = server::serve(listener, spec, keys, cfg, shutdown).await;
+    purge.abort();
+    pool.close().await;
+    result
+}
+
+/// The whole start-up of one service against `database_url`.
+pub async fn run(
+    def: &ServiceDef,
+    cfg: &ServerConfig,
+    database_url: &str,
+    keys: TokenKeys,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), BoxError> {
+    let ctx = ServiceContext::from_config(cfg)?;
+    let pool = prepare(def, cfg, database_url).await?;
+    let addr = cfg.grpc_addr.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], def.default_port)));
+    let listener = server::bind(addr).await?;
+    serve_prepared(def, pool, listener, keys, cfg, &ctx, shutdown).await
+}
+
+/// `main` of a service binary: logs, metrics exporter, config checks, then
+/// `run` until SIGTERM/SIGINT.
+pub async fn main(def: &ServiceDef, cfg: ServerConfig) -> Result<(), BoxError> {
+    crate::telemetry::init();
+    let database_url = cfg.database_url.clone().ok_or("DATABASE_URL is not set")?;
+    let keys = token_keys(&cfg)?;
+    if let Some(admin) = cfg.admin_addr {
+        crate::metrics::install_exporter(admin)?;
+        tracing::info!(%admin, "metrics on http://{admin}/metrics");
+    }
+    run(def, &cfg, &database_url, keys, server::shutdown_signal()).await
+}

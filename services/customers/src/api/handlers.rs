@@ -1,0 +1,473 @@
+//! The RPCs of `crm.customers.v1.CustomerService`.
+
+use chrono::{DateTime, Utc};
+use crm_domain::{
+    PageSize, PageToken, Role,
+    ids::{AddressId, ContactId, CustomerId},
+};
+use crm_platform::{Principal, Violations, auth::principal, error::invalid_argument, idempotency::IdempotentCall};
+use crm_proto::customers::v1::{self as pb, customer_service_server::CustomerService};
+use prost::Message;
+use sqlx::{Postgres, Transaction};
+use tonic::{Request, Response, Status};
+
+use super::{CustomersApi, Opened, convert};
+use crate::{
+    error::{Error, Result},
+    model::{
+        Address, Classification, Contact, Customer, DuplicateReason, RuleViolation, Stage,
+        access::{self, EDITORS, MANAGERS, READERS, Scope},
+        input,
+    },
+    store::{self, IDEMPOTENCY_TABLE},
+};
+
+/// A change to one existing customer, opened under its row lock.
+enum Change<R> {
+    Replay(R),
+    Fresh(Transaction<'static, Postgres>, Box<Customer>),
+}
+
+impl CustomersApi {
+    /// Claims the key, locks the customer (NOT_FOUND outside the caller's
+    /// scope), checks the etag and refuses changes to terminated customers.
+    async fn begin_change<R: Message + Default>(
+        &self,
+        call: &IdempotentCall,
+        who: &Principal,
+        allowed: &[Role],
+        id: CustomerId,
+        etag: &str,
+    ) -> Result<Change<R>> {
+        let scope = Scope::of(who, allowed)?;
+        let mut tx = match self.open::<R>(call).await? {
+            Opened::Replay(r) => return Ok(Change::Replay(r)),
+            Opened::Fresh(tx) => tx,
+        };
+        let c = store::load_for_change(&mut tx, id, &scope, convert::etag(etag)).await?;
+        if c.stage == Stage::Terminated {
+            return Err(RuleViolation::new(
+                "CUSTOMER_TERMINATED",
+                "the customer is terminated; its record is kept unchanged (CUS-11)",
+            )
+            .into());
+        }
+        Ok(Change::Fresh(tx, Box::new(c)))
+    }
+
+    /// Reads the customer back as stored, builds the response, stores it with
+    /// the key and commits.
+    async fn finish_change<R: Message>(
+        call: IdempotentCall,
+        mut tx: Transaction<'static, Postgres>,
+        id: CustomerId,
+        respond: impl FnOnce(&Customer) -> R,
+    ) -> Result<R> {
+        let c = store::load(&mut tx, id, &Scope::All, false)
+            .await?
+            .ok_or_else(|| Error::Corrupt(format!("customer {id} vanished inside its transaction")))?;
+        let response = respond(&c);
+        call.commit(tx, &response).await?;
+        Ok(response)
+    }
+
+    /// Fills in who holds a registration number after a unique violation.
+    async fn explain(&self, e: Error, registration_number: Option<&str>) -> Error {
+        match (e, registration_number) {
+            (Error::AlreadyRegistered { customer_id: None, .. }, Some(reg)) => {
+                match self.pool.acquire().await {
+                    Ok(mut conn) => match store::registered_as(&mut conn, reg).await {
+                        Ok(Some((id, owner))) => {
+                            Error::AlreadyRegistered { customer_id: Some(id.to_string()), owner_id: Some(owner) }
+                        }
+                        Ok(None) | Err(_) => Error::AlreadyRegistered { customer_id: None, owner_id: None },
+                    },
+                    Err(e) => Error::Db(e),
+                }
+            }
+            (e, _) => e,
+        }
+    }
+
+    async fn check_referral(tx: &mut sqlx::PgConnection, referral: CustomerId, field: &'static str) -> Result<()> {
+        if store::exists(tx, referral).await? {
+            Ok(())
+        } else {
+            Err(Error::InvalidField { field, reason: format!("no customer {referral}") })
+        }
+    }
+
+    async fn create(&self, who: &Principal, req: pb::CreateCustomerRequest) -> Result<pb::CreateCustomerResponse> {
+        let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "CreateCustomer", who, &req.request_id, &req)?;
+        let new = convert::new_customer(&req)?;
+        let (owner, branch) = access::registration_owner(who, new.owner_id.as_deref(), new.branch.as_deref())?;
+        let mut tx = match self.open(&call).await? {
+            Opened::Replay(r) => return Ok(r),
+            Opened::Fresh(tx) => tx,
+        };
+        if let Some(r) = new.referred_by {
+            Self::check_referral(&mut tx, r, "customer.referred_by_customer_id").await?;
+        }
+        let candidates = store::find_duplicates(&mut tx, &new.probe()).await?;
+        if let Some(first) = candidates.iter().find(|d| d.reasons.contains(&DuplicateReason::RegistrationNumber)) {
+            return Err(Error::AlreadyRegistered {
+                customer_id: Some(first.customer_id.to_string()),
+                owner_id: Some(first.owner_id.clone()),
+            });
+        }
+        if !candidates.is_empty() && !req.confirm_not_duplicate {
+            // Nothing is created and the key is not kept: the caller looks at
+            // the candidates and may send the request again with confirmation.
+            tx.rollback().await?;
+            return Ok(pb::CreateCustomerResponse {
+                customer: None,
+                duplicate_candidates: candidates.iter().map(convert::duplicate).collect(),
+            });
+        }
+        let registration = new.registration_number.clone();
+        let c = Customer::register(new, owner, branch, &who.sub, now());
+        let result = async {
+            store::insert_customer(&mut tx, &c).await?;
+            for k in &c.contacts {
+                store::insert_contact(&mut tx, c.id, k).await?;
+            }
+            for a in &c.addresses {
+                store::insert_address(&mut tx, c.id, a).await?;
+            }
+            store::record_owner(&mut tx, &c, &who.sub, "registered").await?;
+            store::record_stage(&mut tx, c.id, None, c.stage, &who.sub, "registered").await
+        }
+        .await;
+        if let Err(e) = result {
+            drop(tx);
+            return Err(self.explain(e, registration.as_deref()).await);
+        }
+        Self::finish_change(call, tx, c.id, |c| pb::CreateCustomerResponse {
+            customer: Some(convert::customer(c)),
+            duplicate_candidates: vec![],
+        })
+        .await
+    }
+
+    async fn update(&self, who: &Principal, req: pb::UpdateCustomerRequest) -> Result<pb::UpdateCustomerResponse> {
+        let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "UpdateCustomer", who, &req.request_id, &req)?;
+        let id = convert::customer_id("customer.id", req.customer.as_ref().map(|c| c.id.as_str()).unwrap_or(""))?;
+        let patch = convert::customer_patch(&req)?;
+        let (mut tx, mut c) = match self.begin_change(&call, who, EDITORS, id, &req.etag).await? {
+            Change::Replay(r) => return Ok(r),
+            Change::Fresh(tx, c) => (tx, c),
+        };
+        if let Some(Some(r)) = patch.referred_by {
+            if r == id {
+                return Err(Error::InvalidField {
+                    field: "customer.referred_by_customer_id",
+                    reason: "a customer cannot refer itself".into(),
+                });
+            }
+            Self::check_referral(&mut tx, r, "customer.referred_by_customer_id").await?;
+        }
+        c.apply(patch);
+        if let Err(e) = store::save_customer(&mut tx, &c).await {
+            drop(tx);
+            return Err(self.explain(e, c.registration_number.as_deref()).await);
+        }
+        Self::finish_change(call, tx, id, |c| pb::UpdateCustomerResponse { customer: Some(convert::customer(c)) }).await
+    }
+
+    async fn add_contact(&self, who: &Principal, req: pb::AddContactRequest) -> Result<pb::AddContactResponse> {
+        let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "AddContact", who, &req.request_id, &req)?;
+        let id = convert::customer_id("customer_id", &req.customer_id)?;
+        let mut v = Violations::default();
+        let new = match &req.contact {
+            Some(k) => convert::new_contact(&mut v, "contact", k),
+            None => {
+                v.add("contact", "is required");
+                None
+            }
+        };
+        v.finish()?;
+        let contact = Contact::new(new.ok_or_else(|| Error::Corrupt("validated contact missing".into()))?);
+        let (mut tx, c) = match self.begin_change(&call, who, EDITORS, id, &req.etag).await? {
+            Change::Replay(r) => return Ok(r),
+            Change::Fresh(tx, c) => (tx, c),
+        };
+        if c.contacts.len() >= input::MAX_CONTACTS {
+            return Err(RuleViolation::new("CONTACT_LIMIT", format!("at most {} contacts", input::MAX_CONTACTS)).into());
+        }
+        store::insert_contact(&mut tx, id, &contact).await?;
+        store::touch(&mut tx, id).await?;
+        let added = convert::contact(&contact);
+        Self::finish_change(call, tx, id, |c| pb::AddContactResponse {
+            customer: Some(convert::customer(c)),
+            contact: Some(added),
+        })
+        .await
+    }
+
+    async fn update_contact(&self, who: &Principal, req: pb::UpdateContactRequest) -> Result<pb::UpdateContactResponse> {
+        let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "UpdateContact", who, &req.request_id, &req)?;
+        let id = convert::customer_id("customer_id", &req.customer_id)?;
+        let given = req.contact.clone().unwrap_or_default();
+        let contact_id = ContactId::parse(&given.id).map_err(|e| invalid_argument("contact.id", e.reason))?;
+        let patch = convert::contact_patch(req.update_mask.as_ref(), &given)?;
+        let (mut tx, mut c) = match self.begin_change(&call, who, EDITORS, id, &req.etag).await? {
+            Change::Replay(r) => return Ok(r),
+            Change::Fresh(tx, c) => (tx, c),
+        };
+        let contact = c
+            .contacts
+            .iter_mut()
+            .find(|k| k.id == contact_id)
+            .ok_or_else(|| Error::NotFound { resource: "contact", id: contact_id.to_string() })?;
+        contact.apply(patch);
+        store::save_contact(&mut tx, id, contact).await?;
+        store::touch(&mut tx, id).await?;
+        Self::finish_change(call, tx, id, |c| pb::UpdateContactResponse { customer: Some(convert::customer(c)) }).await
+    }
+
+    async fn remove_contact(&self, who: &Principal, req: pb::RemoveContactRequest) -> Result<pb::RemoveContactResponse> {
+        let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "RemoveContact", who, &req.request_id, &req)?;
+        let id = convert::customer_id("customer_id", &req.customer_id)?;
+        let contact_id = ContactId::parse(&req.contact_id).map_err(|e| invalid_argument("contact_id", e.reason))?;
+        let mut tx = match self.begin_change(&call, who, EDITORS, id, &req.etag).await? {
+            Change::Replay(r) => return Ok(r),
+            Change::Fresh(tx, _) => tx,
+        };
+        if !store::delete_contact(&mut tx, id, contact_id).await? {
+            return Err(Error::NotFound { resource: "contact", id: contact_id.to_string() });
+        }
+        store::touch(&mut tx, id).await?;
+        Self::finish_change(call, tx, id, |c| pb::RemoveContactResponse { customer: Some(convert::customer(c)) }).await
+    }
+
+    async fn add_address(&self, who: &Principal, req: pb::AddAddressRequest) -> Result<pb::AddAddressResponse> {
+        let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "AddAddress", who, &req.request_id, &req)?;
+        let id = convert::customer_id("customer_id", &req.customer_id)?;
+        let mut v = Violations::default();
+        let new = match &req.address {
+            Some(a) => convert::new_address(&mut v, "address", a),
+            None => {
+                v.add("address", "is required");
+                None
+            }
+        };
+        v.finish()?;
+        let address = Address::new(new.ok_or_else(|| Error::Corrupt("validated address missing".into()))?);
+        let (mut tx, c) = match self.begin_change(&call, who, EDITORS, id, &req.etag).await? {
+            Change::Replay(r) => return Ok(r),
+            Change::Fresh(tx, c) => (tx, c),
+        };
+        if c.addresses.len() >= input::MAX_ADDRESSES {
+            return Err(RuleViolation::new("ADDRESS_LIMIT", format!("at most {} addresses", input::MAX_ADDRESSES)).into());
+        }
+        store::insert_address(&mut tx, id, &address).await?;
+        store::touch(&mut tx, id).await?;
+        let added = convert::address(&address);
+        Self::finish_change(call, tx, id, |c| pb::AddAddressResponse {
+            customer: Some(convert::customer(c)),
+            address: Some(added),
+        })
+        .await
+    }
+
+    async fn update_address(&self, who: &Principal, req: pb::UpdateAddressRequest) -> Result<pb::UpdateAddressResponse> {
+        let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "UpdateAddress", who, &req.request_id, &req)?;
+        let id = convert::customer_id("customer_id", &req.customer_id)?;
+        let given = req.address.clone().unwrap_or_default();
+        let address_id = AddressId::parse(&given.id).map_err(|e| invalid_argument("address.id", e.reason))?;
+        let patch = convert::address_patch(req.update_mask.as_ref(), &given)?;
+        let (mut tx, mut c) = match self.begin_change(&call, who, EDITORS, id, &req.etag).await? {
+            Change::Replay(r) => return Ok(r),
+            Change::Fresh(tx, c) => (tx, c),
+        };
+        let address = c
+            .addresses
+            .iter_mut()
+            .find(|a| a.id == address_id)
+            .ok_or_else(|| Error::NotFound { resource: "address", id: address_id.to_string() })?;
+        address.apply(patch);
+        store::save_address(&mut tx, id, address).await?;
+        store::touch(&mut tx, id).await?;
+        Self::finish_change(call, tx, id, |c| pb::UpdateAddressResponse { customer: Some(convert::customer(c)) }).await
+    }
+
+    async fn remove_address(&self, who: &Principal, req: pb::RemoveAddressRequest) -> Result<pb::RemoveAddressResponse> {
+        let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "RemoveAddress", who, &req.request_id, &req)?;
+        let id = convert::customer_id("customer_id", &req.customer_id)?;
+        let address_id = AddressId::parse(&req.address_id).map_err(|e| invalid_argument("address_id", e.reason))?;
+        let mut tx = match self.begin_change(&call, who, EDITORS, id, &req.etag).await? {
+            Change::Replay(r) => return Ok(r),
+            Change::Fresh(tx, _) => tx,
+        };
+        if !store::delete_address(&mut tx, id, address_id).await? {
+            return Err(Error::NotFound { resource: "address", id: address_id.to_string() });
+        }
+        store::touch(&mut tx, id).await?;
+        Self::finish_change(call, tx, id, |c| pb::RemoveAddressResponse { customer: Some(convert::customer(c)) }).await
+    }
+
+    async fn change_stage(&self, who: &Principal, req: pb::ChangeStageRequest) -> Result<pb::ChangeStageResponse> {
+        let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "ChangeStage", who, &req.request_id, &req)?;
+        let mut v = Violations::default();
+        let id = v.check("customer_id", CustomerId::parse(&req.customer_id));
+        let to = v.check("stage", convert::required(convert::stage(req.stage)));
+        let reason = v.check("reason", crm_domain::text::optional(&req.reason, 1000));
+        v.finish()?;
+        let (Some(id), Some(to), Some(reason)) = (id, to, reason) else {
+            return Err(Error::Corrupt("validated stage change incomplete".into()));
+        };
+        let (mut tx, mut c) = match self.begin_change(&call, who, EDITORS, id, &req.etag).await? {
+            Change::Replay(r) => return Ok(r),
+            Change::Fresh(tx, c) => (tx, c),
+        };
+        let from = c.stage;
+        c.stage = from.transition(to)?;
+        store::save_customer(&mut tx, &c).await?;
+        store::record_stage(&mut tx, id, Some(from), c.stage, &who.sub, &reason).await?;
+        Self::finish_change(call, tx, id, |c| pb::ChangeStageResponse { customer: Some(convert::customer(c)) }).await
+    }
+
+    async fn set_classification(
+        &self,
+        who: &Principal,
+        req: pb::SetClassificationRequest,
+    ) -> Result<pb::SetClassificationResponse> {
+        let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "SetClassification", who, &req.request_id, &req)?;
+        let mut v = Violations::default();
+        let id = v.check("customer_id", CustomerId::parse(&req.customer_id));
+        // A field left unset keeps its value; set to UNSPECIFIED it is refused.
+        let grade = req.grade.and_then(|g| v.check("grade", convert::required(convert::grade(g))));
+        let tier = req.value_tier.and_then(|t| v.check("value_tier", convert::required(convert::value_tier(t))));
+        let level =
+            req.service_level.and_then(|l| v.check("service_level", convert::required(convert::service_level(l))));
+        if req.grade.is_none() && req.value_tier.is_none() && req.service_level.is_none() {
+            v.add("grade", "set at least one of grade, value_tier, service_level");
+        }
+        let reason = v.check("reason", input::reason(&req.reason));
+        v.finish()?;
+        let (Some(id), Some(reason)) = (id, reason) else {
+            return Err(Error::Corrupt("validated classification incomplete".into()));
+        };
+        let (mut tx, mut c) = match self.begin_change(&call, who, MANAGERS, id, &req.etag).await? {
+            Change::Replay(r) => return Ok(r),
+            Change::Fresh(tx, c) => (tx, c),
+        };
+        let before = c.classification;
+        c.classification = Classification {
+            grade: grade.unwrap_or(before.grade),
+            value_tier: tier.unwrap_or(before.value_tier),
+            service_level: level.unwrap_or(before.service_level),
+        };
+        if c.classification == before {
+            return Err(RuleViolation::new("CLASSIFICATION_UNCHANGED", "the customer already has this classification").into());
+        }
+        store::save_customer(&mut tx, &c).await?;
+        store::record_classification(&mut tx, &c, &who.sub, &reason).await?;
+        Self::finish_change(call, tx, id, |c| pb::SetClassificationResponse { customer: Some(convert::customer(c)) })
+            .await
+    }
+
+    async fn assign_owner(&self, who: &Principal, req: pb::AssignOwnerRequest) -> Result<pb::AssignOwnerResponse> {
+        let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "AssignOwner", who, &req.request_id, &req)?;
+        let mut v = Violations::default();
+        let id = v.check("customer_id", CustomerId::parse(&req.customer_id));
+        let owner = v.check("owner_id", input::owner_id(&req.owner_id));
+        let branch = v.check("branch", crm_domain::text::single_line(&req.branch, 100));
+        let reason = v.check("reason", input::reason(&req.reason));
+        v.finish()?;
+        let (Some(id), Some(owner), Some(branch), Some(reason)) = (id, owner, branch, reason) else {
+            return Err(Error::Corrupt("validated assignment incomplete".into()));
+        };
+        let (mut tx, mut c) = match self.begin_change(&call, who, MANAGERS, id, &req.etag).await? {
+            Change::Replay(r) => return Ok(r),
+            Change::Fresh(tx, c) => (tx, c),
+        };
+        let branch = (!branch.is_empty()).then_some(branch);
+        let (owner, branch) = access::reassignment(who, &c, &owner, branch.as_deref()).map_err(|e| match e {
+            access::ReassignError::Denied(d) => Error::Denied(d),
+            access::ReassignError::Rule(r) => Error::Rule(r),
+        })?;
+        c.owner_id = owner;
+        c.branch = branch;
+        store::save_customer(&mut tx, &c).await?;
+        store::record_owner(&mut tx, &c, &who.sub, &reason).await?;
+        Self::finish_change(call, tx, id, |c| pb::AssignOwnerResponse { customer: Some(convert::customer(c)) }).await
+    }
+
+    async fn get(&self, who: &Principal, req: pb::GetCustomerRequest) -> Result<pb::GetCustomerResponse> {
+        let id = convert::customer_id("id", &req.id)?;
+        let scope = Scope::of(who, READERS)?;
+        let mut conn = self.pool.acquire().await?;
+        let c = store::load(&mut conn, id, &scope, false)
+            .await?
+            .ok_or_else(|| Error::NotFound { resource: "customer", id: id.to_string() })?;
+        Ok(pb::GetCustomerResponse { customer: Some(convert::customer(&c)) })
+    }
+
+    async fn list(&self, who: &Principal, req: pb::ListCustomersRequest) -> Result<pb::ListCustomersResponse> {
+        let size = PageSize::parse(req.page_size, 50, 1000).map_err(|e| invalid_argument("page_size", e.reason))?;
+        let (filter, fingerprint) = convert::list_filter(&req)?;
+        let token = PageToken::decode(&req.page_token, fingerprint)
+            .map_err(|e| invalid_argument("page_token", e.to_string()))?;
+        let scope = Scope::of(who, READERS)?;
+        let mut conn = self.pool.acquire().await?;
+        let mut page = store::list(&mut conn, &scope, &filter, token.map(|t| t.after), size.0).await?;
+        let more = page.len() > size.0 as usize;
+        page.truncate(size.0 as usize);
+        let next_page_token = match page.last() {
+            Some(last) if more => PageToken { after: last.id.0, filter: fingerprint }.encode(),
+            _ => String::new(),
+        };
+        Ok(pb::ListCustomersResponse { customers: page.iter().map(convert::customer).collect(), next_page_token })
+    }
+
+    async fn search(&self, who: &Principal, req: pb::SearchCustomersRequest) -> Result<pb::SearchCustomersResponse> {
+        let terms = convert::search_terms(&req.query)?;
+        let size = PageSize::parse(req.page_size, 20, 100).map_err(|e| invalid_argument("page_size", e.reason))?;
+        let scope = Scope::of(who, READERS)?;
+        let mut conn = self.pool.acquire().await?;
+        let hits = store::search(&mut conn, &scope, &terms, size.0).await?;
+        Ok(pb::SearchCustomersResponse {
+            hits: hits.iter().map(|(c, score)| pb::SearchHit { customer: Some(convert::customer(c)), score: *score }).collect(),
+        })
+    }
+}
+
+/// Now, at the database's precision (microseconds).
+fn now() -> DateTime<Utc> {
+    let t = Utc::now();
+    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
+}
+
+/// Each RPC: who is calling, then the inherent method; errors map to statuses
+/// in one place (`crate::error`).
+macro_rules! rpc {
+    ($($name:ident($req:ty) -> $resp:ty => $inner:ident;)+) => {
+        #[tonic::async_trait]
+        impl CustomerService for CustomersApi {
+            $(
+                async fn $name(&self, request: Request<$req>) -> std::result::Result<Response<$resp>, Status> {
+                    let who = principal(&request)?;
+                    Ok(Response::new(self.$inner(&who, request.into_inner()).await?))
+                }
+            )+
+        }
+    };
+}
+
+rpc! {
+    create_customer(pb::CreateCustomerRequest) -> pb::CreateCustomerResponse => create;
+    get_customer(pb::GetCustomerRequest) -> pb::GetCustomerResponse => get;
+    list_customers(pb::ListCustomersRequest) -> pb::ListCustomersResponse => list;
+    search_customers(pb::SearchCustomersRequest) -> pb::SearchCustomersResponse => search;
+    update_customer(pb::UpdateCustomerRequest) -> pb::UpdateCustomerResponse => update;
+    add_contact(pb::AddContactRequest) -> pb::AddContactResponse => add_contact;
+    update_contact(pb::UpdateContactRequest) -> pb::UpdateContactResponse => update_contact;
+    remove_contact(pb::RemoveContactRequest) -> pb::RemoveContactResponse => remove_contact;
+    add_address(pb::AddAddressRequest) -> pb::AddAddressResponse => add_address;
+    update_address(pb::UpdateAddressRequest) -> pb::UpdateAddressResponse => update_address;
+    remove_address(pb::RemoveAddressRequest) -> pb::RemoveAddressResponse => remove_address;
+    change_stage(pb::ChangeStageRequest) -> pb::ChangeStageResponse => change_stage;
+    set_classification(pb::SetClassificationRequest) -> pb::SetClassificationResponse => set_classification;
+    assign_owner(pb::AssignOwnerRequest) -> pb::AssignOwnerResponse => assign_owner;
+}

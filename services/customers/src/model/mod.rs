@@ -1,0 +1,198 @@
+//! The customer model: vocabulary, validated inputs, who may see and change
+//! what, and the lifecycle. Pure: no SQL, no protobuf.
+
+pub mod access;
+pub mod change;
+pub mod input;
+pub mod lifecycle;
+
+use chrono::{DateTime, Utc};
+use crm_domain::ids::{AddressId, ContactId, CustomerId};
+
+/// Declares a closed vocabulary stored as text in the database.
+macro_rules! vocabulary {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(&self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            pub fn from_db(s: &str) -> Option<Self> {
+                match s { $($text => Some($name::$variant),)+ _ => None }
+            }
+        }
+    };
+}
+
+vocabulary!(PartyKind { Person = "person", Organization = "organization" });
+vocabulary!(SizeBand { Micro = "micro", Small = "small", Medium = "medium", Large = "large" });
+vocabulary!(SourceChannel {
+    TradeShow = "trade_show",
+    IndustryPress = "industry_press",
+    Internet = "internet",
+    IndustryAssociation = "industry_association",
+    RetailBrandListing = "retail_brand_listing",
+    PartnerReferral = "partner_referral",
+    MarketingCampaign = "marketing_campaign",
+    WalkIn = "walk_in",
+});
+vocabulary!(
+    /// CUS-8 demand grade: A large and urgent, B ordinary, C latent.
+    DemandGrade { A = "A", B = "B", C = "C" }
+);
+vocabulary!(
+    /// CUS-8 value tier, from contribution.
+    ValueTier { Potential = "potential", General = "general", Key = "key", Vip = "vip" }
+);
+vocabulary!(
+    /// CUS-8 service level: drives complaint and work-order priority.
+    ServiceLevel { General = "general", Key = "key", Special = "special" }
+);
+vocabulary!(
+    /// CUS-9 lifecycle stage.
+    Stage { Prospect = "prospect", Active = "active", Dormant = "dormant", Terminated = "terminated" }
+);
+vocabulary!(AddressKind { HeadOffice = "head_office", Branch = "branch", ServiceSite = "service_site", Home = "home" });
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Classification {
+    pub grade: DemandGrade,
+    pub value_tier: ValueTier,
+    pub service_level: ServiceLevel,
+}
+
+impl Classification {
+    /// A newly registered customer: latent need, potential value, general service.
+    pub const INITIAL: Classification = Classification {
+        grade: DemandGrade::C,
+        value_tier: ValueTier::Potential,
+        service_level: ServiceLevel::General,
+    };
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Customer {
+    pub id: CustomerId,
+    pub kind: PartyKind,
+    pub display_name: String,
+    pub legal_name: String,
+    pub registration_number: Option<String>,
+    pub industry: String,
+    pub size_band: Option<SizeBand>,
+    pub region: String,
+    pub summary: String,
+    pub source_channel: Option<SourceChannel>,
+    pub tags: Vec<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub owner_id: String,
+    pub branch: String,
+    pub classification: Classification,
+    pub stage: Stage,
+    pub referred_by: Option<CustomerId>,
+    pub contacts: Vec<Contact>,
+    pub addresses: Vec<Address>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+impl Customer {
+    pub fn etag(&self) -> String {
+        etag(self.version)
+    }
+}
+
+/// The opaque etag of a version. Clients compare it, never parse it.
+pub fn etag(version: i64) -> String {
+    format!("\"{version}\"")
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contact {
+    pub id: ContactId,
+    pub name: String,
+    pub position: String,
+    pub phones: Vec<String>,
+    pub email: Option<String>,
+    pub decision_maker: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Address {
+    pub id: AddressId,
+    pub kind: AddressKind,
+    pub province: String,
+    pub city: String,
+    pub district: String,
+    pub street: String,
+    pub postal_code: String,
+}
+
+/// Why a record was reported as a likely duplicate (CUS-2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DuplicateReason {
+    Phone,
+    Email,
+    RegistrationNumber,
+    SimilarName,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DuplicateCandidate {
+    pub customer_id: CustomerId,
+    pub display_name: String,
+    pub region: String,
+    pub owner_id: String,
+    pub reasons: Vec<DuplicateReason>,
+    pub name_similarity: f64,
+}
+
+/// Names at least this similar (pg_trgm similarity of the normalised names,
+/// 0..1) in the same region are reported as likely duplicates.
+pub const DUPLICATE_NAME_SIMILARITY: f64 = 0.5;
+
+/// A business rule that refused a request: FAILED_PRECONDITION with `reason`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct RuleViolation {
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl RuleViolation {
+    pub fn new(reason: &'static str, message: impl Into<String>) -> Self {
+        Self { reason, message: message.into() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vocabularies_round_trip_through_their_stored_form() {
+        for s in Stage::ALL {
+            assert_eq!(Stage::from_db(s.as_str()), Some(*s));
+        }
+        for t in ValueTier::ALL {
+            assert_eq!(ValueTier::from_db(t.as_str()), Some(*t));
+        }
+        for k in AddressKind::ALL {
+            assert_eq!(AddressKind::from_db(k.as_str()), Some(*k));
+        }
+        assert_eq!(DemandGrade::from_db("D"), None);
+    }
+
+    #[test]
+    fn etags_change_with_the_version() {
+        assert_ne!(etag(1), etag(2));
+    }
+}
