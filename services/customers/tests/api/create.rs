@@ -1,0 +1,299 @@
+//! CreateCustomer: CUS-1 profile, CUS-2 duplicate detection, CUS-3 first
+//! registration wins, CUS-9 referral.
+
+use crm_proto::customers::v1 as pb;
+use tonic::Code;
+
+use crate::helpers::{App, assert_invalid, org, reason, rid};
+
+fn full_profile() -> pb::Customer {
+    pb::Customer {
+        kind: pb::PartyKind::Organization as i32,
+        display_name: " 北京燃气集团 ".into(),
+        legal_name: "北京市燃气集团有限责任公司".into(),
+        registration_number: "91110000-101234567X".into(),
+        industry: "utilities".into(),
+        size_band: pb::SizeBand::Large as i32,
+        region: "CN-BJ".into(),
+        summary: "城市燃气供应，覆盖朝阳、海淀。".into(),
+        source_channel: pb::SourceChannel::TradeShow as i32,
+        tags: vec!["燃气".into(), "key-account".into(), "燃气".into()],
+        phone: "010-6552 1234".into(),
+        email: "Info@BJGas.com.CN".into(),
+        contacts: vec![pb::Contact {
+            name: "王经理".into(),
+            position: "采购部经理".into(),
+            phones: vec!["138 0013 8000".into()],
+            email: "wang@bjgas.com.cn".into(),
+            decision_maker: true,
+            ..Default::default()
+        }],
+        addresses: vec![pb::Address {
+            kind: pb::AddressKind::HeadOffice as i32,
+            province: "北京市".into(),
+            city: "北京市".into(),
+            district: "朝阳区".into(),
+            street: "建国路 88 号".into(),
+            postal_code: "100022".into(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn registers_a_full_profile_owned_by_the_salesperson() {
+    let app = App::new().await;
+    let mut sales = app.sales("s1").await;
+    let resp = sales
+        .create_customer(pb::CreateCustomerRequest {
+            request_id: rid(),
+            customer: Some(full_profile()),
+            confirm_not_duplicate: false,
+        })
+        .await
+        .expect("create")
+        .into_inner();
+    assert!(resp.duplicate_candidates.is_empty());
+    let c = resp.customer.expect("customer");
+    assert_eq!(c.display_name, "北京燃气集团", "trimmed, Chinese kept as typed");
+    assert_eq!(c.registration_number, "91110000101234567X");
+    assert_eq!(c.phone, "+861065521234", "phones are stored in E.164");
+    assert_eq!(c.email, "info@bjgas.com.cn");
+    assert_eq!(c.tags, vec!["燃气".to_string(), "key-account".to_string()]);
+    assert_eq!(c.owner_id, "s1", "CUS-3: the registrar owns the customer");
+    assert_eq!(c.branch, "bj");
+    assert_eq!(c.stage, pb::LifecycleStage::Prospect as i32);
+    assert_eq!(c.grade, pb::DemandGrade::C as i32);
+    assert_eq!(c.value_tier, pb::ValueTier::Potential as i32);
+    assert_eq!(c.service_level, pb::ServiceLevel::General as i32);
+    assert_eq!(c.contacts.len(), 1);
+    assert_eq!(c.contacts[0].phones, vec!["+8613800138000".to_string()]);
+    assert!(c.contacts[0].decision_maker);
+    assert_eq!(c.addresses[0].district, "朝阳区");
+    assert!(!c.etag.is_empty() && c.create_time.is_some());
+
+    // What Get returns is what Create returned.
+    assert_eq!(app.get(&c.id).await, c);
+    assert_eq!(app.count("ownership_history").await, 1);
+    assert_eq!(app.count("stage_history").await, 1);
+}
+
+#[tokio::test]
+async fn every_bad_field_is_named_and_nothing_is_written() {
+    let app = App::new().await;
+    let mut sales = app.sales("s1").await;
+    let bad = pb::Customer {
+        kind: 0,
+        display_name: "   ".into(),
+        registration_number: "12".into(),
+        phone: "12345".into(),
+        email: "not-an-email".into(),
+        size_band: 99,
+        tags: vec!["".into()],
+        referred_by_customer_id: "nope".into(),
+        contacts: vec![pb::Contact { name: "".into(), phones: vec!["x".into()], ..Default::default() }],
+        addresses: vec![pb::Address { kind: 0, street: "".into(), ..Default::default() }],
+        ..Default::default()
+    };
+    let err = sales
+        .create_customer(pb::CreateCustomerRequest { request_id: rid(), customer: Some(bad), confirm_not_duplicate: true })
+        .await
+        .expect_err("invalid");
+    for field in [
+        "customer.kind",
+        "customer.display_name",
+        "customer.registration_number",
+        "customer.phone",
+        "customer.email",
+        "customer.size_band",
+        "customer.tags",
+        "customer.referred_by_customer_id",
+        "customer.contacts[0].name",
+        "customer.contacts[0].phones",
+        "customer.addresses[0].kind",
+        "customer.addresses[0].street",
+    ] {
+        assert_invalid(&err, field);
+    }
+    assert_eq!(app.count("customers").await, 0);
+    assert_eq!(app.count("idempotency_keys").await, 0);
+
+    let missing = sales
+        .create_customer(pb::CreateCustomerRequest { request_id: rid(), customer: None, confirm_not_duplicate: false })
+        .await
+        .expect_err("no customer");
+    assert_invalid(&missing, "customer");
+    let no_key = sales
+        .create_customer(pb::CreateCustomerRequest {
+            request_id: String::new(),
+            customer: Some(org("甲", "CN-BJ")),
+            confirm_not_duplicate: false,
+        })
+        .await
+        .expect_err("no request id");
+    assert_invalid(&no_key, "request_id");
+    assert_eq!(app.count("customers").await, 0);
+}
+
+#[tokio::test]
+async fn likely_duplicates_are_reported_and_nothing_is_created_until_confirmed() {
+    let app = App::new().await;
+    let mut s1 = app.sales("s1").await;
+    let first = app.create(&mut s1, full_profile()).await;
+
+    let mut s2 = app.sales("s2").await;
+    // Same phone typed differently, similar name, same region.
+    let again = pb::Customer {
+        display_name: "北京燃气集团公司".into(),
+        phone: "+86 10 6552 1234".into(),
+        ..org("", "CN-BJ")
+    };
+    let key = rid();
+    let resp = s2
+        .create_customer(pb::CreateCustomerRequest {
+            request_id: key.clone(),
+            customer: Some(again.clone()),
+            confirm_not_duplicate: false,
+        })
+        .await
+        .expect("answered")
+        .into_inner();
+    assert!(resp.customer.is_none(), "nothing created");
+    assert_eq!(resp.duplicate_candidates.len(), 1);
+    let cand = &resp.duplicate_candidates[0];
+    assert_eq!(cand.customer_id, first.id);
+    assert_eq!(cand.owner_id, "s1");
+    assert!(cand.reasons.contains(&(pb::DuplicateReason::Phone as i32)));
+    assert!(cand.reasons.contains(&(pb::DuplicateReason::SimilarName as i32)));
+    assert_eq!(app.count("customers").await, 1);
+
+    // The same key may now be used with confirmation: nothing was kept.
+    let created = s2
+        .create_customer(pb::CreateCustomerRequest { request_id: key, customer: Some(again), confirm_not_duplicate: true })
+        .await
+        .expect("confirmed")
+        .into_inner();
+    assert_eq!(created.customer.expect("created").owner_id, "s2");
+    assert_eq!(app.count("customers").await, 2);
+}
+
+#[tokio::test]
+async fn duplicates_are_found_by_contact_email_and_by_width_folded_names() {
+    let app = App::new().await;
+    let mut s1 = app.sales("s1").await;
+    app.create(&mut s1, pb::Customer { display_name: "ＡＢＣ Logistics".into(), ..org("", "CN-SH") }).await;
+    let mut c = org("Acme Trading", "CN-GD");
+    c.contacts = vec![pb::Contact { name: "Li".into(), email: "li@acme.cn".into(), ..Default::default() }];
+    app.create(&mut s1, c).await;
+
+    let mut s2 = app.sales("s2").await;
+    let by_name = s2
+        .create_customer(pb::CreateCustomerRequest {
+            request_id: rid(),
+            customer: Some(org("abc logistics", "CN-SH")),
+            confirm_not_duplicate: false,
+        })
+        .await
+        .expect("ok")
+        .into_inner();
+    assert_eq!(by_name.duplicate_candidates.len(), 1, "full-width ＡＢＣ equals abc");
+
+    let by_email = s2
+        .create_customer(pb::CreateCustomerRequest {
+            request_id: rid(),
+            customer: Some(pb::Customer { email: "LI@acme.cn".into(), ..org("Totally Different Ltd", "CN-BJ") }),
+            confirm_not_duplicate: false,
+        })
+        .await
+        .expect("ok")
+        .into_inner();
+    assert_eq!(by_email.duplicate_candidates.len(), 1);
+    assert_eq!(by_email.duplicate_candidates[0].reasons, vec![pb::DuplicateReason::Email as i32]);
+
+    // Same name in another region is not a duplicate.
+    let other_region = s2
+        .create_customer(pb::CreateCustomerRequest {
+            request_id: rid(),
+            customer: Some(org("ABC Logistics", "CN-BJ")),
+            confirm_not_duplicate: false,
+        })
+        .await
+        .expect("ok")
+        .into_inner();
+    assert!(other_region.customer.is_some());
+}
+
+#[tokio::test]
+async fn the_first_registration_of_a_registration_number_wins() {
+    let app = App::new().await;
+    let mut s1 = app.sales("s1").await;
+    let first = app.create(&mut s1, full_profile()).await;
+    let mut s2 = app.sales("s2").await;
+    let err = s2
+        .create_customer(pb::CreateCustomerRequest {
+            request_id: rid(),
+            customer: Some(pb::Customer { registration_number: "91110000101234567x".into(), ..org("Another name", "CN-SH") }),
+            confirm_not_duplicate: true,
+        })
+        .await
+        .expect_err("already registered");
+    assert_eq!(err.code(), Code::AlreadyExists);
+    assert_eq!(reason(&err), "CUSTOMER_ALREADY_REGISTERED");
+    let info = tonic_types::StatusExt::get_details_error_info(&err).expect("info");
+    assert_eq!(info.metadata.get("customer_id"), Some(&first.id));
+    assert_eq!(info.metadata.get("owner_id").map(String::as_str), Some("s1"));
+    assert_eq!(app.count("customers").await, 1);
+}
+
+#[tokio::test]
+async fn concurrent_registrations_of_one_registration_number_create_one_customer() {
+    let app = App::new().await;
+    let mut tasks = Vec::new();
+    for i in 0..6 {
+        let mut client = app.sales(&format!("s{i}")).await;
+        tasks.push(tokio::spawn(async move {
+            client
+                .create_customer(pb::CreateCustomerRequest {
+                    request_id: rid(),
+                    customer: Some(pb::Customer { registration_number: "91310000MA1FL0000Q".into(), ..org(&format!("公司{i}"), "CN-SH") }),
+                    confirm_not_duplicate: true,
+                })
+                .await
+        }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        match t.await.expect("task") {
+            Ok(_) => won += 1,
+            Err(e) => assert_eq!(e.code(), Code::AlreadyExists, "{e:?}"),
+        }
+    }
+    assert_eq!(won, 1);
+    assert_eq!(app.count("customers").await, 1);
+}
+
+#[tokio::test]
+async fn a_referral_must_name_an_existing_customer() {
+    let app = App::new().await;
+    let mut s1 = app.sales("s1").await;
+    let referrer = app.create(&mut s1, org("推荐人公司", "CN-BJ")).await;
+    let referred = app
+        .create(&mut s1, pb::Customer { referred_by_customer_id: referrer.id.clone(), ..org("新客户", "CN-BJ") })
+        .await;
+    assert_eq!(referred.referred_by_customer_id, referrer.id);
+
+    let err = s1
+        .create_customer(pb::CreateCustomerRequest {
+            request_id: rid(),
+            customer: Some(pb::Customer {
+                referred_by_customer_id: uuid::Uuid::now_v7().to_string(),
+                ..org("无推荐", "CN-BJ")
+            }),
+            confirm_not_duplicate: true,
+        })
+        .await
+        .expect_err("unknown referrer");
+    assert_invalid(&err, "customer.referred_by_customer_id");
+    assert_eq!(app.count("customers").await, 2);
+}
