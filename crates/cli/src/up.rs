@@ -93,7 +93,10 @@ pub async fn run(args: UpArgs) -> Result<(), BoxError> {
     println!("Admin token (12 h):");
     println!("{token}");
     println!();
-    println!("Try:  grpcurl -plaintext -H \"authorization: Bearer $TOKEN\" {} list", endpoints.first().map(|e| e.1.to_string()).unwrap_or_default());
+    println!(
+        "Try:  grpcurl -plaintext -H \"authorization: Bearer $TOKEN\" {} list",
+        endpoints.first().map(|e| e.1.to_string()).unwrap_or_default()
+    );
     println!("More tokens: crm token --role sales --sub u1 --branch bj");
     println!("Stop with Ctrl-C.");
 

@@ -40,9 +40,7 @@ impl Phone {
             }
             format!("86{national}")
         } else {
-            return Err(Invalid::new(
-                "needs an area code or an international prefix (+86 ...)",
-            ));
+            return Err(Invalid::new("needs an area code or an international prefix (+86 ...)"));
         };
         if !(8..=15).contains(&e164.len()) || e164.starts_with('0') {
             return Err(Invalid::new("is not a valid international number"));
@@ -104,7 +102,8 @@ mod tests {
     #[test]
     fn chinese_numbers_in_any_spelling_are_the_same() {
         let want = Phone::parse("+8613800138000").ok();
-        for s in ["13800138000", "138-0013-8000", "+86 138 0013 8000", "008613800138000", "１３８００１３８０００"] {
+        for s in ["13800138000", "138-0013-8000", "+86 138 0013 8000", "008613800138000", "１３８００１３８０００"]
+        {
             assert_eq!(Phone::parse(s).ok(), want, "{s}");
         }
         assert_eq!(Phone::parse("010-6552 1234").map(|p| p.0), Ok("+861065521234".into()));

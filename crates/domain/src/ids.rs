@@ -73,9 +73,7 @@ impl RequestId {
         if s.trim().is_empty() {
             return Err(Invalid::new("is required (a UUID chosen by the client, reused on retry)"));
         }
-        uuid::Uuid::try_parse(s.trim())
-            .map(Self)
-            .map_err(|_| Invalid::new("must be a UUID"))
+        uuid::Uuid::try_parse(s.trim()).map(Self).map_err(|_| Invalid::new("must be a UUID"))
     }
 }
 

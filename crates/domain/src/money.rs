@@ -16,11 +16,7 @@ impl Currency {
         if bytes.len() != 3 || !bytes.iter().all(u8::is_ascii_alphabetic) {
             return Err(MoneyError::BadCurrency(code.to_string()));
         }
-        Ok(Currency([
-            bytes[0].to_ascii_uppercase(),
-            bytes[1].to_ascii_uppercase(),
-            bytes[2].to_ascii_uppercase(),
-        ]))
+        Ok(Currency([bytes[0].to_ascii_uppercase(), bytes[1].to_ascii_uppercase(), bytes[2].to_ascii_uppercase()]))
     }
 
     pub fn code(&self) -> &str {
@@ -102,10 +98,7 @@ impl Money {
     }
 
     pub fn checked_neg(self) -> Result<Money, MoneyError> {
-        self.amount_minor
-            .checked_neg()
-            .map(|a| Money::new(a, self.currency))
-            .ok_or(MoneyError::Overflow)
+        self.amount_minor.checked_neg().map(|a| Money::new(a, self.currency)).ok_or(MoneyError::Overflow)
     }
 
     fn same_currency(&self, other: Money) -> Result<(), MoneyError> {
@@ -156,10 +149,7 @@ mod tests {
     #[test]
     fn mixing_currencies_is_refused() {
         let usd = Currency::parse("USD").unwrap_or(Currency::CNY);
-        assert!(matches!(
-            Money::cny(1).checked_add(Money::new(1, usd)),
-            Err(MoneyError::CurrencyMismatch(..))
-        ));
+        assert!(matches!(Money::cny(1).checked_add(Money::new(1, usd)), Err(MoneyError::CurrencyMismatch(..))));
     }
 
     #[test]

@@ -193,11 +193,10 @@ impl AuthState {
             tracing::debug!(error = %e, "token refused");
             error::unauthenticated("invalid or expired token")
         })?;
-        let roles = self
-            .policies
-            .iter()
-            .find_map(|p| p.roles_for(path))
-            .ok_or_else(|| error::permission_denied("METHOD_NOT_ALLOWED", format!("{path} is not open to any role")))?;
+        let roles =
+            self.policies.iter().find_map(|p| p.roles_for(path)).ok_or_else(|| {
+                error::permission_denied("METHOD_NOT_ALLOWED", format!("{path} is not open to any role"))
+            })?;
         if !principal.has_any(roles) {
             return Err(error::permission_denied(
                 "ROLE_NOT_ALLOWED",
@@ -270,7 +269,8 @@ mod tests {
     fn tampered_and_foreign_tokens_fail() {
         let k = keys();
         let other = TokenKeys::hs256(b"another-secret-of-at-least-32-bytes!").ok();
-        let t = other.and_then(|o| o.mint("u1", &[Role::Admin], None, Duration::from_secs(60)).ok()).unwrap_or_default();
+        let t =
+            other.and_then(|o| o.mint("u1", &[Role::Admin], None, Duration::from_secs(60)).ok()).unwrap_or_default();
         assert!(k.verify(&t).is_err());
         assert!(k.verify("a.b.c").is_err());
     }
@@ -286,13 +286,14 @@ mod tests {
     #[test]
     fn policy_denies_unlisted_methods_and_roles() {
         let k = keys();
-        let state = AuthState {
-            keys: k.clone(),
-            policies: vec![Policy::new("crm.x.v1.X").allow("Get", &[Role::Sales])],
-        };
+        let state =
+            AuthState { keys: k.clone(), policies: vec![Policy::new("crm.x.v1.X").allow("Get", &[Role::Sales])] };
         let mut h = http::HeaderMap::new();
         let t = k.mint("u1", &[Role::Cashier], None, Duration::from_secs(60)).unwrap_or_default();
-        h.insert(http::header::AUTHORIZATION, format!("Bearer {t}").parse().unwrap_or(http::HeaderValue::from_static("")));
+        h.insert(
+            http::header::AUTHORIZATION,
+            format!("Bearer {t}").parse().unwrap_or(http::HeaderValue::from_static("")),
+        );
         assert_eq!(state.authorize("/crm.x.v1.X/Get", &h).map_err(|s| s.code()), Err(tonic::Code::PermissionDenied));
         assert_eq!(state.authorize("/crm.x.v1.X/Delete", &h).map_err(|s| s.code()), Err(tonic::Code::PermissionDenied));
         assert_eq!(

@@ -50,12 +50,7 @@ impl Violations {
     }
 
     fn into_status(self) -> Status {
-        let message = self
-            .0
-            .iter()
-            .map(|v| format!("{}: {}", v.field, v.description))
-            .collect::<Vec<_>>()
-            .join("; ");
+        let message = self.0.iter().map(|v| format!("{}: {}", v.field, v.description)).collect::<Vec<_>>().join("; ");
         Status::with_error_details(Code::InvalidArgument, message, ErrorDetails::with_bad_request(self.0))
     }
 }

@@ -38,8 +38,7 @@ impl IdempotentCall {
         request_id: &str,
         request: &M,
     ) -> Result<Self, Status> {
-        let request_id =
-            RequestId::parse(request_id).map_err(|e| error::invalid_argument("request_id", e.reason))?;
+        let request_id = RequestId::parse(request_id).map_err(|e| error::invalid_argument("request_id", e.reason))?;
         Ok(Self { table, request_id, principal: principal.sub.clone(), method, request: request.encode_to_vec() })
     }
 
@@ -63,13 +62,15 @@ impl IdempotentCall {
         if inserted == 1 {
             return Ok(None);
         }
-        let (principal, method, request, response): (String, String, Vec<u8>, Option<Vec<u8>>) = sqlx::query_as(
-            AssertSqlSafe(format!("SELECT principal, method, request, response FROM {} WHERE request_id = $1", self.table)),
-        )
-        .bind(self.request_id.0)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(|e| error::from_sqlx(&e))?;
+        let (principal, method, request, response): (String, String, Vec<u8>, Option<Vec<u8>>) =
+            sqlx::query_as(AssertSqlSafe(format!(
+                "SELECT principal, method, request, response FROM {} WHERE request_id = $1",
+                self.table
+            )))
+            .bind(self.request_id.0)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| error::from_sqlx(&e))?;
         if principal != self.principal || method != self.method || request != self.request {
             return Err(error::with_reason(
                 Code::InvalidArgument,
@@ -106,7 +107,9 @@ pub async fn purge_loop(pool: PgPool, table: &'static str, ttl: Duration, every:
         let secs = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
         let q = format!("DELETE FROM {table} WHERE created_at < now() - make_interval(secs => $1::float8)");
         match sqlx::query(AssertSqlSafe(q)).bind(secs as f64).execute(&pool).await {
-            Ok(r) if r.rows_affected() > 0 => tracing::info!(table, purged = r.rows_affected(), "idempotency keys purged"),
+            Ok(r) if r.rows_affected() > 0 => {
+                tracing::info!(table, purged = r.rows_affected(), "idempotency keys purged")
+            }
             Ok(_) => {}
             Err(e) => tracing::warn!(table, error = %e, "idempotency purge failed"),
         }

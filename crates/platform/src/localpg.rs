@@ -222,7 +222,9 @@ pub async fn ensure_database(server_url: &str, database: &str) -> Result<(), Box
         .fetch_one(&mut conn)
         .await?;
     if !exists {
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{}\"", database.replace('"', "")))).execute(&mut conn).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{}\"", database.replace('"', ""))))
+            .execute(&mut conn)
+            .await?;
     }
     conn.close().await?;
     Ok(())

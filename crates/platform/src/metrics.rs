@@ -104,7 +104,8 @@ where
                     Err(_) => 2,
                 };
                 let code_name = format!("{:?}", tonic::Code::from_i32(code));
-                let labels = [("service", service.to_string()), ("method", short(&method)), ("code", code_name.clone())];
+                let labels =
+                    [("service", service.to_string()), ("method", short(&method)), ("code", code_name.clone())];
                 metrics::counter!("crm_rpc_requests_total", &labels).increment(1);
                 metrics::histogram!("crm_rpc_duration_seconds", &labels).record(elapsed.as_secs_f64());
                 match &result {

@@ -65,7 +65,8 @@ pub async fn serve_prepared(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), BoxError> {
     let ttl = Duration::from_secs(u64::from(cfg.idempotency_ttl_hours) * 3600);
-    let purge = tokio::spawn(idempotency::purge_loop(pool.clone(), def.idempotency_table, ttl, Duration::from_secs(3600)));
+    let purge =
+        tokio::spawn(idempotency::purge_loop(pool.clone(), def.idempotency_table, ttl, Duration::from_secs(3600)));
     let spec = (def.build)(pool.clone(), ctx);
     let result = server::serve(listener, spec, keys, cfg, shutdown).await;
     purge.abort();

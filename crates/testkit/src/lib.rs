@@ -51,7 +51,8 @@ async fn start_cluster() -> Result<Cluster, BoxError> {
     let pid = std::process::id();
     let prefix = format!("crm_t{pid}_");
     if let Ok(url) = std::env::var("CRM_TEST_DATABASE_URL") {
-        let base_url = url.rsplit_once('/').map(|(b, _)| b.to_string()).ok_or("CRM_TEST_DATABASE_URL needs a /database")?;
+        let base_url =
+            url.rsplit_once('/').map(|(b, _)| b.to_string()).ok_or("CRM_TEST_DATABASE_URL needs a /database")?;
         let cluster = Cluster { admin_url: url, base_url, prefix };
         drop_stale_databases(&cluster).await?;
         return Ok(cluster);
@@ -68,7 +69,11 @@ async fn start_cluster() -> Result<Cluster, BoxError> {
         match started {
             Ok(()) => {
                 pg.remove_when_process_exits(pid)?;
-                return Ok(Cluster { admin_url: pg.url("postgres"), base_url: pg.url("").trim_end_matches('/').to_string(), prefix });
+                return Ok(Cluster {
+                    admin_url: pg.url("postgres"),
+                    base_url: pg.url("").trim_end_matches('/').to_string(),
+                    prefix,
+                });
             }
             // Another process may have taken the port in between: retry.
             Err(e) => last_err = Some(e),

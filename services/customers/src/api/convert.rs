@@ -35,17 +35,58 @@ macro_rules! enum_map {
 }
 
 enum_map!(party_kind, party_kind_pb, pb::PartyKind, PartyKind, [(Person, Person), (Organization, Organization)]);
-enum_map!(size_band, size_band_pb, pb::SizeBand, SizeBand, [(Micro, Micro), (Small, Small), (Medium, Medium), (Large, Large)]);
-enum_map!(source_channel, source_channel_pb, pb::SourceChannel, SourceChannel, [
-    (TradeShow, TradeShow), (IndustryPress, IndustryPress), (Internet, Internet),
-    (IndustryAssociation, IndustryAssociation), (RetailBrandListing, RetailBrandListing),
-    (PartnerReferral, PartnerReferral), (MarketingCampaign, MarketingCampaign), (WalkIn, WalkIn),
-]);
+enum_map!(
+    size_band,
+    size_band_pb,
+    pb::SizeBand,
+    SizeBand,
+    [(Micro, Micro), (Small, Small), (Medium, Medium), (Large, Large)]
+);
+enum_map!(
+    source_channel,
+    source_channel_pb,
+    pb::SourceChannel,
+    SourceChannel,
+    [
+        (TradeShow, TradeShow),
+        (IndustryPress, IndustryPress),
+        (Internet, Internet),
+        (IndustryAssociation, IndustryAssociation),
+        (RetailBrandListing, RetailBrandListing),
+        (PartnerReferral, PartnerReferral),
+        (MarketingCampaign, MarketingCampaign),
+        (WalkIn, WalkIn),
+    ]
+);
 enum_map!(grade, grade_pb, pb::DemandGrade, DemandGrade, [(A, A), (B, B), (C, C)]);
-enum_map!(value_tier, value_tier_pb, pb::ValueTier, ValueTier, [(Potential, Potential), (General, General), (Key, Key), (Vip, Vip)]);
-enum_map!(service_level, service_level_pb, pb::ServiceLevel, ServiceLevel, [(General, General), (Key, Key), (Special, Special)]);
-enum_map!(stage, stage_pb, pb::LifecycleStage, Stage, [(Prospect, Prospect), (Active, Active), (Dormant, Dormant), (Terminated, Terminated)]);
-enum_map!(address_kind, address_kind_pb, pb::AddressKind, AddressKind, [(HeadOffice, HeadOffice), (Branch, Branch), (ServiceSite, ServiceSite), (Home, Home)]);
+enum_map!(
+    value_tier,
+    value_tier_pb,
+    pb::ValueTier,
+    ValueTier,
+    [(Potential, Potential), (General, General), (Key, Key), (Vip, Vip)]
+);
+enum_map!(
+    service_level,
+    service_level_pb,
+    pb::ServiceLevel,
+    ServiceLevel,
+    [(General, General), (Key, Key), (Special, Special)]
+);
+enum_map!(
+    stage,
+    stage_pb,
+    pb::LifecycleStage,
+    Stage,
+    [(Prospect, Prospect), (Active, Active), (Dormant, Dormant), (Terminated, Terminated)]
+);
+enum_map!(
+    address_kind,
+    address_kind_pb,
+    pb::AddressKind,
+    AddressKind,
+    [(HeadOffice, HeadOffice), (Branch, Branch), (ServiceSite, ServiceSite), (Home, Home)]
+);
 
 /// A required enum: UNSPECIFIED is rejected.
 pub(crate) fn required<T>(r: Result<Option<T>, Invalid>) -> Result<T, Invalid> {
@@ -91,8 +132,12 @@ pub(crate) fn new_customer(req: &pb::CreateCustomerRequest) -> Result<NewCustome
     if c.addresses.len() > input::MAX_ADDRESSES {
         v.add(&f("addresses"), format!("at most {} addresses", input::MAX_ADDRESSES));
     }
-    let contacts: Vec<_> =
-        c.contacts.iter().enumerate().filter_map(|(i, k)| new_contact(&mut v, &format!("customer.contacts[{i}]"), k)).collect();
+    let contacts: Vec<_> = c
+        .contacts
+        .iter()
+        .enumerate()
+        .filter_map(|(i, k)| new_contact(&mut v, &format!("customer.contacts[{i}]"), k))
+        .collect();
     let addresses: Vec<_> = c
         .addresses
         .iter()
@@ -135,7 +180,13 @@ pub(crate) fn new_contact(v: &mut Violations, at: &str, c: &pb::Contact) -> Opti
     let position = v.check(&format!("{at}.position"), input::short_text(&c.position));
     let phones = v.check(&format!("{at}.phones"), input::phones(&c.phones));
     let email = v.check(&format!("{at}.email"), input::optional_email(&c.email));
-    Some(NewContact { name: name?, position: position?, phones: phones?, email: email?, decision_maker: c.decision_maker })
+    Some(NewContact {
+        name: name?,
+        position: position?,
+        phones: phones?,
+        email: email?,
+        decision_maker: c.decision_maker,
+    })
 }
 
 pub(crate) fn new_address(v: &mut Violations, at: &str, a: &pb::Address) -> Option<NewAddress> {
@@ -183,8 +234,19 @@ pub(crate) fn customer_patch(req: &pb::UpdateCustomerRequest) -> Result<Customer
         &mut v,
         req.update_mask.as_ref(),
         &[
-            "kind", "display_name", "legal_name", "registration_number", "industry", "size_band", "region", "summary",
-            "source_channel", "tags", "phone", "email", "referred_by_customer_id",
+            "kind",
+            "display_name",
+            "legal_name",
+            "registration_number",
+            "industry",
+            "size_band",
+            "region",
+            "summary",
+            "source_channel",
+            "tags",
+            "phone",
+            "email",
+            "referred_by_customer_id",
         ],
         &[
             ("owner_id", "AssignOwner"),
@@ -267,9 +329,7 @@ pub(crate) fn address_patch(mask: Option<&prost_types::FieldMask>, a: &pb::Addre
 /// List filters plus a fingerprint that ties page tokens to them.
 pub(crate) fn list_filter(req: &pb::ListCustomersRequest) -> Result<(ListFilter, u64), Status> {
     let mut v = Violations::default();
-    let s = |v: &mut Violations, field: &str, x: &str| {
-        v.check(field, text::single_line(x, 100)).and_then(non_empty)
-    };
+    let s = |v: &mut Violations, field: &str, x: &str| v.check(field, text::single_line(x, 100)).and_then(non_empty);
     let f = ListFilter {
         owner_id: s(&mut v, "owner_id", &req.owner_id),
         branch: s(&mut v, "branch", &req.branch),

@@ -74,17 +74,15 @@ impl CustomersApi {
     /// Fills in who holds a registration number after a unique violation.
     async fn explain(&self, e: Error, registration_number: Option<&str>) -> Error {
         match (e, registration_number) {
-            (Error::AlreadyRegistered { customer_id: None, .. }, Some(reg)) => {
-                match self.pool.acquire().await {
-                    Ok(mut conn) => match store::registered_as(&mut conn, reg).await {
-                        Ok(Some((id, owner))) => {
-                            Error::AlreadyRegistered { customer_id: Some(id.to_string()), owner_id: Some(owner) }
-                        }
-                        Ok(None) | Err(_) => Error::AlreadyRegistered { customer_id: None, owner_id: None },
-                    },
-                    Err(e) => Error::Db(e),
-                }
-            }
+            (Error::AlreadyRegistered { customer_id: None, .. }, Some(reg)) => match self.pool.acquire().await {
+                Ok(mut conn) => match store::registered_as(&mut conn, reg).await {
+                    Ok(Some((id, owner))) => {
+                        Error::AlreadyRegistered { customer_id: Some(id.to_string()), owner_id: Some(owner) }
+                    }
+                    Ok(None) | Err(_) => Error::AlreadyRegistered { customer_id: None, owner_id: None },
+                },
+                Err(e) => Error::Db(e),
+            },
             (e, _) => e,
         }
     }
@@ -204,7 +202,11 @@ impl CustomersApi {
         .await
     }
 
-    async fn update_contact(&self, who: &Principal, req: pb::UpdateContactRequest) -> Result<pb::UpdateContactResponse> {
+    async fn update_contact(
+        &self,
+        who: &Principal,
+        req: pb::UpdateContactRequest,
+    ) -> Result<pb::UpdateContactResponse> {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "UpdateContact", who, &req.request_id, &req)?;
         let id = convert::customer_id("customer_id", &req.customer_id)?;
         let given = req.contact.clone().unwrap_or_default();
@@ -225,7 +227,11 @@ impl CustomersApi {
         Self::finish_change(call, tx, id, |c| pb::UpdateContactResponse { customer: Some(convert::customer(c)) }).await
     }
 
-    async fn remove_contact(&self, who: &Principal, req: pb::RemoveContactRequest) -> Result<pb::RemoveContactResponse> {
+    async fn remove_contact(
+        &self,
+        who: &Principal,
+        req: pb::RemoveContactRequest,
+    ) -> Result<pb::RemoveContactResponse> {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "RemoveContact", who, &req.request_id, &req)?;
         let id = convert::customer_id("customer_id", &req.customer_id)?;
         let contact_id = ContactId::parse(&req.contact_id).map_err(|e| invalid_argument("contact_id", e.reason))?;
@@ -258,7 +264,9 @@ impl CustomersApi {
             Change::Fresh(tx, c) => (tx, c),
         };
         if c.addresses.len() >= input::MAX_ADDRESSES {
-            return Err(RuleViolation::new("ADDRESS_LIMIT", format!("at most {} addresses", input::MAX_ADDRESSES)).into());
+            return Err(
+                RuleViolation::new("ADDRESS_LIMIT", format!("at most {} addresses", input::MAX_ADDRESSES)).into()
+            );
         }
         store::insert_address(&mut tx, id, &address).await?;
         store::touch(&mut tx, id).await?;
@@ -270,7 +278,11 @@ impl CustomersApi {
         .await
     }
 
-    async fn update_address(&self, who: &Principal, req: pb::UpdateAddressRequest) -> Result<pb::UpdateAddressResponse> {
+    async fn update_address(
+        &self,
+        who: &Principal,
+        req: pb::UpdateAddressRequest,
+    ) -> Result<pb::UpdateAddressResponse> {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "UpdateAddress", who, &req.request_id, &req)?;
         let id = convert::customer_id("customer_id", &req.customer_id)?;
         let given = req.address.clone().unwrap_or_default();
@@ -291,7 +303,11 @@ impl CustomersApi {
         Self::finish_change(call, tx, id, |c| pb::UpdateAddressResponse { customer: Some(convert::customer(c)) }).await
     }
 
-    async fn remove_address(&self, who: &Principal, req: pb::RemoveAddressRequest) -> Result<pb::RemoveAddressResponse> {
+    async fn remove_address(
+        &self,
+        who: &Principal,
+        req: pb::RemoveAddressRequest,
+    ) -> Result<pb::RemoveAddressResponse> {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "RemoveAddress", who, &req.request_id, &req)?;
         let id = convert::customer_id("customer_id", &req.customer_id)?;
         let address_id = AddressId::parse(&req.address_id).map_err(|e| invalid_argument("address_id", e.reason))?;
@@ -359,7 +375,9 @@ impl CustomersApi {
             service_level: level.unwrap_or(before.service_level),
         };
         if c.classification == before {
-            return Err(RuleViolation::new("CLASSIFICATION_UNCHANGED", "the customer already has this classification").into());
+            return Err(
+                RuleViolation::new("CLASSIFICATION_UNCHANGED", "the customer already has this classification").into()
+            );
         }
         store::save_customer(&mut tx, &c).await?;
         store::record_classification(&mut tx, &c, &who.sub, &reason).await?;
@@ -428,7 +446,10 @@ impl CustomersApi {
         let mut conn = self.pool.acquire().await?;
         let hits = store::search(&mut conn, &scope, &terms, size.0).await?;
         Ok(pb::SearchCustomersResponse {
-            hits: hits.iter().map(|(c, score)| pb::SearchHit { customer: Some(convert::customer(c)), score: *score }).collect(),
+            hits: hits
+                .iter()
+                .map(|(c, score)| pb::SearchHit { customer: Some(convert::customer(c)), score: *score })
+                .collect(),
         })
     }
 }

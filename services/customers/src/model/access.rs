@@ -96,9 +96,7 @@ pub fn registration_owner(
 ) -> Result<(String, String), Denied> {
     let own_branch = p.branch.clone().unwrap_or_default();
     match Scope::of(p, REGISTRARS)? {
-        Scope::All => {
-            Ok((owner.unwrap_or(&p.sub).to_string(), branch.map(str::to_string).unwrap_or(own_branch)))
-        }
+        Scope::All => Ok((owner.unwrap_or(&p.sub).to_string(), branch.map(str::to_string).unwrap_or(own_branch))),
         Scope::Branch(b) => {
             if branch.is_some_and(|x| x != b) {
                 return Err(Denied::new("OTHER_BRANCH", "you can register customers only for your own branch"));
@@ -197,7 +195,10 @@ mod tests {
         assert_eq!(Scope::of(&who("x", &[Role::Sales, Role::SeniorManager], None), READERS), Ok(Scope::All));
         // The auditor reads everything but edits nothing.
         assert!(Scope::of(&who("a", &[Role::Auditor], None), EDITORS).is_err());
-        assert_eq!(Scope::of(&who("m", &[Role::BranchManager], None), READERS).map_err(|d| d.reason), Err("BRANCH_REQUIRED"));
+        assert_eq!(
+            Scope::of(&who("m", &[Role::BranchManager], None), READERS).map_err(|d| d.reason),
+            Err("BRANCH_REQUIRED")
+        );
     }
 
     #[test]

@@ -102,7 +102,12 @@ struct ScoredRow {
 /// normalised names, substring matches, phone and email matches including
 /// contacts'), best first, ties by id.
 #[tracing::instrument(skip(conn))]
-pub async fn search(conn: &mut PgConnection, scope: &Scope, t: &SearchTerms, limit: u32) -> Result<Vec<(Customer, f64)>> {
+pub async fn search(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    t: &SearchTerms,
+    limit: u32,
+) -> Result<Vec<(Customer, f64)>> {
     // The four search terms are $1..$4; the scope's value, if any, is $5.
     let scope_sql = match scope {
         Scope::All => "",
@@ -218,9 +223,7 @@ pub async fn find_duplicates(conn: &mut PgConnection, p: &DuplicateProbe) -> Res
             })
         })
         .collect();
-    out.sort_by(|a, b| {
-        b.reasons.len().cmp(&a.reasons.len()).then(b.name_similarity.total_cmp(&a.name_similarity))
-    });
+    out.sort_by(|a, b| b.reasons.len().cmp(&a.reasons.len()).then(b.name_similarity.total_cmp(&a.name_similarity)));
     out.truncate(10);
     Ok(out)
 }

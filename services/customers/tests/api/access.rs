@@ -26,7 +26,11 @@ async fn calls_without_a_valid_token_are_unauthenticated() {
 
     // Nothing is written by an unauthenticated create.
     let err = none
-        .create_customer(pb::CreateCustomerRequest { request_id: rid(), customer: Some(org("甲", "R")), confirm_not_duplicate: true })
+        .create_customer(pb::CreateCustomerRequest {
+            request_id: rid(),
+            customer: Some(org("甲", "R")),
+            confirm_not_duplicate: true,
+        })
         .await
         .expect_err("no token");
     assert_eq!(err.code(), Code::Unauthenticated);
@@ -58,7 +62,11 @@ async fn roles_without_a_need_are_denied() {
         .expect_err("auditor writes");
     assert_eq!(err.code(), Code::PermissionDenied);
     let err = auditor
-        .create_customer(pb::CreateCustomerRequest { request_id: rid(), customer: Some(org("乙", "R")), confirm_not_duplicate: true })
+        .create_customer(pb::CreateCustomerRequest {
+            request_id: rid(),
+            customer: Some(org("乙", "R")),
+            confirm_not_duplicate: true,
+        })
         .await
         .expect_err("auditor creates");
     assert_eq!(err.code(), Code::PermissionDenied);
@@ -66,7 +74,13 @@ async fn roles_without_a_need_are_denied() {
     let mut desk = app.client(&[Role::ServiceDesk], "desk", Some("bj")).await;
     desk.get_customer(pb::GetCustomerRequest { id: c.id.clone() }).await.expect("desk reads");
     let err = desk
-        .change_stage(pb::ChangeStageRequest { request_id: rid(), customer_id: c.id.clone(), stage: 2, reason: String::new(), etag: String::new() })
+        .change_stage(pb::ChangeStageRequest {
+            request_id: rid(),
+            customer_id: c.id.clone(),
+            stage: 2,
+            reason: String::new(),
+            etag: String::new(),
+        })
         .await
         .expect_err("desk edits");
     assert_eq!(err.code(), Code::PermissionDenied);
@@ -105,9 +119,14 @@ async fn a_salesperson_cannot_see_or_touch_another_salespersons_customer() {
 
     // Managers see their branch only; a branch role without a branch is refused.
     let mut bj = app.manager().await;
-    assert_eq!(bj.list_customers(pb::ListCustomersRequest::default()).await.expect("bj").into_inner().customers.len(), 2);
+    assert_eq!(
+        bj.list_customers(pb::ListCustomersRequest::default()).await.expect("bj").into_inner().customers.len(),
+        2
+    );
     let mut sh = app.client(&[Role::BranchManager], "mgr-sh", Some("sh")).await;
-    assert!(sh.list_customers(pb::ListCustomersRequest::default()).await.expect("sh").into_inner().customers.is_empty());
+    assert!(
+        sh.list_customers(pb::ListCustomersRequest::default()).await.expect("sh").into_inner().customers.is_empty()
+    );
     let err = sh.get_customer(pb::GetCustomerRequest { id: c.id.clone() }).await.expect_err("other branch");
     assert_eq!(err.code(), Code::NotFound);
     let mut nobranch = app.client(&[Role::BranchManager], "mgr-x", None).await;

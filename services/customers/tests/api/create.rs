@@ -97,7 +97,11 @@ async fn every_bad_field_is_named_and_nothing_is_written() {
         ..Default::default()
     };
     let err = sales
-        .create_customer(pb::CreateCustomerRequest { request_id: rid(), customer: Some(bad), confirm_not_duplicate: true })
+        .create_customer(pb::CreateCustomerRequest {
+            request_id: rid(),
+            customer: Some(bad),
+            confirm_not_duplicate: true,
+        })
         .await
         .expect_err("invalid");
     for field in [
@@ -144,11 +148,10 @@ async fn likely_duplicates_are_reported_and_nothing_is_created_until_confirmed()
 
     let mut s2 = app.sales("s2").await;
     // Same phone typed differently, similar name, same region.
-    let again = pb::Customer {
-        display_name: "北京燃气集团公司".into(),
-        phone: "+86 10 6552 1234".into(),
-        ..org("", "CN-BJ")
-    };
+    let again =
+        pb::Customer {
+            display_name: "北京燃气集团公司".into(), phone: "+86 10 6552 1234".into(), ..org("", "CN-BJ")
+        };
     let key = rid();
     let resp = s2
         .create_customer(pb::CreateCustomerRequest {
@@ -170,7 +173,11 @@ async fn likely_duplicates_are_reported_and_nothing_is_created_until_confirmed()
 
     // The same key may now be used with confirmation: nothing was kept.
     let created = s2
-        .create_customer(pb::CreateCustomerRequest { request_id: key, customer: Some(again), confirm_not_duplicate: true })
+        .create_customer(pb::CreateCustomerRequest {
+            request_id: key,
+            customer: Some(again),
+            confirm_not_duplicate: true,
+        })
         .await
         .expect("confirmed")
         .into_inner();
@@ -233,7 +240,10 @@ async fn the_first_registration_of_a_registration_number_wins() {
     let err = s2
         .create_customer(pb::CreateCustomerRequest {
             request_id: rid(),
-            customer: Some(pb::Customer { registration_number: "91110000101234567x".into(), ..org("Another name", "CN-SH") }),
+            customer: Some(pb::Customer {
+                registration_number: "91110000101234567x".into(),
+                ..org("Another name", "CN-SH")
+            }),
             confirm_not_duplicate: true,
         })
         .await
@@ -256,7 +266,10 @@ async fn concurrent_registrations_of_one_registration_number_create_one_customer
             client
                 .create_customer(pb::CreateCustomerRequest {
                     request_id: rid(),
-                    customer: Some(pb::Customer { registration_number: "91310000MA1FL0000Q".into(), ..org(&format!("公司{i}"), "CN-SH") }),
+                    customer: Some(pb::Customer {
+                        registration_number: "91310000MA1FL0000Q".into(),
+                        ..org(&format!("公司{i}"), "CN-SH")
+                    }),
                     confirm_not_duplicate: true,
                 })
                 .await

@@ -51,7 +51,11 @@ impl App {
     /// Registers a customer as `client`, confirming past duplicates.
     pub async fn create(&self, client: &mut Client, c: pb::Customer) -> pb::Customer {
         client
-            .create_customer(pb::CreateCustomerRequest { request_id: rid(), customer: Some(c), confirm_not_duplicate: true })
+            .create_customer(pb::CreateCustomerRequest {
+                request_id: rid(),
+                customer: Some(c),
+                confirm_not_duplicate: true,
+            })
             .await
             .expect("create customer")
             .into_inner()

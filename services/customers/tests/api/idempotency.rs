@@ -9,7 +9,11 @@ use crate::helpers::{App, mask, org, reason, rid};
 async fn a_retried_create_returns_the_first_result_and_one_row() {
     let app = App::new().await;
     let mut s1 = app.sales("s1").await;
-    let req = pb::CreateCustomerRequest { request_id: rid(), customer: Some(org("甲公司", "CN-BJ")), confirm_not_duplicate: false };
+    let req = pb::CreateCustomerRequest {
+        request_id: rid(),
+        customer: Some(org("甲公司", "CN-BJ")),
+        confirm_not_duplicate: false,
+    };
     let first = s1.create_customer(req.clone()).await.expect("first").into_inner();
     let again = s1.create_customer(req.clone()).await.expect("retry").into_inner();
     assert_eq!(first, again);
@@ -34,7 +38,11 @@ async fn a_retried_create_returns_the_first_result_and_one_row() {
 #[tokio::test]
 async fn concurrent_retries_create_one_customer() {
     let app = App::new().await;
-    let req = pb::CreateCustomerRequest { request_id: rid(), customer: Some(org("并发公司", "CN-BJ")), confirm_not_duplicate: true };
+    let req = pb::CreateCustomerRequest {
+        request_id: rid(),
+        customer: Some(org("并发公司", "CN-BJ")),
+        confirm_not_duplicate: true,
+    };
     let mut tasks = Vec::new();
     for _ in 0..8 {
         let mut c = app.sales("s1").await;
@@ -79,7 +87,13 @@ async fn retried_changes_apply_once() {
     assert_eq!(u1, u2);
     assert_eq!(app.get(&c.id).await.etag, u1.customer.expect("customer").etag, "applied once");
 
-    let stage = pb::ChangeStageRequest { request_id: rid(), customer_id: c.id.clone(), stage: pb::LifecycleStage::Active as i32, reason: String::new(), etag: String::new() };
+    let stage = pb::ChangeStageRequest {
+        request_id: rid(),
+        customer_id: c.id.clone(),
+        stage: pb::LifecycleStage::Active as i32,
+        reason: String::new(),
+        etag: String::new(),
+    };
     s1.change_stage(stage.clone()).await.expect("stage");
     s1.change_stage(stage).await.expect("a retry is not STAGE_UNCHANGED");
     assert_eq!(app.count("stage_history").await, 2);

@@ -7,7 +7,13 @@ use tonic::Code;
 use crate::helpers::{App, assert_invalid, org, reason, rid};
 
 fn stage(id: &str, s: pb::LifecycleStage) -> pb::ChangeStageRequest {
-    pb::ChangeStageRequest { request_id: rid(), customer_id: id.into(), stage: s as i32, reason: "test".into(), etag: String::new() }
+    pb::ChangeStageRequest {
+        request_id: rid(),
+        customer_id: id.into(),
+        stage: s as i32,
+        reason: "test".into(),
+        etag: String::new(),
+    }
 }
 
 #[tokio::test]
@@ -54,15 +60,18 @@ async fn managers_classify_and_the_history_is_kept() {
     };
 
     // A salesperson may not classify (CUS-8: set by a manager).
-    let err = s1
-        .set_classification(req(Some(pb::DemandGrade::A as i32), None, None, "I think so"))
-        .await
-        .expect_err("sales");
+    let err =
+        s1.set_classification(req(Some(pb::DemandGrade::A as i32), None, None, "I think so")).await.expect_err("sales");
     assert_eq!(err.code(), Code::PermissionDenied);
 
     let mut mgr = app.manager().await;
     let got = mgr
-        .set_classification(req(None, Some(pb::ValueTier::Vip as i32), Some(pb::ServiceLevel::Key as i32), "annual revenue > 5M"))
+        .set_classification(req(
+            None,
+            Some(pb::ValueTier::Vip as i32),
+            Some(pb::ServiceLevel::Key as i32),
+            "annual revenue > 5M",
+        ))
         .await
         .expect("classify")
         .into_inner()
@@ -81,10 +90,8 @@ async fn managers_classify_and_the_history_is_kept() {
         let err = mgr.set_classification(bad).await.expect_err("invalid");
         assert_invalid(&err, field);
     }
-    let err = mgr
-        .set_classification(req(None, Some(pb::ValueTier::Vip as i32), None, "again"))
-        .await
-        .expect_err("no change");
+    let err =
+        mgr.set_classification(req(None, Some(pb::ValueTier::Vip as i32), None, "again")).await.expect_err("no change");
     assert_eq!(reason(&err), "CLASSIFICATION_UNCHANGED");
     assert_eq!(app.count("classification_history").await, 1);
     let history: (String, String, String) =
@@ -127,7 +134,10 @@ async fn a_manager_reassigns_and_visibility_follows_the_owner() {
     let err = mgr.assign_owner(assign("s3", "sh")).await.expect_err("other branch");
     assert_eq!(err.code(), Code::PermissionDenied);
     assert_eq!(reason(&err), "OTHER_BRANCH");
-    let err = mgr.assign_owner(pb::AssignOwnerRequest { owner_id: " ".into(), reason: "".into(), ..assign("", "") }).await.expect_err("bad");
+    let err = mgr
+        .assign_owner(pb::AssignOwnerRequest { owner_id: " ".into(), reason: "".into(), ..assign("", "") })
+        .await
+        .expect_err("bad");
     assert_invalid(&err, "owner_id");
     assert_invalid(&err, "reason");
 

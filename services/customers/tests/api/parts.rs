@@ -39,7 +39,12 @@ async fn contacts_are_added_updated_and_removed() {
         .update_contact(pb::UpdateContactRequest {
             request_id: rid(),
             customer_id: c.id.clone(),
-            contact: Some(pb::Contact { id: contact.id.clone(), position: "董事长".into(), decision_maker: false, ..Default::default() }),
+            contact: Some(pb::Contact {
+                id: contact.id.clone(),
+                position: "董事长".into(),
+                decision_maker: false,
+                ..Default::default()
+            }),
             update_mask: mask(&["position", "decision_maker"]),
             etag: after_add.etag.clone(),
         })
@@ -81,7 +86,12 @@ async fn contacts_are_added_updated_and_removed() {
     assert_eq!(app.count("contacts").await, 0);
 
     let err = s1
-        .remove_contact(pb::RemoveContactRequest { request_id: rid(), customer_id: c.id.clone(), contact_id: contact.id, etag: String::new() })
+        .remove_contact(pb::RemoveContactRequest {
+            request_id: rid(),
+            customer_id: c.id.clone(),
+            contact_id: contact.id,
+            etag: String::new(),
+        })
         .await
         .expect_err("gone");
     assert_eq!(err.code(), Code::NotFound);
@@ -96,7 +106,12 @@ async fn bad_contacts_are_refused_with_their_field() {
         .add_contact(pb::AddContactRequest {
             request_id: rid(),
             customer_id: c.id.clone(),
-            contact: Some(pb::Contact { name: " ".into(), phones: vec!["555".into()], email: "a@b".into(), ..Default::default() }),
+            contact: Some(pb::Contact {
+                name: " ".into(),
+                phones: vec!["555".into()],
+                email: "a@b".into(),
+                ..Default::default()
+            }),
             etag: String::new(),
         })
         .await
@@ -105,7 +120,12 @@ async fn bad_contacts_are_refused_with_their_field() {
     assert_invalid(&err, "contact.phones");
     assert_invalid(&err, "contact.email");
     let err = s1
-        .add_contact(pb::AddContactRequest { request_id: rid(), customer_id: c.id.clone(), contact: None, etag: String::new() })
+        .add_contact(pb::AddContactRequest {
+            request_id: rid(),
+            customer_id: c.id.clone(),
+            contact: None,
+            etag: String::new(),
+        })
         .await
         .expect_err("missing");
     assert_invalid(&err, "contact");
@@ -175,7 +195,12 @@ async fn addresses_are_added_updated_and_removed() {
         .update_address(pb::UpdateAddressRequest {
             request_id: rid(),
             customer_id: c.id.clone(),
-            address: Some(pb::Address { id: address.id.clone(), kind: pb::AddressKind::Branch as i32, street: "科技园北路 2 号".into(), ..Default::default() }),
+            address: Some(pb::Address {
+                id: address.id.clone(),
+                kind: pb::AddressKind::Branch as i32,
+                street: "科技园北路 2 号".into(),
+                ..Default::default()
+            }),
             update_mask: mask(&["kind", "street"]),
             etag: String::new(),
         })
@@ -202,12 +227,22 @@ async fn addresses_are_added_updated_and_removed() {
     assert_invalid(&err, "address.street");
     assert_invalid(&err, "update_mask");
 
-    s1.remove_address(pb::RemoveAddressRequest { request_id: rid(), customer_id: c.id.clone(), address_id: address.id.clone(), etag: String::new() })
-        .await
-        .expect("remove");
+    s1.remove_address(pb::RemoveAddressRequest {
+        request_id: rid(),
+        customer_id: c.id.clone(),
+        address_id: address.id.clone(),
+        etag: String::new(),
+    })
+    .await
+    .expect("remove");
     assert_eq!(app.count("addresses").await, 0);
     let err = s1
-        .remove_address(pb::RemoveAddressRequest { request_id: rid(), customer_id: c.id.clone(), address_id: address.id, etag: String::new() })
+        .remove_address(pb::RemoveAddressRequest {
+            request_id: rid(),
+            customer_id: c.id.clone(),
+            address_id: address.id,
+            etag: String::new(),
+        })
         .await
         .expect_err("gone");
     assert_eq!(err.code(), Code::NotFound);

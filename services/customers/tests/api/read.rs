@@ -14,10 +14,8 @@ async fn get_refuses_bad_and_unknown_ids() {
     let mut admin = app.admin().await;
     let err = admin.get_customer(pb::GetCustomerRequest { id: "x".into() }).await.expect_err("bad id");
     assert_invalid(&err, "id");
-    let err = admin
-        .get_customer(pb::GetCustomerRequest { id: uuid::Uuid::now_v7().to_string() })
-        .await
-        .expect_err("unknown");
+    let err =
+        admin.get_customer(pb::GetCustomerRequest { id: uuid::Uuid::now_v7().to_string() }).await.expect_err("unknown");
     assert_eq!(err.code(), Code::NotFound);
     assert_eq!(reason(&err), "NOT_FOUND");
 }
@@ -28,7 +26,10 @@ async fn list_filters_by_every_field() {
     let mut s1 = app.sales("s1").await;
     let mut s2 = app.sales("s2").await;
     let a = app
-        .create(&mut s1, pb::Customer { industry: "gas".into(), tags: vec!["vip-prospect".into()], ..org("甲燃气", "CN-BJ") })
+        .create(
+            &mut s1,
+            pb::Customer { industry: "gas".into(), tags: vec!["vip-prospect".into()], ..org("甲燃气", "CN-BJ") },
+        )
         .await;
     let b = app.create(&mut s2, pb::Customer { industry: "water".into(), ..org("乙水务", "CN-SH") }).await;
     let mut mgr = app.manager().await;
@@ -59,7 +60,10 @@ async fn list_filters_by_every_field() {
         (pb::ListCustomersRequest { owner_id: "s1".into(), ..base.clone() }, vec![a.id.clone()]),
         (pb::ListCustomersRequest { grade: pb::DemandGrade::A as i32, ..base.clone() }, vec![b.id.clone()]),
         (pb::ListCustomersRequest { value_tier: pb::ValueTier::Key as i32, ..base.clone() }, vec![b.id.clone()]),
-        (pb::ListCustomersRequest { service_level: pb::ServiceLevel::Special as i32, ..base.clone() }, vec![b.id.clone()]),
+        (
+            pb::ListCustomersRequest { service_level: pb::ServiceLevel::Special as i32, ..base.clone() },
+            vec![b.id.clone()],
+        ),
         (pb::ListCustomersRequest { stage: pb::LifecycleStage::Active as i32, ..base.clone() }, vec![a.id.clone()]),
         (pb::ListCustomersRequest { region: "CN-SH".into(), ..base.clone() }, vec![b.id.clone()]),
         (pb::ListCustomersRequest { industry: "gas".into(), ..base.clone() }, vec![a.id.clone()]),
@@ -74,10 +78,7 @@ async fn list_filters_by_every_field() {
         assert_eq!(got, want, "{req:?}");
     }
 
-    let err = admin
-        .list_customers(pb::ListCustomersRequest { grade: 42, ..base.clone() })
-        .await
-        .expect_err("bad enum");
+    let err = admin.list_customers(pb::ListCustomersRequest { grade: 42, ..base.clone() }).await.expect_err("bad enum");
     assert_invalid(&err, "grade");
     let err = admin.list_customers(pb::ListCustomersRequest { page_size: -1, ..base }).await.expect_err("negative");
     assert_invalid(&err, "page_size");
@@ -173,7 +174,11 @@ async fn fuzzy_search_finds_chinese_names_phones_and_emails() {
         .create(
             &mut s1,
             pb::Customer {
-                contacts: vec![pb::Contact { name: "张三".into(), email: "zhang@shwater.cn".into(), ..Default::default() }],
+                contacts: vec![pb::Contact {
+                    name: "张三".into(),
+                    email: "zhang@shwater.cn".into(),
+                    ..Default::default()
+                }],
                 ..org("上海自来水公司", "CN-SH")
             },
         )
@@ -184,15 +189,15 @@ async fn fuzzy_search_finds_chinese_names_phones_and_emails() {
     let top = |r: pb::SearchCustomersResponse| r.hits.first().and_then(|h| h.customer.as_ref()).map(|c| c.id.clone());
 
     for (q, want) in [
-        ("北京燃气", &gas.id),           // substring
-        ("燃气集团", &gas.id),           // middle of the name
-        ("北京燃汽集团", &gas.id),       // a wrong character
+        ("北京燃气", &gas.id),               // substring
+        ("燃气集团", &gas.id),               // middle of the name
+        ("北京燃汽集团", &gas.id),           // a wrong character
         ("北京市燃气集团有限公司", &gas.id), // legal name, slightly different
         ("自来水", &water.id),
-        ("13800138000", &gas.id),       // exact phone
+        ("13800138000", &gas.id),        // exact phone
         ("0013 8000", &gas.id),          // part of a phone
         ("ZHANG@shwater.cn", &water.id), // a contact's email
-        ("ａｂｃ logistic", &abc.id),     // full-width, case, partial
+        ("ａｂｃ logistic", &abc.id),    // full-width, case, partial
     ] {
         let r = s1.search_customers(search(q)).await.expect("search").into_inner();
         assert_eq!(top(r).as_ref(), Some(want), "query {q:?}");

@@ -59,12 +59,22 @@ async fn a_stale_etag_is_aborted_and_changes_nothing() {
     let app = App::new().await;
     let mut s1 = app.sales("s1").await;
     let c = app.create(&mut s1, org("甲公司", "CN-BJ")).await;
-    s1.update_customer(update(&c.id, pb::Customer { summary: "v2".into(), ..Default::default() }, &["summary"], &c.etag))
-        .await
-        .expect("first writer");
+    s1.update_customer(update(
+        &c.id,
+        pb::Customer { summary: "v2".into(), ..Default::default() },
+        &["summary"],
+        &c.etag,
+    ))
+    .await
+    .expect("first writer");
     let before = app.get(&c.id).await;
     let err = s1
-        .update_customer(update(&c.id, pb::Customer { summary: "v3".into(), ..Default::default() }, &["summary"], &c.etag))
+        .update_customer(update(
+            &c.id,
+            pb::Customer { summary: "v3".into(), ..Default::default() },
+            &["summary"],
+            &c.etag,
+        ))
         .await
         .expect_err("stale");
     assert_eq!(err.code(), Code::Aborted);
@@ -85,22 +95,22 @@ async fn masks_must_name_known_profile_fields() {
         (vec!["grade"], "update_mask"),
         (vec!["id"], "update_mask"),
     ] {
-        let err = s1
-            .update_customer(update(&c.id, pb::Customer::default(), &paths, ""))
-            .await
-            .expect_err("bad mask");
+        let err = s1.update_customer(update(&c.id, pb::Customer::default(), &paths, "")).await.expect_err("bad mask");
         assert_invalid(&err, field);
     }
     let err = s1
-        .update_customer(update(&c.id, pb::Customer { display_name: " ".into(), email: "x@".into(), ..Default::default() }, &["display_name", "email"], ""))
+        .update_customer(update(
+            &c.id,
+            pb::Customer { display_name: " ".into(), email: "x@".into(), ..Default::default() },
+            &["display_name", "email"],
+            "",
+        ))
         .await
         .expect_err("bad values");
     assert_invalid(&err, "customer.display_name");
     assert_invalid(&err, "customer.email");
-    let err = s1
-        .update_customer(update("not-a-uuid", pb::Customer::default(), &["summary"], ""))
-        .await
-        .expect_err("bad id");
+    let err =
+        s1.update_customer(update("not-a-uuid", pb::Customer::default(), &["summary"], "")).await.expect_err("bad id");
     assert_invalid(&err, "customer.id");
     let err = s1
         .update_customer(update(&uuid::Uuid::now_v7().to_string(), pb::Customer::default(), &["summary"], ""))
@@ -115,21 +125,38 @@ async fn masks_must_name_known_profile_fields() {
 async fn registration_number_and_referral_rules_hold_on_update() {
     let app = App::new().await;
     let mut s1 = app.sales("s1").await;
-    let a = app.create(&mut s1, pb::Customer { registration_number: "91110000AAAA00001X".into(), ..org("甲", "CN-BJ") }).await;
+    let a = app
+        .create(&mut s1, pb::Customer { registration_number: "91110000AAAA00001X".into(), ..org("甲", "CN-BJ") })
+        .await;
     let b = app.create(&mut s1, org("乙", "CN-SH")).await;
     let err = s1
-        .update_customer(update(&b.id, pb::Customer { registration_number: "91110000AAAA00001X".into(), ..Default::default() }, &["registration_number"], ""))
+        .update_customer(update(
+            &b.id,
+            pb::Customer { registration_number: "91110000AAAA00001X".into(), ..Default::default() },
+            &["registration_number"],
+            "",
+        ))
         .await
         .expect_err("taken");
     assert_eq!(err.code(), Code::AlreadyExists);
     assert_eq!(reason(&err), "CUSTOMER_ALREADY_REGISTERED");
     let err = s1
-        .update_customer(update(&b.id, pb::Customer { referred_by_customer_id: b.id.clone(), ..Default::default() }, &["referred_by_customer_id"], ""))
+        .update_customer(update(
+            &b.id,
+            pb::Customer { referred_by_customer_id: b.id.clone(), ..Default::default() },
+            &["referred_by_customer_id"],
+            "",
+        ))
         .await
         .expect_err("self referral");
     assert_invalid(&err, "customer.referred_by_customer_id");
     let ok = s1
-        .update_customer(update(&b.id, pb::Customer { referred_by_customer_id: a.id.clone(), ..Default::default() }, &["referred_by_customer_id"], ""))
+        .update_customer(update(
+            &b.id,
+            pb::Customer { referred_by_customer_id: a.id.clone(), ..Default::default() },
+            &["referred_by_customer_id"],
+            "",
+        ))
         .await
         .expect("referral")
         .into_inner()

@@ -1,0 +1,41 @@
+# Two commands matter: `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+CARGO ?= cargo
+BUF := .tools/node_modules/.bin/buf
+COMPOSE_SECRET := compose-config-check-secret-of-32-bytes
+
+.DEFAULT_GOAL := help
+.PHONY: help run test build lint fmt proto-lint deploy-check unit setup-run setup-test clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+run: setup-run ## Build and start every service against a local Postgres (crm up)
+	$(CARGO) build -p crm-cli
+	./target/debug/crm up
+
+test: setup-test proto-lint deploy-check ## Lint everything, then run every test
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) test --workspace
+
+build: ## Build every crate
+	$(CARGO) build --workspace
+
+proto-lint: setup-test ## buf lint (STANDARD rules) over proto/
+	$(BUF) lint
+
+deploy-check: setup-test ## Validate deploy/docker-compose.yml (no Docker engine needed)
+	CRM_JWT_SECRET=$(COMPOSE_SECRET) docker-compose -f deploy/docker-compose.yml config --quiet
+
+fmt: ## Format the code
+	$(CARGO) fmt --all
+
+setup-run:
+	@scripts/setup.sh run
+
+setup-test:
+	@scripts/setup.sh test
+
+clean: ## Remove build output (keeps .crm/ data)
+	$(CARGO) clean
