@@ -17,7 +17,9 @@ run: setup-run ## Build and start every service against a local Postgres (crm up
 test: setup-test proto-lint deploy-check ## Lint everything, then run every test
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	$(CARGO) test --workspace
+	@mkdir -p target
+	set -o pipefail; $(CARGO) test --workspace --no-fail-fast 2>&1 | tee target/test.log
+	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "\nSummary: %d passed, %d failed\n", p, f}' target/test.log
 
 build: ## Build every crate
 	$(CARGO) build --workspace

@@ -1,5 +1,6 @@
 //! Customers service over real gRPC against a real Postgres: one test binary,
 //! one database per test (crm-testkit).
+#![allow(clippy::expect_used, clippy::unwrap_used)] // a failed expectation is a failed test
 
 mod access;
 mod create;
