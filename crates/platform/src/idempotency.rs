@@ -95,8 +95,15 @@ impl IdempotentCall {
     }
 }
 
-/// Deletes keys older than `ttl`, every `every`, until the pool closes. Safe
-/// to run on every replica: the delete is idempotent.
+/// Deletes keys older than `ttl`; returns how many. Safe to run on every
+/// replica at once: the delete is idempotent.
+pub async fn purge_once(pool: &PgPool, table: &'static str, ttl: Duration) -> Result<u64, sqlx::Error> {
+    let secs = ttl.as_secs_f64();
+    let q = format!("DELETE FROM {table} WHERE created_at < now() - make_interval(secs => $1)");
+    Ok(sqlx::query(AssertSqlSafe(q)).bind(secs).execute(pool).await?.rows_affected())
+}
+
+/// Runs `purge_once` every `every` until the pool closes.
 pub async fn purge_loop(pool: PgPool, table: &'static str, ttl: Duration, every: Duration) {
     let mut tick = tokio::time::interval(every);
     loop {
@@ -104,13 +111,9 @@ pub async fn purge_loop(pool: PgPool, table: &'static str, ttl: Duration, every:
         if pool.is_closed() {
             return;
         }
-        let secs = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
-        let q = format!("DELETE FROM {table} WHERE created_at < now() - make_interval(secs => $1::float8)");
-        match sqlx::query(AssertSqlSafe(q)).bind(secs as f64).execute(&pool).await {
-            Ok(r) if r.rows_affected() > 0 => {
-                tracing::info!(table, purged = r.rows_affected(), "idempotency keys purged")
-            }
-            Ok(_) => {}
+        match purge_once(&pool, table, ttl).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(table, purged = n, "idempotency keys purged"),
             Err(e) => tracing::warn!(table, error = %e, "idempotency purge failed"),
         }
     }

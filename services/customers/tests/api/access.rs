@@ -146,3 +146,16 @@ async fn health_and_reflection_need_no_token() {
         .into_inner();
     assert_eq!(resp.status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
 }
+
+#[tokio::test]
+async fn the_request_id_is_taken_from_the_caller_or_minted_and_returned() {
+    let app = App::new().await;
+    let mut admin = app.admin().await;
+    let mut req = tonic::Request::new(pb::ListCustomersRequest::default());
+    req.metadata_mut().insert("x-request-id", "trace-me-123".parse().expect("ascii"));
+    let resp = admin.list_customers(req).await.expect("list");
+    assert_eq!(resp.metadata().get("x-request-id").and_then(|v| v.to_str().ok()), Some("trace-me-123"));
+    let resp = admin.list_customers(pb::ListCustomersRequest::default()).await.expect("list");
+    let minted = resp.metadata().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    assert!(uuid::Uuid::try_parse(&minted).is_ok(), "a request id is minted: {minted:?}");
+}

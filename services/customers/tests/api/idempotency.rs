@@ -98,3 +98,39 @@ async fn retried_changes_apply_once() {
     s1.change_stage(stage).await.expect("a retry is not STAGE_UNCHANGED");
     assert_eq!(app.count("stage_history").await, 2);
 }
+
+#[tokio::test]
+async fn keys_are_kept_for_the_ttl_then_purged() {
+    let app = App::new().await;
+    let mut s1 = app.sales("s1").await;
+    app.create(&mut s1, org("甲公司", "CN-BJ")).await;
+    app.create(&mut s1, org("乙公司", "CN-BJ")).await;
+    sqlx::query(
+        "UPDATE customers.idempotency_keys SET created_at = now() - interval '73 hours' \
+         WHERE request_id = (SELECT request_id FROM customers.idempotency_keys ORDER BY created_at LIMIT 1)",
+    )
+    .execute(&app.pool)
+    .await
+    .expect("age a key");
+    let ttl = std::time::Duration::from_secs(72 * 3600);
+    let purged =
+        crm_platform::idempotency::purge_once(&app.pool, "customers.idempotency_keys", ttl).await.expect("purge");
+    assert_eq!(purged, 1);
+    assert_eq!(app.count("idempotency_keys").await, 1, "the recent key stays");
+    assert_eq!(app.count("customers").await, 2, "purging keys never touches data");
+}
+
+#[tokio::test]
+async fn the_schema_keeps_its_own_migration_history() {
+    let app = App::new().await;
+    let own: i64 = sqlx::query_scalar("SELECT count(*) FROM customers._sqlx_migrations")
+        .fetch_one(&app.pool)
+        .await
+        .expect("customers._sqlx_migrations");
+    assert!(own >= 1);
+    let public: Option<String> = sqlx::query_scalar("SELECT to_regclass('public._sqlx_migrations')::text")
+        .fetch_one(&app.pool)
+        .await
+        .expect("lookup");
+    assert_eq!(public, None, "nothing is written outside the service's schema");
+}
