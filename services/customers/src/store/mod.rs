@@ -180,80 +180,60 @@ fn registration_conflict(e: sqlx::Error) -> Error {
     }
 }
 
+/// Binds the customer's id ($1) and every profile column ($2..$22) in the
+/// order both `insert_customer` and `save_customer` name them.
+fn bind_profile<'q>(
+    q: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    c: &'q Customer,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    q.bind(c.id.0)
+        .bind(c.kind.as_str())
+        .bind(&c.display_name)
+        .bind(crm_domain::normalize_for_match(&c.display_name))
+        .bind(&c.legal_name)
+        .bind(crm_domain::normalize_for_match(&c.legal_name))
+        .bind(&c.registration_number)
+        .bind(&c.industry)
+        .bind(c.size_band.map(|s| s.as_str()))
+        .bind(&c.region)
+        .bind(&c.summary)
+        .bind(c.source_channel.map(|s| s.as_str()))
+        .bind(&c.tags)
+        .bind(&c.phone)
+        .bind(&c.email)
+        .bind(&c.owner_id)
+        .bind(&c.branch)
+        .bind(c.classification.grade.as_str())
+        .bind(c.classification.value_tier.as_str())
+        .bind(c.classification.service_level.as_str())
+        .bind(c.stage.as_str())
+        .bind(c.referred_by.map(|r| r.0))
+}
+
 #[tracing::instrument(skip_all, fields(id = %c.id))]
 pub async fn insert_customer(conn: &mut PgConnection, c: &Customer) -> Result<()> {
-    sqlx::query(
+    let q = sqlx::query(
         "INSERT INTO customers.customers (id, kind, display_name, name_norm, legal_name, legal_name_norm, \
          registration_number, industry, size_band, region, summary, source_channel, tags, phone, email, owner_id, \
          branch, grade, value_tier, service_level, stage, referred_by, created_by, created_at, updated_at, version) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, \
          $22, $23, $24, $24, 1)",
-    )
-    .bind(c.id.0)
-    .bind(c.kind.as_str())
-    .bind(&c.display_name)
-    .bind(crm_domain::normalize_for_match(&c.display_name))
-    .bind(&c.legal_name)
-    .bind(crm_domain::normalize_for_match(&c.legal_name))
-    .bind(&c.registration_number)
-    .bind(&c.industry)
-    .bind(c.size_band.map(|s| s.as_str()))
-    .bind(&c.region)
-    .bind(&c.summary)
-    .bind(c.source_channel.map(|s| s.as_str()))
-    .bind(&c.tags)
-    .bind(&c.phone)
-    .bind(&c.email)
-    .bind(&c.owner_id)
-    .bind(&c.branch)
-    .bind(c.classification.grade.as_str())
-    .bind(c.classification.value_tier.as_str())
-    .bind(c.classification.service_level.as_str())
-    .bind(c.stage.as_str())
-    .bind(c.referred_by.map(|r| r.0))
-    .bind(&c.created_by)
-    .bind(c.created_at)
-    .execute(conn)
-    .await
-    .map_err(registration_conflict)?;
+    );
+    bind_profile(q, c).bind(&c.created_by).bind(c.created_at).execute(conn).await.map_err(registration_conflict)?;
     Ok(())
 }
 
 /// Writes every mutable column of `c` and bumps the version (new etag).
 #[tracing::instrument(skip_all, fields(id = %c.id))]
 pub async fn save_customer(conn: &mut PgConnection, c: &Customer) -> Result<()> {
-    sqlx::query(
+    let q = sqlx::query(
         "UPDATE customers.customers SET kind = $2, display_name = $3, name_norm = $4, legal_name = $5, \
          legal_name_norm = $6, registration_number = $7, industry = $8, size_band = $9, region = $10, summary = $11, \
          source_channel = $12, tags = $13, phone = $14, email = $15, owner_id = $16, branch = $17, grade = $18, \
          value_tier = $19, service_level = $20, stage = $21, referred_by = $22, updated_at = now(), \
          version = version + 1 WHERE id = $1",
-    )
-    .bind(c.id.0)
-    .bind(c.kind.as_str())
-    .bind(&c.display_name)
-    .bind(crm_domain::normalize_for_match(&c.display_name))
-    .bind(&c.legal_name)
-    .bind(crm_domain::normalize_for_match(&c.legal_name))
-    .bind(&c.registration_number)
-    .bind(&c.industry)
-    .bind(c.size_band.map(|s| s.as_str()))
-    .bind(&c.region)
-    .bind(&c.summary)
-    .bind(c.source_channel.map(|s| s.as_str()))
-    .bind(&c.tags)
-    .bind(&c.phone)
-    .bind(&c.email)
-    .bind(&c.owner_id)
-    .bind(&c.branch)
-    .bind(c.classification.grade.as_str())
-    .bind(c.classification.value_tier.as_str())
-    .bind(c.classification.service_level.as_str())
-    .bind(c.stage.as_str())
-    .bind(c.referred_by.map(|r| r.0))
-    .execute(conn)
-    .await
-    .map_err(registration_conflict)?;
+    );
+    bind_profile(q, c).execute(conn).await.map_err(registration_conflict)?;
     Ok(())
 }
 
