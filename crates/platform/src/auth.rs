@@ -144,7 +144,7 @@ impl Policy {
 }
 
 /// Paths anyone may call: health checks and reflection.
-fn is_public(path: &str) -> bool {
+pub(crate) fn is_public(path: &str) -> bool {
     path.starts_with("/grpc.health.v1.Health/") || path.starts_with("/grpc.reflection.")
 }
 

@@ -33,14 +33,20 @@ pub struct ServerConfig {
     #[arg(long, env = "CRM_RPC_TIMEOUT_MS", default_value_t = 10_000)]
     pub rpc_timeout_ms: u64,
 
-    /// RPCs in flight per service; beyond it requests are shed with
-    /// RESOURCE_EXHAUSTED instead of queueing.
+    /// RPCs in flight per service; beyond it calls are refused at once with
+    /// RESOURCE_EXHAUSTED (reason OVERLOADED) instead of queueing. Health
+    /// checks and reflection are exempt.
     #[arg(long, env = "CRM_CONCURRENCY_LIMIT", default_value_t = 16)]
     pub concurrency_limit: usize,
 
     /// How long shutdown waits for in-flight RPCs before giving up (ms).
     #[arg(long, env = "CRM_SHUTDOWN_TIMEOUT_MS", default_value_t = 15_000)]
     pub shutdown_timeout_ms: u64,
+
+    /// On shutdown, how long to keep serving after reporting NOT_SERVING so
+    /// load balancers stop routing here first (ms; 5000 suits Kubernetes).
+    #[arg(long, env = "CRM_SHUTDOWN_DRAIN_MS", default_value_t = 0)]
+    pub shutdown_drain_ms: u64,
 
     /// HS256 key for bearer tokens, at least 32 bytes.
     #[arg(long, env = "CRM_JWT_SECRET", hide_env_values = true)]
@@ -61,6 +67,10 @@ impl ServerConfig {
 
     pub fn shutdown_timeout(&self) -> Duration {
         Duration::from_millis(self.shutdown_timeout_ms)
+    }
+
+    pub fn shutdown_drain(&self) -> Duration {
+        Duration::from_millis(self.shutdown_drain_ms)
     }
 
     pub fn pool_size(&self) -> u32 {

@@ -1,7 +1,7 @@
-//! One server builder for every service: the tower stack (request id +
-//! tracing + metrics, load shedding behind a global concurrency limit, auth),
-//! a per-RPC timeout (the client's shorter grpc-timeout wins), gRPC health and
-//! reflection, and graceful shutdown with a hard timeout.
+//! One server builder for every service: the tower stack (request id,
+//! tracing, deadline and metrics; admission control; auth), gRPC health and
+//! reflection, and graceful shutdown (NOT_SERVING, optional drain delay, then
+//! in-flight RPCs finish) with a hard timeout.
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -9,9 +9,13 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::Routes;
 use tonic_health::ServingStatus;
-use tower::{ServiceBuilder, limit::GlobalConcurrencyLimitLayer, load_shed::LoadShedLayer};
+use tower::ServiceBuilder;
 
-use crate::{Policy, ServerConfig, TokenKeys, auth::AuthLayer, metrics::RpcLayer};
+use crate::{
+    Policy, ServerConfig, TokenKeys,
+    auth::AuthLayer,
+    metrics::{AdmissionLayer, RpcLayer},
+};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -54,25 +58,27 @@ pub async fn serve(
         .add_service(reflection().build_v1()?)
         .add_service(reflection().build_v1alpha()?);
     let stack = ServiceBuilder::new()
-        .layer(RpcLayer::new(spec.name))
-        .layer(LoadShedLayer::new())
-        .layer(GlobalConcurrencyLimitLayer::new(cfg.concurrency_limit))
+        .layer(RpcLayer::new(spec.name, cfg.rpc_timeout()))
+        .layer(AdmissionLayer::new(cfg.concurrency_limit))
         .layer(AuthLayer::new(keys, vec![spec.policy]));
 
     let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
     let drain_health = health.clone();
+    let drain = cfg.shutdown_drain();
     let graceful = async move {
         shutdown.await;
         tracing::info!(service = spec.name, "shutting down: draining in-flight RPCs");
         // Tell load balancers to stop sending before the listener closes.
         drain_health.set_service_status(service_name, ServingStatus::NotServing).await;
         drain_health.set_service_status("", ServingStatus::NotServing).await;
+        tokio::time::sleep(drain).await;
         let _ = started_tx.send(());
     };
 
     tracing::info!(service = spec.name, %addr, "serving gRPC");
+    // The deadline is enforced inside RpcLayer (DEADLINE_EXCEEDED, counted
+    // and logged), not by tonic's timeout, which answers CANCELLED.
     let server = tonic::transport::Server::builder()
-        .timeout(cfg.rpc_timeout())
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .layer(stack)
         .add_routes(routes)

@@ -183,6 +183,10 @@ impl TestService {
     }
 
     async fn try_spawn(def: &'static ServiceDef) -> Result<TestService, BoxError> {
+        // CRM_TEST_LOG=1 shows the services' logs (filtered by CRM_LOG) while debugging a test.
+        if std::env::var_os("CRM_TEST_LOG").is_some() {
+            crm_platform::telemetry::init();
+        }
         let db = database(&[def]).await;
         let mut cfg = ServerConfig::defaults();
         cfg.concurrency_limit = 16;

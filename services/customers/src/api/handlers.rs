@@ -16,7 +16,7 @@ use crate::{
     error::{Error, Result},
     model::{
         Address, Classification, Contact, Customer, DuplicateReason, RuleViolation, Stage,
-        access::{self, EDITORS, MANAGERS, READERS, Scope},
+        access::{self, CLASSIFIERS, EDITORS, MANAGERS, READERS, Scope},
         input,
     },
     store::{self, IDEMPOTENCY_TABLE},
@@ -87,6 +87,9 @@ impl CustomersApi {
         }
     }
 
+    /// A referral may point at any existing customer, also one the caller
+    /// cannot see: referrals cross owners and branches. Ids are UUIDs, so
+    /// this reveals nothing the caller did not already hold.
     async fn check_referral(tx: &mut sqlx::PgConnection, referral: CustomerId, field: &'static str) -> Result<()> {
         if store::exists(tx, referral).await? {
             Ok(())
@@ -99,6 +102,13 @@ impl CustomersApi {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "CreateCustomer", who, &req.request_id, &req)?;
         let new = convert::new_customer(&req)?;
         let (owner, branch) = access::registration_owner(who, new.owner_id.as_deref(), new.branch.as_deref())?;
+        if branch.is_empty() {
+            // A customer without a branch would be invisible to every branch role.
+            return Err(Error::InvalidField {
+                field: "customer.branch",
+                reason: "is required: your token carries no branch, so name the customer's branch".into(),
+            });
+        }
         let mut tx = match self.open(&call).await? {
             Opened::Replay(r) => return Ok(r),
             Opened::Fresh(tx) => tx,
@@ -364,7 +374,7 @@ impl CustomersApi {
         let (Some(id), Some(reason)) = (id, reason) else {
             return Err(Error::Corrupt("validated classification incomplete".into()));
         };
-        let (mut tx, mut c) = match self.begin_change(&call, who, MANAGERS, id, &req.etag).await? {
+        let (mut tx, mut c) = match self.begin_change(&call, who, CLASSIFIERS, id, &req.etag).await? {
             Change::Replay(r) => return Ok(r),
             Change::Fresh(tx, c) => (tx, c),
         };

@@ -13,7 +13,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::{
     error::Result,
-    model::access::{EDITORS, MANAGERS, READERS, REGISTRARS},
+    model::access::{CLASSIFIERS, EDITORS, MANAGERS, READERS, REGISTRARS},
 };
 
 pub const SERVICE_NAME: &str = "crm.customers.v1.CustomerService";
@@ -35,7 +35,7 @@ pub fn policy() -> Policy {
         .allow("UpdateAddress", EDIT)
         .allow("RemoveAddress", EDIT)
         .allow("ChangeStage", EDIT)
-        .allow("SetClassification", MANAGERS)
+        .allow("SetClassification", CLASSIFIERS)
         .allow("AssignOwner", MANAGERS)
 }
 
@@ -99,6 +99,7 @@ mod tests {
         assert!(READERS.contains(&Role::Auditor));
         assert!(!EDITORS.contains(&Role::Auditor));
         assert!(!MANAGERS.contains(&Role::Auditor));
+        assert!(!CLASSIFIERS.contains(&Role::Auditor));
         assert!(!REGISTRARS.contains(&Role::Auditor));
     }
 }

@@ -32,6 +32,10 @@ pub const REGISTRARS: &[Role] =
 pub const EDITORS: &[Role] = &[Role::Sales, Role::SalesManager, Role::BranchManager, Role::SeniorManager, Role::Admin];
 /// Managers: set classification (CUS-8) and reassign owners (CUS-3).
 pub const MANAGERS: &[Role] = &[Role::SalesManager, Role::BranchManager, Role::SeniorManager, Role::Admin];
+/// Set classification: managers, and `system` for the tier recomputation
+/// from behaviour (CUS-8, fed by billing and complaints events).
+pub const CLASSIFIERS: &[Role] =
+    &[Role::SalesManager, Role::BranchManager, Role::SeniorManager, Role::Admin, Role::System];
 
 const ALL_SCOPE: &[Role] = &[Role::SeniorManager, Role::Admin, Role::Auditor, Role::System];
 const BRANCH_SCOPE: &[Role] =

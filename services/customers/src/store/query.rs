@@ -174,10 +174,10 @@ struct DuplicateRow {
 pub async fn find_duplicates(conn: &mut PgConnection, p: &DuplicateProbe) -> Result<Vec<DuplicateCandidate>> {
     let rows: Vec<DuplicateRow> = sqlx::query_as(
         "SELECT c.id, c.display_name, c.region, c.owner_id, \
-           (c.phone = ANY($1) OR EXISTS (SELECT 1 FROM customers.contacts k \
-              WHERE k.customer_id = c.id AND k.phones && $1)) AS phone_match, \
-           (c.email = ANY($2) OR EXISTS (SELECT 1 FROM customers.contacts k \
-              WHERE k.customer_id = c.id AND k.email = ANY($2))) AS email_match, \
+           coalesce(c.phone = ANY($1), false) OR EXISTS (SELECT 1 FROM customers.contacts k \
+              WHERE k.customer_id = c.id AND k.phones && $1) AS phone_match, \
+           coalesce(c.email = ANY($2), false) OR EXISTS (SELECT 1 FROM customers.contacts k \
+              WHERE k.customer_id = c.id AND coalesce(k.email = ANY($2), false)) AS email_match, \
            coalesce(c.registration_number = $3, false) AS reg_match, \
            (c.region = $6) AS same_region, \
            GREATEST(similarity(c.name_norm, $4), \
@@ -186,7 +186,7 @@ pub async fn find_duplicates(conn: &mut PgConnection, p: &DuplicateProbe) -> Res
          WHERE c.phone = ANY($1) OR c.email = ANY($2) OR c.registration_number = $3 \
             OR c.id IN (SELECT k.customer_id FROM customers.contacts k WHERE k.phones && $1 OR k.email = ANY($2)) \
             OR (c.region = $6 AND (c.name_norm % $4 OR ($5 <> '' AND c.legal_name_norm % $5))) \
-         ORDER BY c.id LIMIT 200",
+         ORDER BY coalesce(c.registration_number = $3, false) DESC, c.id LIMIT 200",
     )
     .bind(&p.phones)
     .bind(&p.emails)
@@ -223,7 +223,15 @@ pub async fn find_duplicates(conn: &mut PgConnection, p: &DuplicateProbe) -> Res
             })
         })
         .collect();
-    out.sort_by(|a, b| b.reasons.len().cmp(&a.reasons.len()).then(b.name_similarity.total_cmp(&a.name_similarity)));
+    // A registration-number match decides the outcome (CUS-3), so it always
+    // survives the cut; then the strongest evidence first.
+    let key = |d: &DuplicateCandidate| d.reasons.contains(&DuplicateReason::RegistrationNumber);
+    out.sort_by(|a, b| {
+        key(b)
+            .cmp(&key(a))
+            .then(b.reasons.len().cmp(&a.reasons.len()))
+            .then(b.name_similarity.total_cmp(&a.name_similarity))
+    });
     out.truncate(10);
     Ok(out)
 }

@@ -310,3 +310,54 @@ async fn a_referral_must_name_an_existing_customer() {
     assert_invalid(&err, "customer.referred_by_customer_id");
     assert_eq!(app.count("customers").await, 2);
 }
+
+#[tokio::test]
+async fn a_registration_number_match_wins_over_many_weaker_candidates() {
+    let app = App::new().await;
+    let mut s1 = app.sales("s1").await;
+    let registered = app
+        .create(&mut s1, pb::Customer { registration_number: "91440300MA5FAAAA1X".into(), ..org("深圳甲", "CN-GD") })
+        .await;
+    // Twelve records share a phone and a near-identical name: more evidence
+    // each than the registration number alone.
+    for i in 0..12 {
+        app.create(&mut s1, pb::Customer { phone: "13700137000".into(), ..org(&format!("广州物流{i}"), "CN-GD") })
+            .await;
+    }
+    let mut s2 = app.sales("s2").await;
+    let err = s2
+        .create_customer(pb::CreateCustomerRequest {
+            request_id: rid(),
+            customer: Some(pb::Customer {
+                registration_number: "91440300MA5FAAAA1X".into(),
+                phone: "13700137000".into(),
+                ..org("广州物流", "CN-GD")
+            }),
+            confirm_not_duplicate: false,
+        })
+        .await
+        .expect_err("registered");
+    assert_eq!(err.code(), Code::AlreadyExists);
+    let info = tonic_types::StatusExt::get_details_error_info(&err).expect("info");
+    assert_eq!(info.metadata.get("customer_id"), Some(&registered.id));
+}
+
+#[tokio::test]
+async fn a_customer_always_gets_a_branch() {
+    let app = App::new().await;
+    let mut admin = app.admin().await; // company-wide, no branch in the token
+    let err = admin
+        .create_customer(pb::CreateCustomerRequest {
+            request_id: rid(),
+            customer: Some(org("无分公司", "CN-BJ")),
+            confirm_not_duplicate: true,
+        })
+        .await
+        .expect_err("no branch");
+    assert_invalid(&err, "customer.branch");
+    assert_eq!(app.count("customers").await, 0);
+    let c = app
+        .create(&mut admin, pb::Customer { branch: "sh".into(), owner_id: "s7".into(), ..org("有分公司", "CN-SH") })
+        .await;
+    assert_eq!((c.branch.as_str(), c.owner_id.as_str()), ("sh", "s7"));
+}
