@@ -52,7 +52,9 @@ pub async fn run(args: UpArgs) -> Result<(), BoxError> {
         None => dev_secret(&data_dir)?,
     };
     let keys = crm_platform::TokenKeys::hs256(secret.as_bytes())?;
-    let ctx = ServiceContext::from_config(&cfg)?;
+    let mut ctx = ServiceContext::new(&cfg, keys.clone())?;
+    // In one process every peer is on this machine, on its own port.
+    ctx.customers_url = format!("http://{}", SocketAddr::new(loopback(args.bind), crm_customers::SERVICE.default_port));
 
     let admin = cfg.admin_addr.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9090)));
     if let Err(e) = crm_platform::metrics::install_exporter(admin) {
@@ -144,4 +146,10 @@ fn dev_secret(data_dir: &Path) -> Result<String, BoxError> {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
     }
     Ok(secret)
+}
+
+/// An address peers can dial: the bind address, or loopback when binding to
+/// every interface.
+fn loopback(bind: IpAddr) -> IpAddr {
+    if bind.is_unspecified() { IpAddr::from([127, 0, 0, 1]) } else { bind }
 }

@@ -56,6 +56,10 @@ pub struct ServerConfig {
     #[arg(long, env = "CRM_IDEMPOTENCY_TTL_HOURS", default_value_t = 72, value_parser = clap::value_parser!(u32).range(24..))]
     pub idempotency_ttl_hours: u32,
 
+    /// Where the customers service answers, for services that call it.
+    #[arg(long, env = "CRM_CUSTOMERS_URL", default_value = "http://127.0.0.1:50051")]
+    pub customers_url: String,
+
     #[command(flatten)]
     pub calendar: CalendarConfig,
 }

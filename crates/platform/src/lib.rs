@@ -5,6 +5,7 @@
 //! development and tests.
 
 pub mod auth;
+pub mod client;
 pub mod config;
 pub mod db;
 pub mod error;

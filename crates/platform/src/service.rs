@@ -29,11 +29,15 @@ pub struct ServiceDef {
 #[derive(Debug, Clone)]
 pub struct ServiceContext {
     pub calendar: WorkingCalendar,
+    /// The deployment's token keys, for minting `system` tokens to call peers.
+    pub keys: TokenKeys,
+    /// Where the customers service answers (CRM_CUSTOMERS_URL).
+    pub customers_url: String,
 }
 
 impl ServiceContext {
-    pub fn from_config(cfg: &ServerConfig) -> Result<Self, BoxError> {
-        Ok(Self { calendar: cfg.calendar.build()? })
+    pub fn new(cfg: &ServerConfig, keys: TokenKeys) -> Result<Self, BoxError> {
+        Ok(Self { calendar: cfg.calendar.build()?, keys, customers_url: cfg.customers_url.clone() })
     }
 }
 
@@ -82,7 +86,7 @@ pub async fn run(
     keys: TokenKeys,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), BoxError> {
-    let ctx = ServiceContext::from_config(cfg)?;
+    let ctx = ServiceContext::new(cfg, keys.clone())?;
     let pool = prepare(def, cfg, database_url).await?;
     let addr = cfg.grpc_addr.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], def.default_port)));
     let listener = server::bind(addr).await?;

@@ -102,6 +102,7 @@ async fn drop_stale_databases(c: &Cluster) -> Result<(), BoxError> {
 }
 
 /// A database of its own for one test, with every migration of `services`.
+#[derive(Debug, Clone)]
 pub struct TestDb {
     pub name: String,
     pub url: String,
@@ -175,25 +176,39 @@ pub struct TestService {
 }
 
 impl TestService {
+    /// The service alone, on a fresh database with its migrations.
     pub async fn spawn(def: &'static ServiceDef) -> TestService {
-        match Self::try_spawn(def).await {
+        let db = database(&[def]).await;
+        Self::spawn_on(def, db, None).await
+    }
+
+    /// The service on a given database (shared with other services of the
+    /// same test), calling the customers service at `customers_url`.
+    pub async fn spawn_on(def: &'static ServiceDef, db: TestDb, customers_url: Option<String>) -> TestService {
+        match Self::try_spawn(def, db, customers_url).await {
             Ok(s) => s,
             Err(e) => panic!("spawn {}: {e}", def.name),
         }
     }
 
-    async fn try_spawn(def: &'static ServiceDef) -> Result<TestService, BoxError> {
+    async fn try_spawn(
+        def: &'static ServiceDef,
+        db: TestDb,
+        customers_url: Option<String>,
+    ) -> Result<TestService, BoxError> {
         // CRM_TEST_LOG=1 shows the services' logs (filtered by CRM_LOG) while debugging a test.
         if std::env::var_os("CRM_TEST_LOG").is_some() {
             crm_platform::telemetry::init();
         }
-        let db = database(&[def]).await;
         let mut cfg = ServerConfig::defaults();
+        if let Some(url) = customers_url {
+            cfg.customers_url = url;
+        }
         cfg.concurrency_limit = 16;
         cfg.db_max_connections = 16;
         cfg.shutdown_timeout_ms = 2_000;
         let keys = TokenKeys::hs256(TEST_JWT_SECRET.as_bytes())?;
-        let ctx = ServiceContext::from_config(&cfg)?;
+        let ctx = ServiceContext::new(&cfg, keys.clone())?;
         let pool = db::connect(&db.url, &cfg).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
