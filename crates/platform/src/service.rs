@@ -23,7 +23,14 @@ pub struct ServiceDef {
     pub idempotency_table: &'static str,
     /// Builds the gRPC service over its pool.
     pub build: fn(PgPool, &ServiceContext) -> ServiceSpec,
+    /// Background work (escalation, dunning...) started with the server and
+    /// stopped with it. Every replica runs it, so it must be safe to run
+    /// concurrently (row locks with SKIP LOCKED, advisory locks).
+    pub background: Option<fn(PgPool, ServiceContext) -> BackgroundTask>,
 }
+
+/// A future that runs until the service stops (it is aborted then).
+pub type BackgroundTask = std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 /// Shared settings a service may need to build itself.
 #[derive(Debug, Clone)]
@@ -71,9 +78,13 @@ pub async fn serve_prepared(
     let ttl = Duration::from_secs(u64::from(cfg.idempotency_ttl_hours) * 3600);
     let purge =
         tokio::spawn(idempotency::purge_loop(pool.clone(), def.idempotency_table, ttl, Duration::from_secs(3600)));
+    let background = def.background.map(|start| tokio::spawn(start(pool.clone(), ctx.clone())));
     let spec = (def.build)(pool.clone(), ctx);
     let result = server::serve(listener, spec, keys, cfg, shutdown).await;
     purge.abort();
+    if let Some(task) = background {
+        task.abort();
+    }
     pool.close().await;
     result
 }

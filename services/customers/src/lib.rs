@@ -21,6 +21,7 @@ pub const SERVICE: ServiceDef = ServiceDef {
     migrator: &MIGRATOR,
     idempotency_table: store::IDEMPOTENCY_TABLE,
     build,
+    background: None,
 };
 
 fn build(pool: PgPool, _ctx: &ServiceContext) -> ServiceSpec {
