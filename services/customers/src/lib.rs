@@ -24,11 +24,11 @@ pub const SERVICE: ServiceDef = ServiceDef {
     background: None,
 };
 
-fn build(pool: PgPool, _ctx: &ServiceContext) -> ServiceSpec {
+fn build(pool: PgPool, ctx: &ServiceContext) -> ServiceSpec {
     ServiceSpec {
         name: SERVICE.name,
         policy: api::policy(),
-        routes: Routes::new(api::CustomersApi::new(pool).into_server()),
+        routes: Routes::new(api::CustomersApi::new(pool, ctx.calendar.clone()).into_server()),
         file_descriptor_set: crm_proto::FILE_DESCRIPTOR_SET,
     }
 }

@@ -132,6 +132,10 @@ pub(crate) fn new_customer(req: &pb::CreateCustomerRequest) -> Result<NewCustome
     if c.addresses.len() > input::MAX_ADDRESSES {
         v.add(&f("addresses"), format!("at most {} addresses", input::MAX_ADDRESSES));
     }
+    let collected_at = match &c.collect_time {
+        Some(t) => v.check(&f("collect_time"), proto_time::from_proto(t).and_then(not_in_future)),
+        None => Some(chrono::Utc::now()),
+    };
     let contacts: Vec<_> = c
         .contacts
         .iter()
@@ -164,7 +168,18 @@ pub(crate) fn new_customer(req: &pb::CreateCustomerRequest) -> Result<NewCustome
         referred_by: present(referred_by)?,
         contacts,
         addresses,
+        collected_at,
     })
+}
+
+/// Times of past events may not lie in the future (5 minutes of clock skew
+/// are tolerated).
+pub(crate) fn not_in_future(t: chrono::DateTime<chrono::Utc>) -> Result<chrono::DateTime<chrono::Utc>, Invalid> {
+    if t > chrono::Utc::now() + chrono::Duration::minutes(5) {
+        Err(Invalid::new("must not be in the future"))
+    } else {
+        Ok(t)
+    }
 }
 
 fn present<T>(o: Option<T>) -> Result<T, Status> {
@@ -404,6 +419,12 @@ pub(crate) fn customer(c: &Customer) -> pb::Customer {
         create_time: Some(proto_time::to_proto(c.created_at)),
         update_time: Some(proto_time::to_proto(c.updated_at)),
         etag: c.etag(),
+        collect_time: c.collected_at.map(proto_time::to_proto),
+        entry_late: c.entry_late,
+        assign_time: c.assigned_at.map(proto_time::to_proto),
+        first_contact_due_time: c.first_contact_due.map(proto_time::to_proto),
+        first_contact_time: c.first_contact_at.map(proto_time::to_proto),
+        merged_from: c.merged_from.iter().map(ToString::to_string).collect(),
     }
 }
 

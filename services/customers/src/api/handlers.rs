@@ -17,7 +17,7 @@ use crate::{
     model::{
         Address, Classification, Contact, Customer, DuplicateReason, RuleViolation, Stage,
         access::{self, CLASSIFIERS, EDITORS, MANAGERS, READERS, Scope},
-        input,
+        contact_rules, input,
     },
     store::{self, IDEMPOTENCY_TABLE},
 };
@@ -133,7 +133,9 @@ impl CustomersApi {
             });
         }
         let registration = new.registration_number.clone();
-        let c = Customer::register(new, owner, branch, &who.sub, now());
+        let mut c = Customer::register(new, owner, branch, &who.sub, now());
+        // CUS-5: entered more than 2 working days after it was collected.
+        c.entry_late = c.collected_at.is_some_and(|at| contact_rules::entry_late(&self.calendar, at, c.created_at));
         let result = async {
             store::insert_customer(&mut tx, &c).await?;
             for k in &c.contacts {
@@ -165,6 +167,8 @@ impl CustomersApi {
             Change::Replay(r) => return Ok(r),
             Change::Fresh(tx, c) => (tx, c),
         };
+        // A merged id resolves to its survivor (CUS-2): act on the survivor.
+        let id = c.id;
         if let Some(Some(r)) = patch.referred_by {
             if r == id {
                 return Err(Error::InvalidField {
@@ -199,6 +203,8 @@ impl CustomersApi {
             Change::Replay(r) => return Ok(r),
             Change::Fresh(tx, c) => (tx, c),
         };
+        // A merged id resolves to its survivor (CUS-2): act on the survivor.
+        let id = c.id;
         if c.contacts.len() >= input::MAX_CONTACTS {
             return Err(RuleViolation::new("CONTACT_LIMIT", format!("at most {} contacts", input::MAX_CONTACTS)).into());
         }
@@ -226,6 +232,8 @@ impl CustomersApi {
             Change::Replay(r) => return Ok(r),
             Change::Fresh(tx, c) => (tx, c),
         };
+        // A merged id resolves to its survivor (CUS-2): act on the survivor.
+        let id = c.id;
         let contact = c
             .contacts
             .iter_mut()
@@ -245,9 +253,9 @@ impl CustomersApi {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "RemoveContact", who, &req.request_id, &req)?;
         let id = convert::customer_id("customer_id", &req.customer_id)?;
         let contact_id = ContactId::parse(&req.contact_id).map_err(|e| invalid_argument("contact_id", e.reason))?;
-        let mut tx = match self.begin_change(&call, who, EDITORS, id, &req.etag).await? {
+        let (mut tx, id) = match self.begin_change(&call, who, EDITORS, id, &req.etag).await? {
             Change::Replay(r) => return Ok(r),
-            Change::Fresh(tx, _) => tx,
+            Change::Fresh(tx, c) => (tx, c.id),
         };
         if !store::delete_contact(&mut tx, id, contact_id).await? {
             return Err(Error::NotFound { resource: "contact", id: contact_id.to_string() });
@@ -273,6 +281,8 @@ impl CustomersApi {
             Change::Replay(r) => return Ok(r),
             Change::Fresh(tx, c) => (tx, c),
         };
+        // A merged id resolves to its survivor (CUS-2): act on the survivor.
+        let id = c.id;
         if c.addresses.len() >= input::MAX_ADDRESSES {
             return Err(
                 RuleViolation::new("ADDRESS_LIMIT", format!("at most {} addresses", input::MAX_ADDRESSES)).into()
@@ -302,6 +312,8 @@ impl CustomersApi {
             Change::Replay(r) => return Ok(r),
             Change::Fresh(tx, c) => (tx, c),
         };
+        // A merged id resolves to its survivor (CUS-2): act on the survivor.
+        let id = c.id;
         let address = c
             .addresses
             .iter_mut()
@@ -321,9 +333,9 @@ impl CustomersApi {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "RemoveAddress", who, &req.request_id, &req)?;
         let id = convert::customer_id("customer_id", &req.customer_id)?;
         let address_id = AddressId::parse(&req.address_id).map_err(|e| invalid_argument("address_id", e.reason))?;
-        let mut tx = match self.begin_change(&call, who, EDITORS, id, &req.etag).await? {
+        let (mut tx, id) = match self.begin_change(&call, who, EDITORS, id, &req.etag).await? {
             Change::Replay(r) => return Ok(r),
-            Change::Fresh(tx, _) => tx,
+            Change::Fresh(tx, c) => (tx, c.id),
         };
         if !store::delete_address(&mut tx, id, address_id).await? {
             return Err(Error::NotFound { resource: "address", id: address_id.to_string() });
@@ -346,6 +358,8 @@ impl CustomersApi {
             Change::Replay(r) => return Ok(r),
             Change::Fresh(tx, c) => (tx, c),
         };
+        // A merged id resolves to its survivor (CUS-2): act on the survivor.
+        let id = c.id;
         let from = c.stage;
         c.stage = from.transition(to)?;
         store::save_customer(&mut tx, &c).await?;
@@ -378,6 +392,8 @@ impl CustomersApi {
             Change::Replay(r) => return Ok(r),
             Change::Fresh(tx, c) => (tx, c),
         };
+        // A merged id resolves to its survivor (CUS-2): act on the survivor.
+        let id = c.id;
         let before = c.classification;
         c.classification = Classification {
             grade: grade.unwrap_or(before.grade),
@@ -410,13 +426,22 @@ impl CustomersApi {
             Change::Replay(r) => return Ok(r),
             Change::Fresh(tx, c) => (tx, c),
         };
+        // A merged id resolves to its survivor (CUS-2): act on the survivor.
+        let id = c.id;
         let branch = (!branch.is_empty()).then_some(branch);
         let (owner, branch) = access::reassignment(who, &c, &owner, branch.as_deref()).map_err(|e| match e {
             access::ReassignError::Denied(d) => Error::Denied(d),
             access::ReassignError::Rule(r) => Error::Rule(r),
         })?;
+        let now = now();
+        contact_rules::may_reassign(&c, now, req.override_first_contact_window)?;
+        let new_owner = owner != c.owner_id;
         c.owner_id = owner;
         c.branch = branch;
+        if new_owner {
+            // CUS-4: the new owner's 7-day first-contact clock starts now.
+            *c = c.with_assignment_clock(&who.sub, now);
+        }
         store::save_customer(&mut tx, &c).await?;
         store::record_owner(&mut tx, &c, &who.sub, &reason).await?;
         Self::finish_change(call, tx, id, |c| pb::AssignOwnerResponse { customer: Some(convert::customer(c)) }).await
@@ -501,4 +526,27 @@ rpc! {
     change_stage(pb::ChangeStageRequest) -> pb::ChangeStageResponse => change_stage;
     set_classification(pb::SetClassificationRequest) -> pb::SetClassificationResponse => set_classification;
     assign_owner(pb::AssignOwnerRequest) -> pb::AssignOwnerResponse => assign_owner;
+    list_ownership_history(pb::ListOwnershipHistoryRequest) -> pb::ListOwnershipHistoryResponse => ownership_history;
+    distribute_leads(pb::DistributeLeadsRequest) -> pb::DistributeLeadsResponse => distribute_leads;
+    list_overdue_first_contacts(pb::ListOverdueFirstContactsRequest) -> pb::ListOverdueFirstContactsResponse => overdue_first_contacts;
+    get_entry_timeliness(pb::GetEntryTimelinessRequest) -> pb::GetEntryTimelinessResponse => entry_timeliness;
+    log_interaction(pb::LogInteractionRequest) -> pb::LogInteractionResponse => log_interaction;
+    list_interactions(pb::ListInteractionsRequest) -> pb::ListInteractionsResponse => list_interactions;
+    schedule_follow_up(pb::ScheduleFollowUpRequest) -> pb::ScheduleFollowUpResponse => schedule_follow_up;
+    list_due_follow_ups(pb::ListDueFollowUpsRequest) -> pb::ListDueFollowUpsResponse => due_follow_ups;
+    plan_visit(pb::PlanVisitRequest) -> pb::PlanVisitResponse => plan_visit;
+    approve_visit(pb::ApproveVisitRequest) -> pb::ApproveVisitResponse => approve_visit;
+    record_visit_done(pb::RecordVisitDoneRequest) -> pb::RecordVisitDoneResponse => record_visit_done;
+    submit_visit_minutes(pb::SubmitVisitMinutesRequest) -> pb::SubmitVisitMinutesResponse => submit_visit_minutes;
+    review_visit_minutes(pb::ReviewVisitMinutesRequest) -> pb::ReviewVisitMinutesResponse => review_visit_minutes;
+    send_visit_minutes(pb::SendVisitMinutesRequest) -> pb::SendVisitMinutesResponse => send_visit_minutes;
+    confirm_visit_receipt(pb::ConfirmVisitReceiptRequest) -> pb::ConfirmVisitReceiptResponse => confirm_visit_receipt;
+    list_visits(pb::ListVisitsRequest) -> pb::ListVisitsResponse => list_visits;
+    record_survey(pb::RecordSurveyRequest) -> pb::RecordSurveyResponse => record_survey;
+    get_satisfaction(pb::GetSatisfactionRequest) -> pb::GetSatisfactionResponse => satisfaction;
+    create_account_plan(pb::CreateAccountPlanRequest) -> pb::CreateAccountPlanResponse => create_account_plan;
+    review_account_plan(pb::ReviewAccountPlanRequest) -> pb::ReviewAccountPlanResponse => review_account_plan;
+    advance_contract_stage(pb::AdvanceContractStageRequest) -> pb::AdvanceContractStageResponse => advance_contract_stage;
+    list_account_plans(pb::ListAccountPlansRequest) -> pb::ListAccountPlansResponse => list_account_plans;
+    merge_customers(pb::MergeCustomersRequest) -> pb::MergeCustomersResponse => merge_customers;
 }

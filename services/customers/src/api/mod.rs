@@ -4,6 +4,8 @@
 
 mod convert;
 mod handlers;
+mod sales;
+mod sales_convert;
 
 use crm_domain::Role;
 use crm_platform::{Policy, idempotency::IdempotentCall};
@@ -13,7 +15,10 @@ use sqlx::{PgPool, Postgres, Transaction};
 
 use crate::{
     error::Result,
-    model::access::{CLASSIFIERS, EDITORS, MANAGERS, READERS, REGISTRARS},
+    model::access::{
+        CLASSIFIERS, EDITORS, MANAGERS, MINUTES_REVIEWERS, READERS, REGISTRARS, REPORT_READERS, SURVEY_TAKERS,
+        VISIT_APPROVERS,
+    },
 };
 
 pub const SERVICE_NAME: &str = "crm.customers.v1.CustomerService";
@@ -37,17 +42,42 @@ pub fn policy() -> Policy {
         .allow("ChangeStage", EDIT)
         .allow("SetClassification", CLASSIFIERS)
         .allow("AssignOwner", MANAGERS)
+        .allow("ListOwnershipHistory", READERS)
+        .allow("DistributeLeads", MANAGERS)
+        .allow("ListOverdueFirstContacts", REPORT_READERS)
+        .allow("GetEntryTimeliness", REPORT_READERS)
+        .allow("LogInteraction", EDIT)
+        .allow("ListInteractions", READERS)
+        .allow("ScheduleFollowUp", EDIT)
+        .allow("ListDueFollowUps", EDIT)
+        .allow("PlanVisit", EDIT)
+        .allow("ApproveVisit", VISIT_APPROVERS)
+        .allow("RecordVisitDone", EDIT)
+        .allow("SubmitVisitMinutes", EDIT)
+        .allow("ReviewVisitMinutes", MINUTES_REVIEWERS)
+        .allow("SendVisitMinutes", EDIT)
+        .allow("ConfirmVisitReceipt", EDIT)
+        .allow("ListVisits", READERS)
+        .allow("RecordSurvey", SURVEY_TAKERS)
+        .allow("GetSatisfaction", REPORT_READERS)
+        .allow("CreateAccountPlan", EDIT)
+        .allow("ReviewAccountPlan", MANAGERS)
+        .allow("AdvanceContractStage", EDIT)
+        .allow("ListAccountPlans", READERS)
+        .allow("MergeCustomers", MANAGERS)
 }
 
 /// The gRPC service over one database pool.
 #[derive(Clone)]
 pub struct CustomersApi {
     pool: PgPool,
+    /// Working days for CUS-5 entry and CUS-7 minutes deadlines.
+    calendar: crm_domain::WorkingCalendar,
 }
 
 impl CustomersApi {
-    pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+    pub fn new(pool: PgPool, calendar: crm_domain::WorkingCalendar) -> Self {
+        Self { pool, calendar }
     }
 
     pub fn into_server(self) -> pb::customer_service_server::CustomerServiceServer<Self> {
@@ -79,7 +109,7 @@ mod tests {
     #[test]
     fn policy_names_every_rpc() {
         let listed = policy().methods();
-        let descriptor = include_str!("../../../../proto/crm/customers/v1/customers.proto");
+        let descriptor = include_str!("../../../../proto/crm/customers/v1/customer_service.proto");
         let rpcs: Vec<String> = descriptor
             .lines()
             .filter_map(|l| l.trim().strip_prefix("rpc "))

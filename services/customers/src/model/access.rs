@@ -37,6 +37,17 @@ pub const MANAGERS: &[Role] = &[Role::SalesManager, Role::BranchManager, Role::S
 pub const CLASSIFIERS: &[Role] =
     &[Role::SalesManager, Role::BranchManager, Role::SeniorManager, Role::Admin, Role::System];
 
+/// Approve planned visits (CUS-7).
+pub const VISIT_APPROVERS: &[Role] = &[Role::BranchManager, Role::SeniorManager, Role::Admin];
+/// Review visit minutes: the sales department's manager (CUS-7).
+pub const MINUTES_REVIEWERS: &[Role] = &[Role::SalesManager, Role::SeniorManager, Role::Admin];
+/// Record survey answers (CUS-10): sales and the service desk take surveys.
+pub const SURVEY_TAKERS: &[Role] =
+    &[Role::Sales, Role::SalesManager, Role::BranchManager, Role::SeniorManager, Role::ServiceDesk, Role::Admin];
+/// Workflow reports (CUS-4, CUS-5, CUS-10): salespeople see their own figures.
+pub const REPORT_READERS: &[Role] =
+    &[Role::Sales, Role::SalesManager, Role::BranchManager, Role::SeniorManager, Role::Admin, Role::Auditor];
+
 const ALL_SCOPE: &[Role] = &[Role::SeniorManager, Role::Admin, Role::Auditor, Role::System];
 const BRANCH_SCOPE: &[Role] =
     &[Role::SalesManager, Role::BranchManager, Role::ServiceDesk, Role::Dispatcher, Role::Cashier];
@@ -188,6 +199,12 @@ mod tests {
             created_at: chrono::Utc::now(),
             updated_at: chrono::Utc::now(),
             version: 1,
+            collected_at: None,
+            entry_late: false,
+            assigned_at: None,
+            first_contact_due: None,
+            first_contact_at: None,
+            merged_from: vec![],
         }
     }
 

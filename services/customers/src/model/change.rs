@@ -38,6 +38,45 @@ impl Customer {
             created_at: now,
             updated_at: now,
             version: 1,
+            collected_at: Some(n.collected_at.unwrap_or(now)),
+            entry_late: false,
+            assigned_at: None,
+            first_contact_due: None,
+            first_contact_at: None,
+            merged_from: Vec::new(),
+        }
+        .with_assignment_clock(by, now)
+    }
+
+    /// CUS-4: a customer given to someone other than the person acting starts
+    /// that owner's 7-day first-contact clock.
+    pub fn with_assignment_clock(mut self, by: &str, now: DateTime<Utc>) -> Customer {
+        if self.owner_id != by {
+            self.assigned_at = Some(now);
+            self.first_contact_due = Some(super::contact_rules::first_contact_due(now));
+            self.first_contact_at = None;
+        }
+        self
+    }
+
+    /// CUS-2: what the survivor of a merge takes over from the merged record —
+    /// profile fields it lacks, and the union of tags. Contacts, addresses and
+    /// history move in the store.
+    pub fn absorb(&mut self, merged: &Customer) {
+        fill(&mut self.legal_name, &merged.legal_name);
+        fill(&mut self.industry, &merged.industry);
+        fill(&mut self.summary, &merged.summary);
+        fill(&mut self.region, &merged.region);
+        self.registration_number = self.registration_number.take().or_else(|| merged.registration_number.clone());
+        self.size_band = self.size_band.or(merged.size_band);
+        self.source_channel = self.source_channel.or(merged.source_channel);
+        self.phone = self.phone.take().or_else(|| merged.phone.clone());
+        self.email = self.email.take().or_else(|| merged.email.clone());
+        self.referred_by = self.referred_by.or(merged.referred_by).filter(|r| *r != self.id);
+        for t in &merged.tags {
+            if !self.tags.contains(t) && self.tags.len() < super::input::MAX_TAGS {
+                self.tags.push(t.clone());
+            }
         }
     }
 
@@ -117,6 +156,12 @@ impl Address {
     }
 }
 
+fn fill(field: &mut String, from: &str) {
+    if field.is_empty() {
+        *field = from.to_string();
+    }
+}
+
 fn set<T>(field: &mut T, value: Option<T>) {
     if let Some(v) = value {
         *field = v;
@@ -148,6 +193,7 @@ mod tests {
             referred_by: None,
             contacts: vec![],
             addresses: vec![],
+            collected_at: None,
         };
         let mut c = Customer::register(n, "u1".into(), "bj".into(), "u1", Utc::now());
         assert_eq!(c.stage, Stage::Prospect);

@@ -30,6 +30,8 @@ pub struct NewCustomer {
     pub referred_by: Option<CustomerId>,
     pub contacts: Vec<NewContact>,
     pub addresses: Vec<NewAddress>,
+    /// CUS-5: when the information was collected (default: now).
+    pub collected_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl NewCustomer {
@@ -258,6 +260,7 @@ mod tests {
                 decision_maker: true,
             }],
             addresses: vec![],
+            collected_at: None,
         };
         let p = n.probe();
         assert_eq!(p.phones, vec!["+8613800138000".to_string(), "+8613900139000".to_string()]);

@@ -3,8 +3,13 @@
 
 pub mod access;
 pub mod change;
+pub mod contact_rules;
 pub mod input;
+pub mod leads;
 pub mod lifecycle;
+pub mod plan;
+pub mod records;
+pub mod visit;
 
 use chrono::{DateTime, Utc};
 use crm_domain::ids::{AddressId, ContactId, CustomerId};
@@ -29,6 +34,8 @@ macro_rules! vocabulary {
         }
     };
 }
+
+pub(crate) use vocabulary;
 
 vocabulary!(PartyKind { Person = "person", Organization = "organization" });
 vocabulary!(SizeBand { Micro = "micro", Small = "small", Medium = "medium", Large = "large" });
@@ -102,6 +109,15 @@ pub struct Customer {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: i64,
+    /// CUS-5: when the information was collected, and whether it was entered late.
+    pub collected_at: Option<DateTime<Utc>>,
+    pub entry_late: bool,
+    /// CUS-4: the current assignment by someone else and its first contact.
+    pub assigned_at: Option<DateTime<Utc>>,
+    pub first_contact_due: Option<DateTime<Utc>>,
+    pub first_contact_at: Option<DateTime<Utc>>,
+    /// CUS-2: records merged into this one.
+    pub merged_from: Vec<CustomerId>,
 }
 
 impl Customer {

@@ -71,6 +71,17 @@ pub async fn attach_children(conn: &mut PgConnection, customers: &mut [Customer]
     .bind(&ids)
     .fetch_all(&mut *conn)
     .await?;
+    let merged: Vec<(Uuid, Uuid)> = sqlx::query_as(
+        "SELECT merged_into, id FROM customers.customers WHERE merged_into = ANY($1) ORDER BY merged_into, id",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    for (survivor, id) in merged {
+        if let Some(&i) = index.get(&survivor) {
+            customers[i].merged_from.push(CustomerId(id));
+        }
+    }
     for r in addresses {
         if let Some(&i) = index.get(&r.customer_id) {
             customers[i].addresses.push(Address {

@@ -3,10 +3,16 @@
 //! transaction with the idempotency key. Schema-qualified SQL only.
 
 mod children;
+mod merge;
 mod query;
+mod reports;
+mod workflow;
 
 pub use children::*;
+pub use merge::*;
 pub use query::*;
+pub use reports::*;
+pub use workflow::*;
 
 use chrono::{DateTime, Utc};
 use crm_domain::ids::{AddressId, ContactId, CustomerId};
@@ -28,7 +34,8 @@ macro_rules! customer_columns {
     () => {
         "c.id, c.kind, c.display_name, c.legal_name, c.registration_number, c.industry, c.size_band, c.region, \
          c.summary, c.source_channel, c.tags, c.phone, c.email, c.owner_id, c.branch, c.grade, c.value_tier, \
-         c.service_level, c.stage, c.referred_by, c.created_by, c.created_at, c.updated_at, c.version"
+         c.service_level, c.stage, c.referred_by, c.created_by, c.created_at, c.updated_at, c.version, \
+         c.collected_at, c.entry_late, c.assigned_at, c.first_contact_due, c.first_contact_at"
     };
 }
 pub(crate) use customer_columns;
@@ -59,9 +66,14 @@ pub(crate) struct CustomerRow {
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     version: i64,
+    collected_at: Option<DateTime<Utc>>,
+    entry_late: bool,
+    assigned_at: Option<DateTime<Utc>>,
+    first_contact_due: Option<DateTime<Utc>>,
+    first_contact_at: Option<DateTime<Utc>>,
 }
 
-fn parse<T>(what: &str, v: &str, f: fn(&str) -> Option<T>) -> Result<T> {
+pub(crate) fn parse<T>(what: &str, v: &str, f: fn(&str) -> Option<T>) -> Result<T> {
     f(v).ok_or_else(|| Error::Corrupt(format!("unknown {what} {v:?}")))
 }
 
@@ -100,6 +112,12 @@ impl CustomerRow {
             created_at: self.created_at,
             updated_at: self.updated_at,
             version: self.version,
+            collected_at: self.collected_at,
+            entry_late: self.entry_late,
+            assigned_at: self.assigned_at,
+            first_contact_due: self.first_contact_due,
+            first_contact_at: self.first_contact_at,
+            merged_from: Vec::new(),
         })
     }
 }
@@ -118,13 +136,21 @@ pub(crate) fn push_scope(q: &mut QueryBuilder<sqlx::Postgres>, scope: &Scope) {
     }
 }
 
-/// Reads one customer, with contacts and addresses, if `scope` covers it.
+/// Reads one customer, with contacts and addresses, if `scope` covers it. A
+/// merged id reads its survivor.
 /// `lock` takes a row lock for a read-modify-write in the caller's
 /// transaction.
 #[tracing::instrument(skip(conn))]
 pub async fn load(conn: &mut PgConnection, id: CustomerId, scope: &Scope, lock: bool) -> Result<Option<Customer>> {
-    let mut q = QueryBuilder::new(concat!("SELECT ", customer_columns!(), " FROM customers.customers c WHERE c.id = "));
+    // A merged id resolves to its survivor (CUS-2).
+    let mut q = QueryBuilder::new(concat!(
+        "SELECT ",
+        customer_columns!(),
+        " FROM customers.customers c WHERE c.merged_into IS NULL AND c.id = \
+         (SELECT coalesce(m.merged_into, m.id) FROM customers.customers m WHERE m.id = "
+    ));
     q.push_bind(id.0);
+    q.push(")");
     push_scope(&mut q, scope);
     if lock {
         q.push(" FOR UPDATE");
@@ -180,7 +206,7 @@ fn registration_conflict(e: sqlx::Error) -> Error {
     }
 }
 
-/// Binds the customer's id ($1) and every profile column ($2..$22) in the
+/// Binds the customer's id ($1) and every mutable column ($2..$27) in the
 /// order both `insert_customer` and `save_customer` name them.
 fn bind_profile<'q>(
     q: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
@@ -208,6 +234,11 @@ fn bind_profile<'q>(
         .bind(c.classification.service_level.as_str())
         .bind(c.stage.as_str())
         .bind(c.referred_by.map(|r| r.0))
+        .bind(c.collected_at)
+        .bind(c.entry_late)
+        .bind(c.assigned_at)
+        .bind(c.first_contact_due)
+        .bind(c.first_contact_at)
 }
 
 #[tracing::instrument(skip_all, fields(id = %c.id))]
@@ -215,9 +246,10 @@ pub async fn insert_customer(conn: &mut PgConnection, c: &Customer) -> Result<()
     let q = sqlx::query(
         "INSERT INTO customers.customers (id, kind, display_name, name_norm, legal_name, legal_name_norm, \
          registration_number, industry, size_band, region, summary, source_channel, tags, phone, email, owner_id, \
-         branch, grade, value_tier, service_level, stage, referred_by, created_by, created_at, updated_at, version) \
+         branch, grade, value_tier, service_level, stage, referred_by, collected_at, entry_late, assigned_at, \
+         first_contact_due, first_contact_at, created_by, created_at, updated_at, version) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, \
-         $22, $23, $24, $24, 1)",
+         $22, $23, $24, $25, $26, $27, $28, $29, $29, 1)",
     );
     bind_profile(q, c).bind(&c.created_by).bind(c.created_at).execute(conn).await.map_err(registration_conflict)?;
     Ok(())
@@ -230,7 +262,8 @@ pub async fn save_customer(conn: &mut PgConnection, c: &Customer) -> Result<()> 
         "UPDATE customers.customers SET kind = $2, display_name = $3, name_norm = $4, legal_name = $5, \
          legal_name_norm = $6, registration_number = $7, industry = $8, size_band = $9, region = $10, summary = $11, \
          source_channel = $12, tags = $13, phone = $14, email = $15, owner_id = $16, branch = $17, grade = $18, \
-         value_tier = $19, service_level = $20, stage = $21, referred_by = $22, updated_at = now(), \
+         value_tier = $19, service_level = $20, stage = $21, referred_by = $22, collected_at = $23, \
+         entry_late = $24, assigned_at = $25, first_contact_due = $26, first_contact_at = $27, updated_at = now(), \
          version = version + 1 WHERE id = $1",
     );
     bind_profile(q, c).execute(conn).await.map_err(registration_conflict)?;

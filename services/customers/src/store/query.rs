@@ -39,7 +39,11 @@ pub async fn list(
     after: Option<Uuid>,
     limit: u32,
 ) -> Result<Vec<Customer>> {
-    let mut q = QueryBuilder::new(concat!("SELECT ", customer_columns!(), " FROM customers.customers c WHERE TRUE"));
+    let mut q = QueryBuilder::new(concat!(
+        "SELECT ",
+        customer_columns!(),
+        " FROM customers.customers c WHERE c.merged_into IS NULL"
+    ));
     push_scope(&mut q, scope);
     if let Some(v) = &f.owner_id {
         q.push(" AND c.owner_id = ").push_bind(v.clone());
@@ -123,7 +127,7 @@ pub async fn search(
                 WHERE k.customer_id = c.id AND (k.phones @> ARRAY[$2]::text[] OR k.email = $4)) THEN 1.0 ELSE 0 END, \
            CASE WHEN $3 <> '' AND strpos(c.phone, $3) > 0 THEN 0.7 ELSE 0 END)::float8 AS score \
          FROM customers.customers c \
-         WHERE (c.name_norm % $1 OR $1 <% c.name_norm OR c.legal_name_norm % $1 OR $1 <% c.legal_name_norm \
+         WHERE c.merged_into IS NULL AND (c.name_norm % $1 OR $1 <% c.name_norm OR c.legal_name_norm % $1 OR $1 <% c.legal_name_norm \
             OR strpos(c.name_norm, $1) > 0 OR strpos(c.legal_name_norm, $1) > 0 \
             OR c.phone = $2 OR c.email = $4 OR ($3 <> '' AND strpos(c.phone, $3) > 0) \
             OR c.id IN (SELECT k.customer_id FROM customers.contacts k \
@@ -183,9 +187,9 @@ pub async fn find_duplicates(conn: &mut PgConnection, p: &DuplicateProbe) -> Res
            GREATEST(similarity(c.name_norm, $4), \
                     CASE WHEN $5 <> '' THEN similarity(c.legal_name_norm, $5) ELSE 0 END)::float8 AS name_sim \
          FROM customers.customers c \
-         WHERE c.phone = ANY($1) OR c.email = ANY($2) OR c.registration_number = $3 \
+         WHERE c.merged_into IS NULL AND (c.phone = ANY($1) OR c.email = ANY($2) OR c.registration_number = $3 \
             OR c.id IN (SELECT k.customer_id FROM customers.contacts k WHERE k.phones && $1 OR k.email = ANY($2)) \
-            OR (c.region = $6 AND (c.name_norm % $4 OR ($5 <> '' AND c.legal_name_norm % $5))) \
+            OR (c.region = $6 AND (c.name_norm % $4 OR ($5 <> '' AND c.legal_name_norm % $5)))) \
          ORDER BY coalesce(c.registration_number = $3, false) DESC, c.id LIMIT 200",
     )
     .bind(&p.phones)

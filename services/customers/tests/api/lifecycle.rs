@@ -115,6 +115,7 @@ async fn a_manager_reassigns_and_visibility_follows_the_owner() {
         branch: branch.into(),
         reason: "territory change".into(),
         etag: String::new(),
+        override_first_contact_window: false,
     };
 
     // Only a manager has the final word (CUS-3).
@@ -142,8 +143,14 @@ async fn a_manager_reassigns_and_visibility_follows_the_owner() {
     assert_invalid(&err, "reason");
 
     // A senior manager moves it across branches; the bj manager then no longer sees it.
+    // s2's first-contact window is open (CUS-4): reassigning now needs the override.
     let mut senior = app.client(&[Role::SeniorManager], "boss", None).await;
-    senior.assign_owner(assign("s9", "sh")).await.expect("cross-branch");
+    let err = senior.assign_owner(assign("s9", "sh")).await.expect_err("window open");
+    assert_eq!(reason(&err), "FIRST_CONTACT_WINDOW_OPEN");
+    senior
+        .assign_owner(pb::AssignOwnerRequest { override_first_contact_window: true, ..assign("s9", "sh") })
+        .await
+        .expect("cross-branch with override");
     let err = mgr.get_customer(pb::GetCustomerRequest { id: c.id.clone() }).await.expect_err("left the branch");
     assert_eq!(err.code(), Code::NotFound);
 

@@ -3,10 +3,15 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a failed expectation is a failed test
 
 mod access;
+mod accounts;
+mod contact_log;
 mod create;
 mod helpers;
 mod idempotency;
+mod leads;
 mod lifecycle;
+mod merge;
 mod parts;
 mod read;
 mod update;
+mod visits;
