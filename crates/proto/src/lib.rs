@@ -15,3 +15,9 @@ pub mod customers {
         tonic::include_proto!("crm.customers.v1");
     }
 }
+
+pub mod complaints {
+    pub mod v1 {
+        tonic::include_proto!("crm.complaints.v1");
+    }
+}
