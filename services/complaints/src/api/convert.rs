@@ -1,0 +1,488 @@
+//! Protobuf ⇄ model at the edge: requests are validated into model values
+//! (field paths in every violation), model values become responses.
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use crm_domain::{Currency, Invalid, Money, ids::CustomerId, page, text};
+use crm_platform::{Violations, proto_time};
+use crm_proto::{common::v1 as common, complaints::v1 as pb};
+use tonic::Status;
+
+use crate::{
+    model::{
+        Category, Channel, Complaint, ComplaintId, CustomerTier, DeadlineUnit, Escalation, EscalationLevel, Findings,
+        References, RejectionReason, Retest, RetestOutcome, Round, ServiceLevel, State, Step, Urgency, Verdict,
+        deadline::DeadlinePolicy, intake::NewComplaint,
+    },
+    store::{ListFilter, Period, StatsRow},
+};
+
+/// Longest free text (descriptions, answers, findings).
+pub(crate) const LONG_TEXT: usize = 10_000;
+/// Longest short text (reasons, notes).
+pub(crate) const NOTE: usize = 2_000;
+/// Most ids per reference list, team members per escalation.
+const MAX_ITEMS: usize = 50;
+
+/// Maps a proto enum onto the model: `Ok(None)` for UNSPECIFIED, an error
+/// for values this server does not know.
+macro_rules! enum_map {
+    ($fn_in:ident, $fn_out:ident, $pb:ty, $model:ty { $($p:ident <=> $m:ident),+ $(,)? }) => {
+        // Output-only vocabularies (customer tier) are never read from requests.
+        #[allow(dead_code)]
+        pub(crate) fn $fn_in(v: i32) -> Result<Option<$model>, Invalid> {
+            match <$pb>::try_from(v) {
+                Ok(<$pb>::Unspecified) => Ok(None),
+                $(Ok(<$pb>::$p) => Ok(Some(<$model>::$m)),)+
+                Err(_) => Err(Invalid::new(format!("unknown value {v}"))),
+            }
+        }
+
+        pub(crate) fn $fn_out(v: $model) -> i32 {
+            match v { $(<$model>::$m => <$pb>::$p as i32),+ }
+        }
+    };
+}
+
+enum_map!(state_in, state_out, pb::ComplaintState, State {
+    Registered <=> Registered, Accepted <=> Accepted, Rejected <=> Rejected, Investigating <=> Investigating,
+    Resolved <=> Resolved, Answered <=> Answered, Closed <=> Closed,
+});
+enum_map!(channel_in, channel_out, pb::Channel, Channel {
+    Phone <=> Phone, Email <=> Email, Letter <=> Letter, InPerson <=> InPerson, Web <=> Web,
+    SocialMedia <=> SocialMedia,
+});
+enum_map!(category_in, category_out, pb::Category, Category {
+    ServiceAttitude <=> ServiceAttitude, ServiceQuality <=> ServiceQuality, ProductFunction <=> ProductFunction,
+    Billing <=> Billing, FieldWork <=> FieldWork, TestResult <=> TestResult,
+});
+enum_map!(urgency_in, urgency_out, pb::Urgency, Urgency { Normal <=> Normal, Urgent <=> Urgent });
+enum_map!(service_level_in, service_level_out, pb::ServiceLevel, ServiceLevel {
+    General <=> General, Key <=> Key, Special <=> Special,
+});
+enum_map!(tier_in, tier_out, pb::CustomerTier, CustomerTier {
+    Potential <=> Potential, General <=> General, Key <=> Key, Vip <=> Vip,
+});
+enum_map!(level_in, level_out, pb::EscalationLevel, EscalationLevel {
+    Department <=> Department, Office <=> Office, SeniorManagement <=> SeniorManagement,
+});
+enum_map!(rejection_in, rejection_out, pb::RejectionReason, RejectionReason {
+    AppealWindowClosed <=> AppealWindowClosed, NotAComplaint <=> NotAComplaint, Duplicate <=> Duplicate,
+    OutOfScope <=> OutOfScope, InsufficientInformation <=> InsufficientInformation,
+});
+enum_map!(verdict_in, verdict_out, pb::Verdict, Verdict { Justified <=> Justified, Unjustified <=> Unjustified });
+enum_map!(outcome_in, outcome_out, pb::RetestOutcome, RetestOutcome { Upheld <=> Upheld, Amended <=> Amended });
+enum_map!(unit_in, unit_out, pb::DeadlineUnit, DeadlineUnit {
+    CalendarDays <=> CalendarDays, WorkingDays <=> WorkingDays, WorkingHours <=> WorkingHours,
+});
+
+/// An enum that must be set.
+pub(crate) fn required<T>(r: Result<Option<T>, Invalid>) -> Result<T, Invalid> {
+    r?.ok_or_else(|| Invalid::new("is required"))
+}
+
+pub(crate) fn complaint_id(v: &mut Violations, field: &str, s: &str) -> Option<ComplaintId> {
+    v.check(field, ComplaintId::parse(s))
+}
+
+pub(crate) fn etag(s: &str) -> Option<&str> {
+    let s = s.trim();
+    (!s.is_empty()).then_some(s)
+}
+
+/// An id of another service's record: one line, up to 100 characters.
+fn ids(v: &mut Violations, field: &str, list: &[String]) -> Vec<String> {
+    if list.len() > MAX_ITEMS {
+        v.add(field, format!("at most {MAX_ITEMS} entries"));
+        return vec![];
+    }
+    let mut out: Vec<String> = Vec::with_capacity(list.len());
+    for (i, s) in list.iter().enumerate() {
+        match text::single_line(s, 100) {
+            Ok(t) if t.is_empty() => v.add(&format!("{field}[{i}]"), "must not be empty"),
+            Ok(t) if out.contains(&t) => v.add(&format!("{field}[{i}]"), "is listed twice"),
+            Ok(t) => out.push(t),
+            Err(e) => v.add(&format!("{field}[{i}]"), e.reason),
+        }
+    }
+    out
+}
+
+fn date_in(d: &common::Date) -> Result<NaiveDate, Invalid> {
+    let (m, day) = (u32::try_from(d.month), u32::try_from(d.day));
+    match (m, day) {
+        (Ok(m), Ok(day)) => NaiveDate::from_ymd_opt(d.year, m, day).ok_or_else(|| Invalid::new("is not a valid date")),
+        _ => Err(Invalid::new("is not a valid date")),
+    }
+}
+
+fn date_out(d: NaiveDate) -> common::Date {
+    common::Date { year: d.year(), month: d.month() as i32, day: d.day() as i32 }
+}
+
+pub(crate) fn timestamp(field: &str, v: &mut Violations, t: Option<&prost_types::Timestamp>) -> Option<DateTime<Utc>> {
+    match t {
+        Some(t) => v.check(field, proto_time::from_proto(t)),
+        None => {
+            v.add(field, "is required");
+            None
+        }
+    }
+}
+
+/// Validates a registration; `today` is the local date, for the report date.
+pub(crate) fn new_complaint(req: &pb::RegisterComplaintRequest, today: NaiveDate) -> Result<NewComplaint, Status> {
+    let mut v = Violations::default();
+    let customer_id = v.check("customer_id", CustomerId::parse(&req.customer_id));
+    let channel = v.check("channel", required(channel_in(req.channel)));
+    let category = v.check("category", required(category_in(req.category)));
+    let department = v.check("department", text::single_line(&req.department, 100).and_then(non_empty));
+    let urgency = v.check("urgency", required(urgency_in(req.urgency)));
+    let description = v.check("description", text::required(&req.description, LONG_TEXT));
+    let r = req.references.clone().unwrap_or_default();
+    let references = References {
+        work_order_ids: ids(&mut v, "references.work_order_ids", &r.work_order_ids),
+        invoice_ids: ids(&mut v, "references.invoice_ids", &r.invoice_ids),
+        report_ids: ids(&mut v, "references.report_ids", &r.report_ids),
+    };
+    let received = req.report_received_on.as_ref().and_then(|d| v.check("report_received_on", date_in(d)));
+    if let Some(d) = received
+        && d > today
+    {
+        v.add("report_received_on", "must not be in the future");
+    }
+    if category == Some(Category::TestResult) {
+        if req.report_received_on.is_none() {
+            v.add("report_received_on", "is required for a complaint about a test result (CMP-2)");
+        }
+        if channel.is_some_and(|c| !crate::model::intake::is_written(c)) {
+            v.add("channel", "a complaint about a test result is lodged in writing: email, letter or web (CMP-2)");
+        }
+    }
+    v.finish()?;
+    match (customer_id, channel, category, department, urgency, description) {
+        (Some(customer_id), Some(channel), Some(category), Some(department), Some(urgency), Some(description)) => {
+            Ok(NewComplaint {
+                customer_id,
+                channel,
+                category,
+                department,
+                urgency,
+                description,
+                references,
+                report_received_on: received,
+            })
+        }
+        _ => Err(Status::internal("validated registration incomplete")),
+    }
+}
+
+fn non_empty(s: String) -> Result<String, Invalid> {
+    if s.is_empty() { Err(Invalid::new("is required")) } else { Ok(s) }
+}
+
+/// Free text that must be given.
+pub(crate) fn required_text(v: &mut Violations, field: &str, s: &str, max: usize) -> Option<String> {
+    v.check(field, text::required(s, max))
+}
+
+pub(crate) fn optional_text(v: &mut Violations, field: &str, s: &str, max: usize) -> Option<String> {
+    v.check(field, text::optional(s, max))
+}
+
+/// Names of people (testers, team members): distinct, one line each.
+pub(crate) fn people(v: &mut Violations, field: &str, list: &[String]) -> Vec<String> {
+    ids(v, field, list)
+}
+
+/// CMP-5 re-test as recorded; `by`/`at` are the recorder.
+pub(crate) fn retest(v: &mut Violations, r: Option<&pb::Retest>, by: &str, at: DateTime<Utc>) -> Option<Retest> {
+    let Some(r) = r else {
+        v.add("retest", "is required");
+        return None;
+    };
+    let review = required_text(v, "retest.records_review", &r.records_review, LONG_TEXT);
+    let testers = people(v, "retest.testers", &r.testers);
+    if r.retested && testers.len() < 2 {
+        v.add("retest.testers", "a re-test is performed by two different people (CMP-5)");
+    }
+    if !r.retested && !testers.is_empty() {
+        v.add("retest.testers", "name testers only when the sample was re-tested");
+    }
+    let outcome = v.check("retest.outcome", required(outcome_in(r.outcome)));
+    let report = |v: &mut Violations, field: &str, s: &str| {
+        v.check(field, text::single_line(s, 100)).and_then(|s| (!s.is_empty()).then_some(s))
+    };
+    let revoked = report(v, "retest.revoked_report_id", &r.revoked_report_id);
+    let corrected = report(v, "retest.corrected_report_id", &r.corrected_report_id);
+    match outcome {
+        Some(RetestOutcome::Amended) => {
+            if revoked.is_none() {
+                v.add("retest.revoked_report_id", "is required when the report is amended");
+            }
+            if corrected.is_none() {
+                v.add("retest.corrected_report_id", "is required when the report is amended");
+            }
+            if revoked.is_some() && revoked == corrected {
+                v.add("retest.corrected_report_id", "must differ from the revoked report");
+            }
+        }
+        Some(RetestOutcome::Upheld) if revoked.is_some() || corrected.is_some() => {
+            v.add("retest.revoked_report_id", "an upheld report is neither revoked nor corrected");
+        }
+        Some(RetestOutcome::Upheld) | None => {}
+    }
+    Some(Retest {
+        records_review: review?,
+        retested: r.retested,
+        testers,
+        outcome: outcome?,
+        revoked_report_id: revoked,
+        corrected_report_id: corrected,
+        recorded_by: by.to_string(),
+        recorded_at: at,
+        approved_by: None,
+        approved_at: None,
+    })
+}
+
+pub(crate) fn findings(v: &mut Violations, f: Option<&pb::Findings>) -> Option<Findings> {
+    let Some(f) = f else {
+        v.add("findings", "is required");
+        return None;
+    };
+    let verdict = v.check("findings.verdict", required(verdict_in(f.verdict)));
+    let facts = required_text(v, "findings.facts", &f.facts, LONG_TEXT);
+    // A justified complaint says why it happened and what was done (CMP-4).
+    let (root, corrective) = if verdict == Some(Verdict::Justified) {
+        (
+            required_text(v, "findings.root_cause", &f.root_cause, LONG_TEXT),
+            required_text(v, "findings.corrective_actions", &f.corrective_actions, LONG_TEXT),
+        )
+    } else {
+        (
+            optional_text(v, "findings.root_cause", &f.root_cause, LONG_TEXT),
+            optional_text(v, "findings.corrective_actions", &f.corrective_actions, LONG_TEXT),
+        )
+    };
+    let preventive = optional_text(v, "findings.preventive_actions", &f.preventive_actions, LONG_TEXT);
+    Some(Findings {
+        verdict: verdict?,
+        facts: facts?,
+        root_cause: root?,
+        corrective_actions: corrective?,
+        preventive_actions: preventive?,
+    })
+}
+
+pub(crate) fn money(v: &mut Violations, field: &str, m: Option<&common::Money>) -> Option<Money> {
+    let Some(m) = m else {
+        v.add(field, "is required");
+        return None;
+    };
+    let currency = v.check(
+        &format!("{field}.currency_code"),
+        Currency::parse(&m.currency_code).map_err(|e| Invalid::new(e.to_string())),
+    );
+    if m.amount_minor <= 0 {
+        v.add(&format!("{field}.amount_minor"), "must be positive");
+        return None;
+    }
+    currency.map(|c| Money::new(m.amount_minor, c))
+}
+
+pub(crate) fn list_filter(req: &pb::ListComplaintsRequest) -> Result<(ListFilter, u64), Status> {
+    let mut v = Violations::default();
+    let customer_id = if req.customer_id.trim().is_empty() {
+        None
+    } else {
+        v.check("customer_id", CustomerId::parse(&req.customer_id)).map(|c| c.0)
+    };
+    let department = v.check("department", text::single_line(&req.department, 100)).filter(|d| !d.is_empty());
+    let f = ListFilter {
+        state: v.check("state", state_in(req.state)).flatten(),
+        customer_id,
+        category: v.check("category", category_in(req.category)).flatten(),
+        department,
+        urgency: v.check("urgency", urgency_in(req.urgency)).flatten(),
+    };
+    v.finish()?;
+    let fp = page::fingerprint(&[
+        f.state.map(|s| s.as_str()).unwrap_or_default().as_bytes(),
+        f.customer_id.map(|c| c.to_string()).unwrap_or_default().as_bytes(),
+        f.category.map(|s| s.as_str()).unwrap_or_default().as_bytes(),
+        f.department.clone().unwrap_or_default().as_bytes(),
+        f.urgency.map(|s| s.as_str()).unwrap_or_default().as_bytes(),
+    ]);
+    Ok((f, fp))
+}
+
+pub(crate) fn period_in(v: i32) -> Result<Period, Invalid> {
+    match pb::StatsPeriod::try_from(v) {
+        Ok(pb::StatsPeriod::Unspecified) | Ok(pb::StatsPeriod::Month) => Ok(Period::Month),
+        Ok(pb::StatsPeriod::Week) => Ok(Period::Week),
+        Ok(pb::StatsPeriod::Day) => Ok(Period::Day),
+        Err(_) => Err(Invalid::new(format!("unknown value {v}"))),
+    }
+}
+
+fn ts(t: DateTime<Utc>) -> Option<prost_types::Timestamp> {
+    Some(proto_time::to_proto(t))
+}
+
+fn opt_ts(t: Option<DateTime<Utc>>) -> Option<prost_types::Timestamp> {
+    t.map(proto_time::to_proto)
+}
+
+pub(crate) fn complaint(c: &Complaint) -> pb::Complaint {
+    let round = c.current_round();
+    pb::Complaint {
+        id: c.id.to_string(),
+        number: c.number.clone(),
+        customer_id: c.customer_id.to_string(),
+        customer_name: c.customer_name.clone(),
+        service_level: service_level_out(c.service_level),
+        customer_tier: tier_out(c.customer_tier),
+        channel: channel_out(c.channel),
+        category: category_out(c.category),
+        department: c.department.clone(),
+        urgency: urgency_out(c.urgency),
+        description: c.description.clone(),
+        references: Some(pb::References {
+            work_order_ids: c.references.work_order_ids.clone(),
+            invoice_ids: c.references.invoice_ids.clone(),
+            report_ids: c.references.report_ids.clone(),
+        }),
+        report_received_on: c.report_received_on.map(date_out),
+        state: state_out(c.state),
+        escalation_level: level_out(c.escalation_level),
+        rejection_reason: c.rejection_reason.map(rejection_out).unwrap_or_default(),
+        rejection_note: c.rejection_note.clone(),
+        round: c.round,
+        reopen_count: c.reopen_count,
+        answer_due_at: round.and_then(|r| ts(r.answer_due_at)),
+        committed_answer_at: round.and_then(|r| opt_ts(r.committed_answer_at)),
+        rounds: c.rounds.iter().map(round_out).collect(),
+        escalations: c.escalations.iter().map(escalation).collect(),
+        compensation: c.compensation.as_ref().map(|m| pb::Compensation {
+            amount: Some(common::Money {
+                amount_minor: m.amount.amount_minor(),
+                currency_code: m.amount.currency().code().to_string(),
+            }),
+            reason: m.reason.clone(),
+            proposed_by: m.proposed_by.clone(),
+            proposed_at: ts(m.proposed_at),
+            approved_by: m.approved_by.clone().unwrap_or_default(),
+            approved_at: opt_ts(m.approved_at),
+        }),
+        registered_by: c.registered_by.clone(),
+        registered_at: ts(c.registered_at),
+        accepted_by: c.accepted_by.clone().unwrap_or_default(),
+        accepted_at: opt_ts(c.accepted_at),
+        rejected_by: c.rejected_by.clone().unwrap_or_default(),
+        rejected_at: opt_ts(c.rejected_at),
+        closed_at: opt_ts(c.closed_at),
+        updated_at: ts(c.updated_at),
+        etag: c.etag(),
+        history: c.history.iter().map(step).collect(),
+    }
+}
+
+fn round_out(r: &Round) -> pb::Round {
+    pb::Round {
+        number: r.number,
+        opened_at: ts(r.opened_at),
+        answer_due_at: ts(r.answer_due_at),
+        committed_answer_at: opt_ts(r.committed_answer_at),
+        investigated_by: r.investigated_by.clone().unwrap_or_default(),
+        investigation_started_at: opt_ts(r.investigation_started_at),
+        findings: r.findings.as_ref().map(|f| pb::Findings {
+            verdict: verdict_out(f.verdict),
+            facts: f.facts.clone(),
+            root_cause: f.root_cause.clone(),
+            corrective_actions: f.corrective_actions.clone(),
+            preventive_actions: f.preventive_actions.clone(),
+        }),
+        resolved_by: r.resolved_by.clone().unwrap_or_default(),
+        resolved_at: opt_ts(r.resolved_at),
+        retest: r.retest.as_ref().map(|t| pb::Retest {
+            records_review: t.records_review.clone(),
+            retested: t.retested,
+            testers: t.testers.clone(),
+            outcome: outcome_out(t.outcome),
+            revoked_report_id: t.revoked_report_id.clone().unwrap_or_default(),
+            corrected_report_id: t.corrected_report_id.clone().unwrap_or_default(),
+            approved_by: t.approved_by.clone().unwrap_or_default(),
+            approved_at: opt_ts(t.approved_at),
+            recorded_by: t.recorded_by.clone(),
+            recorded_at: ts(t.recorded_at),
+        }),
+        answer: r.answer.clone(),
+        answered_by: r.answered_by.clone().unwrap_or_default(),
+        answered_at: opt_ts(r.answered_at),
+        satisfied: r.satisfied,
+        feedback: r.feedback.clone(),
+        feedback_by: r.feedback_by.clone().unwrap_or_default(),
+        feedback_at: opt_ts(r.feedback_at),
+    }
+}
+
+fn escalation(e: &Escalation) -> pb::Escalation {
+    pb::Escalation {
+        from_level: level_out(e.from_level),
+        to_level: level_out(e.to_level),
+        reason: e.reason.clone(),
+        team_members: e.team_members.clone(),
+        escalated_by: e.escalated_by.clone(),
+        escalated_at: ts(e.escalated_at),
+        round: e.round,
+    }
+}
+
+fn step(s: &Step) -> pb::Step {
+    pb::Step {
+        action: s.action.clone(),
+        from_state: s.from_state.map(state_out).unwrap_or_default(),
+        to_state: state_out(s.to_state),
+        actor: s.actor.clone(),
+        at: ts(s.at),
+        note: s.note.clone(),
+    }
+}
+
+pub(crate) fn policy(p: &DeadlinePolicy) -> pb::DeadlinePolicy {
+    pb::DeadlinePolicy {
+        service_level: service_level_out(p.service_level),
+        urgency: urgency_out(p.urgency),
+        unit: unit_out(p.rule.unit),
+        amount: i32::try_from(p.rule.amount).unwrap_or(i32::MAX),
+        updated_by: p.updated_by.clone(),
+        updated_at: ts(p.updated_at),
+    }
+}
+
+fn share(part: i64, whole: i64) -> f64 {
+    if whole == 0 { 0.0 } else { part as f64 / whole as f64 }
+}
+
+pub(crate) fn stats(rows: &[StatsRow]) -> pb::GetComplaintStatsResponse {
+    let (on_time, answered) = rows.iter().fold((0, 0), |(o, a), r| (o + r.on_time, a + r.answered));
+    pb::GetComplaintStatsResponse {
+        rows: rows
+            .iter()
+            .map(|r| pb::StatsRow {
+                period_start: Some(date_out(r.period_start)),
+                category: category_out(r.category),
+                department: r.department.clone(),
+                customer_tier: tier_out(r.customer_tier),
+                complaints: r.complaints,
+                answered: r.answered,
+                median_hours_to_answer: r.median_hours.unwrap_or_default(),
+                p90_hours_to_answer: r.p90_hours.unwrap_or_default(),
+                on_time_share: share(r.on_time, r.answered),
+                satisfied_share: share(r.satisfied, r.feedback),
+                feedback_count: r.feedback,
+            })
+            .collect(),
+        on_time_share: share(on_time, answered),
+    }
+}

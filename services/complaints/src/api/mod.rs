@@ -1,0 +1,229 @@
+//! gRPC handlers: decode and validate (convert), authorize (policy table and
+//! the model's role rules), let the model decide, persist with the store in
+//! one transaction together with the idempotency key. No SQL and no business
+//! rules here.
+
+mod convert;
+mod intake;
+mod reads;
+mod steps;
+
+use chrono::{DateTime, Utc};
+use crm_domain::WorkingCalendar;
+use crm_platform::{
+    Policy, Principal, ServiceContext,
+    auth::principal,
+    client::{Peer, request_id},
+    idempotency::IdempotentCall,
+};
+use crm_proto::complaints::v1::{self as pb, complaint_service_server::ComplaintService};
+use prost::Message;
+use sqlx::{PgPool, Postgres, Transaction};
+use tonic::{Request, Response, Status};
+
+use crate::{
+    error::{Error, Result},
+    model::{
+        Complaint, ComplaintId, State, Step,
+        access::{
+            ANALYSTS, APPROVERS, COMMITTERS, DESK, ESCALATORS, INTAKE, INVESTIGATORS, POLICY_ADMINS, PROPOSERS,
+            READERS, RESPONDERS, RETESTERS, SIGNATORIES,
+        },
+        lifecycle::Event,
+    },
+    store,
+};
+
+pub const SERVICE_NAME: &str = "crm.complaints.v1.ComplaintService";
+
+/// Who may call which RPC at all (CMP-3..CMP-9, see `model::access`).
+pub fn policy() -> Policy {
+    Policy::new(SERVICE_NAME)
+        .allow("RegisterComplaint", INTAKE)
+        .allow("GetComplaint", READERS)
+        .allow("ListComplaints", READERS)
+        .allow("AcceptComplaint", DESK)
+        .allow("RejectComplaint", DESK)
+        .allow("StartInvestigation", INVESTIGATORS)
+        .allow("EscalateComplaint", ESCALATORS)
+        .allow("RecordRetest", RETESTERS)
+        .allow("ApproveAmendment", SIGNATORIES)
+        .allow("ResolveComplaint", INVESTIGATORS)
+        .allow("CommitAnswerTime", COMMITTERS)
+        .allow("AnswerComplaint", RESPONDERS)
+        .allow("RecordFeedback", RESPONDERS)
+        .allow("ProposeCompensation", PROPOSERS)
+        .allow("ApproveCompensation", APPROVERS)
+        .allow("ListDueComplaints", READERS)
+        .allow("ListDeadlinePolicies", READERS)
+        .allow("SetDeadlinePolicy", POLICY_ADMINS)
+        .allow("GetComplaintStats", ANALYSTS)
+}
+
+/// The gRPC service over one database pool.
+#[derive(Clone)]
+pub struct ComplaintsApi {
+    pool: PgPool,
+    calendar: WorkingCalendar,
+    /// The customers service, checked at intake; an unusable URL is reported
+    /// on use so the service still starts.
+    customers: std::result::Result<Peer, String>,
+}
+
+/// Who is calling, and the request id to pass on to peers.
+pub(crate) struct Caller {
+    pub who: Principal,
+    pub request_id: Option<String>,
+}
+
+impl ComplaintsApi {
+    pub fn new(pool: PgPool, ctx: &ServiceContext) -> Self {
+        let customers = Peer::lazy(&ctx.customers_url, ctx.keys.clone(), "complaints").map_err(|e| e.to_string());
+        Self { pool, calendar: ctx.calendar.clone(), customers }
+    }
+
+    pub fn into_server(self) -> pb::complaint_service_server::ComplaintServiceServer<Self> {
+        pb::complaint_service_server::ComplaintServiceServer::new(self)
+    }
+
+    /// Opens the transaction of a mutating call and claims its idempotency
+    /// key; a call that already ran yields its first response instead.
+    async fn open<R: Message + Default>(&self, call: &IdempotentCall) -> Result<Opened<R>> {
+        let mut tx = self.pool.begin().await?;
+        Ok(match call.claim::<R>(&mut tx).await? {
+            Some(done) => Opened::Replay(done),
+            None => Opened::Fresh(tx),
+        })
+    }
+
+    /// Claims the key, locks the complaint, checks the etag and asks the
+    /// lifecycle whether `event` may happen now (a closed complaint refuses
+    /// everything: CMP-9).
+    async fn begin_change<R: Message + Default>(
+        &self,
+        call: &IdempotentCall,
+        id: ComplaintId,
+        etag: &str,
+        event: Event,
+    ) -> Result<Change<R>> {
+        let mut tx = match self.open::<R>(call).await? {
+            Opened::Replay(r) => return Ok(Change::Replay(r)),
+            Opened::Fresh(tx) => tx,
+        };
+        let c = store::load_for_change(&mut tx, id, convert::etag(etag)).await?;
+        let to = c.state.transition(event)?;
+        Ok(Change::Fresh(Box::new(Fresh { tx, c, to })))
+    }
+
+    /// Saves the complaint (new etag), records the step, reads it back as
+    /// stored, builds the response, stores it with the key and commits.
+    async fn finish_change<R: Message>(
+        call: IdempotentCall,
+        mut tx: Transaction<'static, Postgres>,
+        c: &Complaint,
+        step: Step,
+        respond: impl FnOnce(pb::Complaint) -> R,
+    ) -> Result<R> {
+        store::save_complaint(&mut tx, c, step.at).await?;
+        store::record_step(&mut tx, c.id, &step).await?;
+        let saved = store::load(&mut tx, c.id, false)
+            .await?
+            .ok_or_else(|| Error::Corrupt(format!("complaint {} vanished inside its transaction", c.id)))?;
+        let response = respond(convert::complaint(&saved));
+        call.commit(tx, &response).await?;
+        Ok(response)
+    }
+}
+
+enum Opened<R> {
+    Replay(R),
+    Fresh(Transaction<'static, Postgres>),
+}
+
+/// A change to one complaint, opened under its row lock.
+struct Fresh {
+    tx: Transaction<'static, Postgres>,
+    c: Complaint,
+    /// The state the lifecycle allows after the event.
+    to: State,
+}
+
+enum Change<R> {
+    Replay(R),
+    Fresh(Box<Fresh>),
+}
+
+/// Now, at the database's precision (microseconds).
+pub fn now() -> DateTime<Utc> {
+    let t = Utc::now();
+    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
+}
+
+/// Each RPC: who is calling, then the inherent method; errors map to statuses
+/// in one place (`crate::error`).
+macro_rules! rpc {
+    ($($name:ident($req:ty) -> $resp:ty => $inner:ident;)+) => {
+        #[tonic::async_trait]
+        impl ComplaintService for ComplaintsApi {
+            $(
+                async fn $name(&self, request: Request<$req>) -> std::result::Result<Response<$resp>, Status> {
+                    let caller = Caller { who: principal(&request)?, request_id: request_id(&request) };
+                    Ok(Response::new(self.$inner(&caller, request.into_inner()).await?))
+                }
+            )+
+        }
+    };
+}
+
+rpc! {
+    register_complaint(pb::RegisterComplaintRequest) -> pb::RegisterComplaintResponse => register;
+    get_complaint(pb::GetComplaintRequest) -> pb::GetComplaintResponse => get;
+    list_complaints(pb::ListComplaintsRequest) -> pb::ListComplaintsResponse => list;
+    accept_complaint(pb::AcceptComplaintRequest) -> pb::AcceptComplaintResponse => accept;
+    reject_complaint(pb::RejectComplaintRequest) -> pb::RejectComplaintResponse => reject;
+    start_investigation(pb::StartInvestigationRequest) -> pb::StartInvestigationResponse => start_investigation;
+    escalate_complaint(pb::EscalateComplaintRequest) -> pb::EscalateComplaintResponse => escalate;
+    record_retest(pb::RecordRetestRequest) -> pb::RecordRetestResponse => record_retest;
+    approve_amendment(pb::ApproveAmendmentRequest) -> pb::ApproveAmendmentResponse => approve_amendment;
+    resolve_complaint(pb::ResolveComplaintRequest) -> pb::ResolveComplaintResponse => resolve;
+    commit_answer_time(pb::CommitAnswerTimeRequest) -> pb::CommitAnswerTimeResponse => commit_answer_time;
+    answer_complaint(pb::AnswerComplaintRequest) -> pb::AnswerComplaintResponse => answer;
+    record_feedback(pb::RecordFeedbackRequest) -> pb::RecordFeedbackResponse => record_feedback;
+    propose_compensation(pb::ProposeCompensationRequest) -> pb::ProposeCompensationResponse => propose_compensation;
+    approve_compensation(pb::ApproveCompensationRequest) -> pb::ApproveCompensationResponse => approve_compensation;
+    list_due_complaints(pb::ListDueComplaintsRequest) -> pb::ListDueComplaintsResponse => list_due;
+    list_deadline_policies(pb::ListDeadlinePoliciesRequest) -> pb::ListDeadlinePoliciesResponse => list_policies;
+    set_deadline_policy(pb::SetDeadlinePolicyRequest) -> pb::SetDeadlinePolicyResponse => set_policy;
+    get_complaint_stats(pb::GetComplaintStatsRequest) -> pb::GetComplaintStatsResponse => stats;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crm_domain::Role;
+
+    /// Every RPC of the service is in the policy table (unlisted ones are
+    /// denied to everyone, which would make an RPC silently unusable).
+    #[test]
+    fn policy_names_every_rpc() {
+        let listed = policy().methods();
+        let descriptor = include_str!("../../../../proto/crm/complaints/v1/complaints.proto");
+        let mut rpcs: Vec<String> = descriptor
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("rpc "))
+            .filter_map(|l| l.split('(').next())
+            .map(str::to_string)
+            .collect();
+        assert!(!rpcs.is_empty());
+        rpcs.sort();
+        assert_eq!(listed, rpcs);
+    }
+
+    #[test]
+    fn auditor_reads_but_never_writes() {
+        for set in [INTAKE, DESK, INVESTIGATORS, ESCALATORS, RETESTERS, SIGNATORIES, COMMITTERS, RESPONDERS] {
+            assert!(!set.contains(&Role::Auditor));
+        }
+        assert!(READERS.contains(&Role::Auditor) && ANALYSTS.contains(&Role::Auditor));
+    }
+}

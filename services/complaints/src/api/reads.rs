@@ -1,0 +1,160 @@
+//! Reads and reports (CMP-6, CMP-9), and the deadline policy.
+
+use chrono::Duration;
+use crm_domain::{PageSize, PageToken, page};
+use crm_platform::{Violations, error::invalid_argument, idempotency::IdempotentCall};
+use crm_proto::complaints::v1 as pb;
+
+use super::{Caller, ComplaintsApi, Opened, convert, now};
+use crate::{
+    error::{Error, Result},
+    model::deadline::{DeadlinePolicy, DeadlineRule},
+    store::{self, IDEMPOTENCY_TABLE},
+};
+
+/// The furthest ahead ListDueComplaints looks: 30 days.
+const MAX_WITHIN_HOURS: i32 = 720;
+
+impl ComplaintsApi {
+    pub(super) async fn get(&self, _caller: &Caller, req: pb::GetComplaintRequest) -> Result<pb::GetComplaintResponse> {
+        let mut v = Violations::default();
+        let id = convert::complaint_id(&mut v, "id", &req.id);
+        v.finish()?;
+        let Some(id) = id else { return Err(Error::Corrupt("validated id missing".into())) };
+        let mut conn = self.pool.acquire().await?;
+        let c = store::load(&mut conn, id, false)
+            .await?
+            .ok_or_else(|| Error::NotFound { resource: "complaint", id: id.to_string() })?;
+        Ok(pb::GetComplaintResponse { complaint: Some(convert::complaint(&c)) })
+    }
+
+    pub(super) async fn list(
+        &self,
+        _caller: &Caller,
+        req: pb::ListComplaintsRequest,
+    ) -> Result<pb::ListComplaintsResponse> {
+        let size = PageSize::parse(req.page_size, 50, 1000).map_err(|e| invalid_argument("page_size", e.reason))?;
+        let (filter, fingerprint) = convert::list_filter(&req)?;
+        let token = PageToken::decode(&req.page_token, fingerprint)
+            .map_err(|e| invalid_argument("page_token", e.to_string()))?;
+        let mut conn = self.pool.acquire().await?;
+        let mut rows = store::list(&mut conn, &filter, token.map(|t| t.after), size.0).await?;
+        let more = rows.len() > size.0 as usize;
+        rows.truncate(size.0 as usize);
+        let next_page_token = match rows.last() {
+            Some(last) if more => PageToken { after: last.id.0, filter: fingerprint }.encode(),
+            _ => String::new(),
+        };
+        Ok(pb::ListComplaintsResponse { complaints: rows.iter().map(convert::complaint).collect(), next_page_token })
+    }
+
+    pub(super) async fn list_due(
+        &self,
+        _caller: &Caller,
+        req: pb::ListDueComplaintsRequest,
+    ) -> Result<pb::ListDueComplaintsResponse> {
+        if !(0..=MAX_WITHIN_HOURS).contains(&req.within_hours) {
+            return Err(invalid_argument("within_hours", format!("must be between 0 and {MAX_WITHIN_HOURS}")).into());
+        }
+        let size = PageSize::parse(req.page_size, 50, 500).map_err(|e| invalid_argument("page_size", e.reason))?;
+        let fingerprint = page::fingerprint(&[&req.within_hours.to_be_bytes()]);
+        let token = PageToken::decode(&req.page_token, fingerprint)
+            .map_err(|e| invalid_argument("page_token", e.to_string()))?;
+        let at = now();
+        let until = at + Duration::hours(i64::from(req.within_hours));
+        let mut conn = self.pool.acquire().await?;
+        let mut rows = store::list_due(&mut conn, until, token.map(|t| t.after), size.0).await?;
+        let more = rows.len() > size.0 as usize;
+        rows.truncate(size.0 as usize);
+        let next_page_token = match rows.last() {
+            Some((last, _)) if more => PageToken { after: last.id.0, filter: fingerprint }.encode(),
+            _ => String::new(),
+        };
+        Ok(pb::ListDueComplaintsResponse {
+            complaints: rows
+                .iter()
+                .map(|(c, due)| pb::DueComplaint {
+                    complaint: Some(convert::complaint(c)),
+                    due_at: Some(crm_platform::proto_time::to_proto(*due)),
+                    overdue: *due < at,
+                })
+                .collect(),
+            next_page_token,
+        })
+    }
+
+    pub(super) async fn list_policies(
+        &self,
+        _caller: &Caller,
+        _req: pb::ListDeadlinePoliciesRequest,
+    ) -> Result<pb::ListDeadlinePoliciesResponse> {
+        let mut conn = self.pool.acquire().await?;
+        let policies = store::list_policies(&mut conn).await?;
+        Ok(pb::ListDeadlinePoliciesResponse { policies: policies.iter().map(convert::policy).collect() })
+    }
+
+    pub(super) async fn set_policy(
+        &self,
+        caller: &Caller,
+        req: pb::SetDeadlinePolicyRequest,
+    ) -> Result<pb::SetDeadlinePolicyResponse> {
+        let who = &caller.who;
+        let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "SetDeadlinePolicy", who, &req.request_id, &req)?;
+        let mut v = Violations::default();
+        let p = req.policy.clone().unwrap_or_default();
+        if req.policy.is_none() {
+            v.add("policy", "is required");
+        }
+        let level = v.check("policy.service_level", convert::required(convert::service_level_in(p.service_level)));
+        let urgency = v.check("policy.urgency", convert::required(convert::urgency_in(p.urgency)));
+        let unit = v.check("policy.unit", convert::required(convert::unit_in(p.unit)));
+        let rule = unit.and_then(|u| v.check("policy.amount", DeadlineRule::parse(u, p.amount)));
+        v.finish()?;
+        let (Some(service_level), Some(urgency), Some(rule)) = (level, urgency, rule) else {
+            return Err(Error::Corrupt("validated policy incomplete".into()));
+        };
+        let mut tx = match self.open(&call).await? {
+            Opened::Replay(r) => return Ok(r),
+            Opened::Fresh(tx) => tx,
+        };
+        let policy = DeadlinePolicy { service_level, urgency, rule, updated_by: who.sub.clone(), updated_at: now() };
+        let saved = store::set_policy(&mut tx, &policy).await?;
+        tracing::info!(
+            service_level = service_level.as_str(),
+            urgency = urgency.as_str(),
+            unit = rule.unit.as_str(),
+            amount = rule.amount,
+            by = %who.sub,
+            "deadline policy changed"
+        );
+        let response = pb::SetDeadlinePolicyResponse { policy: Some(convert::policy(&saved)) };
+        call.commit(tx, &response).await?;
+        Ok(response)
+    }
+
+    pub(super) async fn stats(
+        &self,
+        _caller: &Caller,
+        req: pb::GetComplaintStatsRequest,
+    ) -> Result<pb::GetComplaintStatsResponse> {
+        let mut v = Violations::default();
+        let from = convert::timestamp("from", &mut v, req.from.as_ref());
+        let to = convert::timestamp("to", &mut v, req.to.as_ref());
+        let period = v.check("period", convert::period_in(req.period));
+        if let (Some(f), Some(t)) = (from, to) {
+            if t <= f {
+                v.add("to", "must be after from");
+            } else if t - f > Duration::days(3 * 366) {
+                v.add("to", "a report covers at most three years");
+            }
+        }
+        v.finish()?;
+        let (Some(from), Some(to), Some(period)) = (from, to, period) else {
+            return Err(Error::Corrupt("validated report request incomplete".into()));
+        };
+        let mut conn = self.pool.acquire().await?;
+        let zone = self.calendar.zone();
+        let rows = store::stats(&mut conn, from, to, period, zone.name()).await?;
+        Ok(convert::stats(&rows))
+    }
+}

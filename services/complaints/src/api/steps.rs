@@ -1,0 +1,483 @@
+//! The lifecycle RPCs (CMP-3..CMP-8): each validates its request, opens the
+//! change under the complaint's row lock, lets the model decide, records
+//! who and when, and commits with the idempotency key.
+
+use chrono::{DateTime, Utc};
+use crm_platform::{Principal, Violations, idempotency::IdempotentCall};
+use crm_proto::complaints::v1 as pb;
+use serde_json::json;
+
+use super::{Caller, Change, ComplaintsApi, Fresh, convert, now};
+use crate::{
+    error::{Error, Result},
+    model::{
+        Compensation, Complaint, Escalation, EscalationLevel, Round, State, Step,
+        access::{self, Denied, SENIOR_ESCALATORS},
+        deadline::default_rule,
+        lifecycle::Event,
+    },
+    store::{self, IDEMPOTENCY_TABLE},
+};
+
+use convert::{LONG_TEXT, NOTE};
+
+fn step(action: &str, from: State, c: &Complaint, who: &Principal, at: DateTime<Utc>, note: String) -> Step {
+    Step { action: action.into(), from_state: Some(from), to_state: c.state, actor: who.sub.clone(), at, note }
+}
+
+fn incomplete(what: &str) -> Error {
+    Error::Corrupt(format!("validated {what} incomplete"))
+}
+
+fn current_round(c: &mut Complaint) -> Result<&mut Round> {
+    let (id, n) = (c.id, c.round);
+    c.current_round_mut().ok_or_else(|| Error::Corrupt(format!("complaint {id} has no round {n}")))
+}
+
+impl ComplaintsApi {
+    /// The answer deadline of a round opened at `at` (CMP-6).
+    async fn answer_due(&self, tx: &mut sqlx::PgConnection, c: &Complaint, at: DateTime<Utc>) -> Result<DateTime<Utc>> {
+        let rule = store::policy_for(tx, c.service_level, c.urgency).await?.unwrap_or_else(|| default_rule(c.urgency));
+        Ok(rule.due(&self.calendar, at))
+    }
+
+    pub(super) async fn accept(
+        &self,
+        caller: &Caller,
+        req: pb::AcceptComplaintRequest,
+    ) -> Result<pb::AcceptComplaintResponse> {
+        let who = &caller.who;
+        let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "AcceptComplaint", who, &req.request_id, &req)?;
+        let mut v = Violations::default();
+        let id = convert::complaint_id(&mut v, "id", &req.id);
+        let note = convert::optional_text(&mut v, "note", &req.note, NOTE);
+        v.finish()?;
+        let (Some(id), Some(note)) = (id, note) else { return Err(incomplete("acceptance")) };
+        let Fresh { mut tx, mut c, to } = match self.begin_change(&call, id, &req.etag, Event::Accept).await? {
+            Change::Replay(r) => return Ok(r),
+            Change::Fresh(f) => *f,
+        };
+        let at = now();
+        let round = Round::open(1, at, self.answer_due(&mut tx, &c, at).await?);
+        store::insert_round(&mut tx, c.id, &round).await?;
+        let from = c.state;
+        c.state = to;
+        c.accepted_by = Some(who.sub.clone());
+        c.accepted_at = Some(at);
+        c.round = 1;
+        // CMP-3: acceptance notifies the quality manager.
+        let payload = json!({
+            "complaint_id": c.id.to_string(),
+            "number": c.number,
+            "customer_id": c.customer_id.to_string(),
+            "category": c.category.as_str(),
+            "department": c.department,
+            "urgency": c.urgency.as_str(),
+            "answer_due_at": round.answer_due_at.to_rfc3339(),
+            "accepted_by": who.sub,
+            "notify_role": "quality_manager",
+        });
+        store::record_event(&mut tx, "complaint.accepted", c.id, payload, at).await?;
+        let s = step("accepted", from, &c, who, at, note);
+        Self::finish_change(call, tx, &c, s, |p| pb::AcceptComplaintResponse { complaint: Some(p) }).await
+    }
+
+    pub(super) async fn reject(
+        &self,
+        caller: &Caller,
+        req: pb::RejectComplaintRequest,
+    ) -> Result<pb::RejectComplaintResponse> {
+        let who = &caller.who;
+        let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "RejectComplaint", who, &req.request_id, &req)?;
+        let mut v = Violations::default();
+        let id = convert::complaint_id(&mut v, "id", &req.id);
+        let reason = v.check("reason", convert::required(convert::rejection_in(req.reason)));
+        let note = convert::required_text(&mut v, "note", &req.note, NOTE);
+        v.finish()?;
+        let (Some(id), Some(reason), Some(note)) = (id, reason, note) else { return Err(incomplete("rejection")) };
+        let Fresh { tx, mut c, to } = match self.begin_change(&call, id, &req.etag, Event::Reject).await? {
+            Change::Replay(r) => return Ok(r),
+            Change::Fresh(f) => *f,
+        };
+        let at = now();
+        let from = c.state;
+        c.state = to;
+        c.rejection_reason = Some(reason);
+        c.rejection_note = note.clone();
+        c.rejected_by = Some(who.sub.clone());
+        c.rejected_at = Some(at);
+        let s = step("rejected", from, &c, who, at, format!("{}: {note}", reason.as_str()));
+        Self::finish_change(call, tx, &c, s, |p| pb::RejectComplaintResponse { complaint: Some(p) }).await
+    }
+
+    pub(super) async fn start_investigation(
+        &self,
+        caller: &Caller,
+        req: pb::StartInvestigationRequest,
+    ) -> Result<pb::StartInvestigationResponse> {
+        let who = &caller.who;
+        let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "StartInvestigation", who, &req.request_id, &req)?;
+        let mut v = Violations::default();
+        let id = convert::complaint_id(&mut v, "id", &req.id);
+        v.finish()?;
+        let Some(id) = id else { return Err(incomplete("investigation")) };
+        let Fresh { mut tx, mut c, to } =
+            match self.begin_change(&call, id, &req.etag, Event::StartInvestigation).await? {
+                Change::Replay(r) => return Ok(r),
+                Change::Fresh(f) => *f,
+            };
+        let at = now();
+        let from = c.state;
+        c.state = to;
+        let round = current_round(&mut c)?;
+        round.investigated_by = Some(who.sub.clone());
+        round.investigation_started_at = Some(at);
+        store::save_round(&mut tx, id, round).await?;
+        let s = step("investigation started", from, &c, who, at, String::new());
+        Self::finish_change(call, tx, &c, s, |p| pb::StartInvestigationResponse { complaint: Some(p) }).await
+    }
+
+    pub(super) async fn escalate(
+        &self,
+        caller: &Caller,
+        req: pb::EscalateComplaintRequest,
+    ) -> Result<pb::EscalateComplaintResponse> {
+        let who = &caller.who;
+        let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "EscalateComplaint", who, &req.request_id, &req)?;
+        let mut v = Violations::default();
+        let id = convert::complaint_id(&mut v, "id", &req.id);
+        let to_level = v.check("to_level", convert::required(convert::level_in(req.to_level)));
+        if to_level == Some(EscalationLevel::Department) {
+            v.add("to_level", "escalation goes to the office or senior management");
+        }
+        let reason = convert::required_text(&mut v, "reason", &req.reason, NOTE);
+        let team = convert::people(&mut v, "team_members", &req.team_members);
+        v.finish()?;
+        let (Some(id), Some(to_level), Some(reason)) = (id, to_level, reason) else {
+            return Err(incomplete("escalation"));
+        };
+        // CMP-4: what is important enough for senior management is decided
+        // above the department.
+        if to_level == EscalationLevel::SeniorManagement && !who.has_any(SENIOR_ESCALATORS) {
+            return Err(Denied::new(
+                "SENIOR_ESCALATION_NOT_ALLOWED",
+                "only the office, the quality manager or senior management escalate to senior management (CMP-4)",
+            )
+            .into());
+        }
+        let Fresh { mut tx, mut c, to } = match self.begin_change(&call, id, &req.etag, Event::Escalate).await? {
+            Change::Replay(r) => return Ok(r),
+            Change::Fresh(f) => *f,
+        };
+        let at = now();
+        let from = c.state;
+        let from_level = c.escalation_level;
+        c.escalation_level = from_level.raise(to_level)?;
+        c.state = to;
+        let e = Escalation {
+            round: c.round,
+            from_level,
+            to_level,
+            reason: reason.clone(),
+            team_members: team,
+            escalated_by: who.sub.clone(),
+            escalated_at: at,
+        };
+        store::insert_escalation(&mut tx, c.id, &e).await?;
+        let note = format!("{} → {}: {reason}", from_level.as_str(), to_level.as_str());
+        let s = step("escalated", from, &c, who, at, note);
+        Self::finish_change(call, tx, &c, s, |p| pb::EscalateComplaintResponse { complaint: Some(p) }).await
+    }
+
+    pub(super) async fn record_retest(
+        &self,
+        caller: &Caller,
+        req: pb::RecordRetestRequest,
+    ) -> Result<pb::RecordRetestResponse> {
+        let who = &caller.who;
+        let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "RecordRetest", who, &req.request_id, &req)?;
+        let at = now();
+        let mut v = Violations::default();
+        let id = convert::complaint_id(&mut v, "id", &req.id);
+        let retest = convert::retest(&mut v, req.retest.as_ref(), &who.sub, at);
+        v.finish()?;
+        let (Some(id), Some(retest)) = (id, retest) else { return Err(incomplete("re-test")) };
+        let Fresh { mut tx, mut c, to } = match self.begin_change(&call, id, &req.etag, Event::RecordRetest).await? {
+            Change::Replay(r) => return Ok(r),
+            Change::Fresh(f) => *f,
+        };
+        c.check_retest_applies()?;
+        c.check_retest_replaceable()?;
+        let from = c.state;
+        c.state = to;
+        let note = format!("outcome {}", retest.outcome.as_str());
+        let round = current_round(&mut c)?;
+        round.retest = Some(retest);
+        store::save_round(&mut tx, id, round).await?;
+        let s = step("re-test recorded", from, &c, who, at, note);
+        Self::finish_change(call, tx, &c, s, |p| pb::RecordRetestResponse { complaint: Some(p) }).await
+    }
+
+    pub(super) async fn approve_amendment(
+        &self,
+        caller: &Caller,
+        req: pb::ApproveAmendmentRequest,
+    ) -> Result<pb::ApproveAmendmentResponse> {
+        let who = &caller.who;
+        let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "ApproveAmendment", who, &req.request_id, &req)?;
+        let mut v = Violations::default();
+        let id = convert::complaint_id(&mut v, "id", &req.id);
+        v.finish()?;
+        let Some(id) = id else { return Err(incomplete("approval")) };
+        let Fresh { mut tx, mut c, to } = match self.begin_change(&call, id, &req.etag, Event::ApproveAmendment).await?
+        {
+            Change::Replay(r) => return Ok(r),
+            Change::Fresh(f) => *f,
+        };
+        c.check_amendment_pending()?;
+        let at = now();
+        let from = c.state;
+        c.state = to;
+        let (cid, number) = (c.id, c.number.clone());
+        let round = current_round(&mut c)?;
+        let Some(retest) = round.retest.as_mut() else { return Err(incomplete("amendment")) };
+        access::may_approve_amendment(&who.sub, retest)?;
+        retest.approved_by = Some(who.sub.clone());
+        retest.approved_at = Some(at);
+        // The reports side revokes the original and issues the correction.
+        let payload = json!({
+            "complaint_id": cid.to_string(),
+            "number": number,
+            "revoked_report_id": retest.revoked_report_id,
+            "corrected_report_id": retest.corrected_report_id,
+            "approved_by": who.sub,
+        });
+        store::save_round(&mut tx, cid, round).await?;
+        store::record_event(&mut tx, "complaint.report_amended", cid, payload, at).await?;
+        let s = step("amendment approved", from, &c, who, at, String::new());
+        Self::finish_change(call, tx, &c, s, |p| pb::ApproveAmendmentResponse { complaint: Some(p) }).await
+    }
+
+    pub(super) async fn resolve(
+        &self,
+        caller: &Caller,
+        req: pb::ResolveComplaintRequest,
+    ) -> Result<pb::ResolveComplaintResponse> {
+        let who = &caller.who;
+        let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "ResolveComplaint", who, &req.request_id, &req)?;
+        let mut v = Violations::default();
+        let id = convert::complaint_id(&mut v, "id", &req.id);
+        let findings = convert::findings(&mut v, req.findings.as_ref());
+        v.finish()?;
+        let (Some(id), Some(findings)) = (id, findings) else { return Err(incomplete("resolution")) };
+        let Fresh { mut tx, mut c, to } = match self.begin_change(&call, id, &req.etag, Event::Resolve).await? {
+            Change::Replay(r) => return Ok(r),
+            Change::Fresh(f) => *f,
+        };
+        c.check_resolvable()?;
+        let at = now();
+        let from = c.state;
+        c.state = to;
+        let note = findings.verdict.as_str().to_string();
+        let round = current_round(&mut c)?;
+        round.findings = Some(findings);
+        round.resolved_by = Some(who.sub.clone());
+        round.resolved_at = Some(at);
+        store::save_round(&mut tx, id, round).await?;
+        let s = step("resolved", from, &c, who, at, note);
+        Self::finish_change(call, tx, &c, s, |p| pb::ResolveComplaintResponse { complaint: Some(p) }).await
+    }
+
+    pub(super) async fn commit_answer_time(
+        &self,
+        caller: &Caller,
+        req: pb::CommitAnswerTimeRequest,
+    ) -> Result<pb::CommitAnswerTimeResponse> {
+        let who = &caller.who;
+        let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "CommitAnswerTime", who, &req.request_id, &req)?;
+        let mut v = Violations::default();
+        let id = convert::complaint_id(&mut v, "id", &req.id);
+        let committed = convert::timestamp("committed_answer_at", &mut v, req.committed_answer_at.as_ref());
+        v.finish()?;
+        let (Some(id), Some(committed)) = (id, committed) else { return Err(incomplete("commitment")) };
+        let Fresh { mut tx, mut c, to } = match self.begin_change(&call, id, &req.etag, Event::CommitAnswerTime).await?
+        {
+            Change::Replay(r) => return Ok(r),
+            Change::Fresh(f) => *f,
+        };
+        let at = now();
+        c.check_commitment(committed, at)?;
+        let from = c.state;
+        c.state = to;
+        let round = current_round(&mut c)?;
+        round.committed_answer_at = Some(committed);
+        store::save_round(&mut tx, id, round).await?;
+        let s = step("answer time committed", from, &c, who, at, committed.to_rfc3339());
+        Self::finish_change(call, tx, &c, s, |p| pb::CommitAnswerTimeResponse { complaint: Some(p) }).await
+    }
+
+    pub(super) async fn answer(
+        &self,
+        caller: &Caller,
+        req: pb::AnswerComplaintRequest,
+    ) -> Result<pb::AnswerComplaintResponse> {
+        let who = &caller.who;
+        let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "AnswerComplaint", who, &req.request_id, &req)?;
+        let mut v = Violations::default();
+        let id = convert::complaint_id(&mut v, "id", &req.id);
+        let answer = convert::required_text(&mut v, "answer", &req.answer, LONG_TEXT);
+        v.finish()?;
+        let (Some(id), Some(answer)) = (id, answer) else { return Err(incomplete("answer")) };
+        let Fresh { mut tx, mut c, to } = match self.begin_change(&call, id, &req.etag, Event::Answer).await? {
+            Change::Replay(r) => return Ok(r),
+            Change::Fresh(f) => *f,
+        };
+        let at = now();
+        let from = c.state;
+        c.state = to;
+        let round = current_round(&mut c)?;
+        let on_time = at <= round.due_at();
+        round.answer = answer;
+        round.answered_by = Some(who.sub.clone());
+        round.answered_at = Some(at);
+        store::save_round(&mut tx, id, round).await?;
+        let note = if on_time { "on time" } else { "late" };
+        let s = step("answered", from, &c, who, at, note.to_string());
+        Self::finish_change(call, tx, &c, s, |p| pb::AnswerComplaintResponse { complaint: Some(p) }).await
+    }
+
+    pub(super) async fn record_feedback(
+        &self,
+        caller: &Caller,
+        req: pb::RecordFeedbackRequest,
+    ) -> Result<pb::RecordFeedbackResponse> {
+        let who = &caller.who;
+        let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "RecordFeedback", who, &req.request_id, &req)?;
+        let mut v = Violations::default();
+        let id = convert::complaint_id(&mut v, "id", &req.id);
+        // What the customer is unhappy with is what the next round looks at.
+        let feedback = if req.satisfied {
+            convert::optional_text(&mut v, "feedback", &req.feedback, NOTE)
+        } else {
+            convert::required_text(&mut v, "feedback", &req.feedback, NOTE)
+        };
+        v.finish()?;
+        let (Some(id), Some(feedback)) = (id, feedback) else { return Err(incomplete("feedback")) };
+        let event = if req.satisfied { Event::FeedbackSatisfied } else { Event::FeedbackUnsatisfied };
+        let Fresh { mut tx, mut c, to } = match self.begin_change(&call, id, &req.etag, event).await? {
+            Change::Replay(r) => return Ok(r),
+            Change::Fresh(f) => *f,
+        };
+        let at = now();
+        let from = c.state;
+        let round = current_round(&mut c)?;
+        round.satisfied = Some(req.satisfied);
+        round.feedback = feedback.clone();
+        round.feedback_by = Some(who.sub.clone());
+        round.feedback_at = Some(at);
+        store::save_round(&mut tx, id, round).await?;
+        c.state = to;
+        let action = if req.satisfied {
+            c.closed_at = Some(at);
+            "closed"
+        } else {
+            // CMP-7: investigated again, in a round of its own with a fresh
+            // deadline.
+            c.reopen_count += 1;
+            c.round += 1;
+            let mut next = Round::open(c.round, at, self.answer_due(&mut tx, &c, at).await?);
+            next.investigation_started_at = Some(at);
+            store::insert_round(&mut tx, c.id, &next).await?;
+            store::save_round(&mut tx, c.id, &next).await?;
+            c.rounds.push(next);
+            "reopened"
+        };
+        let s = step(action, from, &c, who, at, feedback);
+        Self::finish_change(call, tx, &c, s, |p| pb::RecordFeedbackResponse { complaint: Some(p) }).await
+    }
+
+    pub(super) async fn propose_compensation(
+        &self,
+        caller: &Caller,
+        req: pb::ProposeCompensationRequest,
+    ) -> Result<pb::ProposeCompensationResponse> {
+        let who = &caller.who;
+        let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "ProposeCompensation", who, &req.request_id, &req)?;
+        let mut v = Violations::default();
+        let id = convert::complaint_id(&mut v, "id", &req.id);
+        let amount = convert::money(&mut v, "amount", req.amount.as_ref());
+        let reason = convert::required_text(&mut v, "reason", &req.reason, NOTE);
+        v.finish()?;
+        let (Some(id), Some(amount), Some(reason)) = (id, amount, reason) else {
+            return Err(incomplete("compensation"));
+        };
+        let Fresh { mut tx, mut c, to } =
+            match self.begin_change(&call, id, &req.etag, Event::ProposeCompensation).await? {
+                Change::Replay(r) => return Ok(r),
+                Change::Fresh(f) => *f,
+            };
+        c.check_compensable()?;
+        let at = now();
+        let from = c.state;
+        c.state = to;
+        let m = Compensation {
+            amount,
+            reason,
+            proposed_by: who.sub.clone(),
+            proposed_at: at,
+            approved_by: None,
+            approved_at: None,
+        };
+        store::save_compensation(&mut tx, c.id, &m).await?;
+        let note = format!("{} {}", amount.amount_minor(), amount.currency().code());
+        let s = step("compensation proposed", from, &c, who, at, note);
+        Self::finish_change(call, tx, &c, s, |p| pb::ProposeCompensationResponse { complaint: Some(p) }).await
+    }
+
+    pub(super) async fn approve_compensation(
+        &self,
+        caller: &Caller,
+        req: pb::ApproveCompensationRequest,
+    ) -> Result<pb::ApproveCompensationResponse> {
+        let who = &caller.who;
+        let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "ApproveCompensation", who, &req.request_id, &req)?;
+        let mut v = Violations::default();
+        let id = convert::complaint_id(&mut v, "id", &req.id);
+        v.finish()?;
+        let Some(id) = id else { return Err(incomplete("approval")) };
+        let Fresh { mut tx, mut c, to } =
+            match self.begin_change(&call, id, &req.etag, Event::ApproveCompensation).await? {
+                Change::Replay(r) => return Ok(r),
+                Change::Fresh(f) => *f,
+            };
+        c.check_compensable()?;
+        let at = now();
+        let Some(mut m) = c.compensation.clone() else {
+            return Err(crate::model::RuleViolation::new(
+                "NO_COMPENSATION_PROPOSED",
+                "no compensation was proposed for this complaint (CMP-8)",
+            )
+            .into());
+        };
+        access::may_approve_compensation(&who.sub, &m.proposed_by)?;
+        m.approved_by = Some(who.sub.clone());
+        m.approved_at = Some(at);
+        store::save_compensation(&mut tx, c.id, &m).await?;
+        // CMP-8: billing turns the agreement into a credit note.
+        let payload = json!({
+            "complaint_id": c.id.to_string(),
+            "number": c.number,
+            "customer_id": c.customer_id.to_string(),
+            "amount": { "amount_minor": m.amount.amount_minor(), "currency_code": m.amount.currency().code() },
+            "reason": m.reason,
+            "proposed_by": m.proposed_by,
+            "approved_by": who.sub,
+            "approved_at": at.to_rfc3339(),
+        });
+        store::record_event(&mut tx, "complaint.compensation_agreed", c.id, payload, at).await?;
+        let from = c.state;
+        c.state = to;
+        let s = step("compensation approved", from, &c, who, at, String::new());
+        Self::finish_change(call, tx, &c, s, |p| pb::ApproveCompensationResponse { complaint: Some(p) }).await
+    }
+}

@@ -1,0 +1,41 @@
+//! The complaints service (`crm.complaints.v1`): intake, acceptance,
+//! investigation and escalation, re-test of test data, answer deadlines and
+//! their escalation, outcome and feedback, compensation, records and reports
+//! (SPEC CMP-1..CMP-9). Data flows api → model → store; `escalation` is the
+//! background job that escalates overdue answers.
+
+pub mod api;
+pub mod error;
+pub mod escalation;
+pub mod model;
+pub mod store;
+
+use crm_platform::{ServiceContext, ServiceDef, ServiceSpec, service::BackgroundTask};
+use sqlx::{PgPool, migrate::Migrator};
+use tonic::service::Routes;
+
+/// This schema's migrations (`migrations/`, history in
+/// `complaints._sqlx_migrations` per `sqlx.toml`).
+pub static MIGRATOR: Migrator = sqlx::migrate!();
+
+pub const SERVICE: ServiceDef = ServiceDef {
+    name: "complaints",
+    default_port: 50052,
+    migrator: &MIGRATOR,
+    idempotency_table: store::IDEMPOTENCY_TABLE,
+    build,
+    background: Some(background),
+};
+
+fn build(pool: PgPool, ctx: &ServiceContext) -> ServiceSpec {
+    ServiceSpec {
+        name: SERVICE.name,
+        policy: api::policy(),
+        routes: Routes::new(api::ComplaintsApi::new(pool, ctx).into_server()),
+        file_descriptor_set: crm_proto::FILE_DESCRIPTOR_SET,
+    }
+}
+
+fn background(pool: PgPool, _ctx: ServiceContext) -> BackgroundTask {
+    Box::pin(escalation::run(pool, escalation::EVERY))
+}
