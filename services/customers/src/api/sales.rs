@@ -82,20 +82,26 @@ impl CustomersApi {
         let scope = Scope::of(who, MANAGERS)?;
         let mut tx = open_or_replay!(self, call);
         let owners: Vec<String> = input.salespeople.iter().map(|(o, _)| o.clone()).collect();
-        let before = store::owned_counts(&mut tx, &owners).await?;
-        let participants: Vec<Participant> = input
-            .salespeople
-            .iter()
-            .zip(&before)
-            .map(|((_, w), owned)| Participant { owned: *owned, weight: *w })
-            .collect();
-        // Leads the participants already own are not redistributed.
         let mut customers = Vec::with_capacity(input.customers.len());
         for id in &input.customers {
             let c = customer_in_scope(&mut tx, *id, &scope).await?;
             live(&c)?;
             customers.push(c);
         }
+        // The leads are handed out afresh: one a participant holds already
+        // counts as a lead, not as part of their existing load.
+        let mut before = store::owned_counts(&mut tx, &owners).await?;
+        for c in &customers {
+            if let Some(i) = owners.iter().position(|o| *o == c.owner_id) {
+                before[i] -= 1;
+            }
+        }
+        let participants: Vec<Participant> = input
+            .salespeople
+            .iter()
+            .zip(&before)
+            .map(|((_, w), owned)| Participant { owned: *owned, weight: *w })
+            .collect();
         let picks = leads::distribute(&participants, customers.len());
         let now = Utc::now();
         let reason = format!("campaign {}", input.campaign);

@@ -179,3 +179,32 @@ async fn reassigning_inside_the_window_needs_the_override() {
     mgr.assign_owner(req(true)).await.expect("override");
     assert_eq!(app.get(&c.id).await.owner_id, "s2");
 }
+
+#[tokio::test]
+async fn a_lead_already_held_by_a_participant_is_handed_out_afresh() {
+    let app = App::new().await;
+    let mut s1 = app.sales("s1").await;
+    app.create(&mut s1, org("老客户", "R")).await;
+    let held = app.create(&mut s1, org("展会线索甲", "EXPO")).await;
+    let mut mgr = app.manager().await;
+    let fresh = app.create(&mut mgr, org("展会线索乙", "EXPO")).await;
+    let resp = mgr
+        .distribute_leads(pb::DistributeLeadsRequest {
+            request_id: rid(),
+            campaign: "expo".into(),
+            customer_ids: vec![held.id.clone(), fresh.id.clone()],
+            salespeople: vec![sp("s1", 1), sp("s2", 1)],
+        })
+        .await
+        .expect("distribute")
+        .into_inner();
+    let loads: Vec<(i64, i64)> = resp.loads.iter().map(|l| (l.owned_before, l.owned_after)).collect();
+    assert_eq!(loads, vec![(1, 2), (0, 1)], "the held lead is not counted twice");
+    let owned: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT owner_id, count(*) FROM customers.customers WHERE owner_id IN ('s1', 's2') GROUP BY owner_id ORDER BY owner_id",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .expect("counts");
+    assert_eq!(owned, vec![("s1".into(), 2), ("s2".into(), 1)], "the response matches what is stored");
+}
