@@ -42,6 +42,11 @@ impl IdempotentCall {
         Ok(Self { table, request_id, principal: principal.sub.clone(), method, request: request.encode_to_vec() })
     }
 
+    /// The RPC this call is (e.g. `UpdateCustomer`).
+    pub fn method(&self) -> &'static str {
+        self.method
+    }
+
     /// Claims the key inside `tx`. `Some(response)` means this call already
     /// ran: return it and do nothing else.
     pub async fn claim<R: Message + Default>(&self, tx: &mut PgConnection) -> Result<Option<R>, Status> {

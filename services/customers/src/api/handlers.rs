@@ -5,13 +5,13 @@ use crm_domain::{
     PageSize, PageToken, Role,
     ids::{AddressId, ContactId, CustomerId},
 };
-use crm_platform::{Principal, Violations, auth::principal, error::invalid_argument, idempotency::IdempotentCall};
+use crm_platform::{Violations, auth::principal, error::invalid_argument, idempotency::IdempotentCall};
 use crm_proto::customers::v1::{self as pb, customer_service_server::CustomerService};
 use prost::Message;
 use sqlx::{Postgres, Transaction};
 use tonic::{Request, Response, Status};
 
-use super::{CustomersApi, Opened, convert};
+use super::{Caller, CustomersApi, Opened, convert};
 use crate::{
     error::{Error, Result},
     model::{
@@ -34,13 +34,13 @@ impl CustomersApi {
     async fn begin_change<R: Message + Default>(
         &self,
         call: &IdempotentCall,
-        who: &Principal,
+        who: &Caller,
         allowed: &[Role],
         id: CustomerId,
         etag: &str,
     ) -> Result<Change<R>> {
         let scope = Scope::of(who, allowed)?;
-        let mut tx = match self.open::<R>(call).await? {
+        let mut tx = match self.open::<R>(call, who).await? {
             Opened::Replay(r) => return Ok(Change::Replay(r)),
             Opened::Fresh(tx) => tx,
         };
@@ -98,7 +98,7 @@ impl CustomersApi {
         }
     }
 
-    async fn create(&self, who: &Principal, req: pb::CreateCustomerRequest) -> Result<pb::CreateCustomerResponse> {
+    async fn create(&self, who: &Caller, req: pb::CreateCustomerRequest) -> Result<pb::CreateCustomerResponse> {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "CreateCustomer", who, &req.request_id, &req)?;
         let new = convert::new_customer(&req)?;
         let (owner, branch) = access::registration_owner(who, new.owner_id.as_deref(), new.branch.as_deref())?;
@@ -109,7 +109,7 @@ impl CustomersApi {
                 reason: "is required: your token carries no branch, so name the customer's branch".into(),
             });
         }
-        let mut tx = match self.open(&call).await? {
+        let mut tx = match self.open(&call, who).await? {
             Opened::Replay(r) => return Ok(r),
             Opened::Fresh(tx) => tx,
         };
@@ -159,7 +159,7 @@ impl CustomersApi {
         .await
     }
 
-    async fn update(&self, who: &Principal, req: pb::UpdateCustomerRequest) -> Result<pb::UpdateCustomerResponse> {
+    async fn update(&self, who: &Caller, req: pb::UpdateCustomerRequest) -> Result<pb::UpdateCustomerResponse> {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "UpdateCustomer", who, &req.request_id, &req)?;
         let id = convert::customer_id("customer.id", req.customer.as_ref().map(|c| c.id.as_str()).unwrap_or(""))?;
         let patch = convert::customer_patch(&req)?;
@@ -186,7 +186,7 @@ impl CustomersApi {
         Self::finish_change(call, tx, id, |c| pb::UpdateCustomerResponse { customer: Some(convert::customer(c)) }).await
     }
 
-    async fn add_contact(&self, who: &Principal, req: pb::AddContactRequest) -> Result<pb::AddContactResponse> {
+    async fn add_contact(&self, who: &Caller, req: pb::AddContactRequest) -> Result<pb::AddContactResponse> {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "AddContact", who, &req.request_id, &req)?;
         let id = convert::customer_id("customer_id", &req.customer_id)?;
         let mut v = Violations::default();
@@ -218,11 +218,7 @@ impl CustomersApi {
         .await
     }
 
-    async fn update_contact(
-        &self,
-        who: &Principal,
-        req: pb::UpdateContactRequest,
-    ) -> Result<pb::UpdateContactResponse> {
+    async fn update_contact(&self, who: &Caller, req: pb::UpdateContactRequest) -> Result<pb::UpdateContactResponse> {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "UpdateContact", who, &req.request_id, &req)?;
         let id = convert::customer_id("customer_id", &req.customer_id)?;
         let given = req.contact.clone().unwrap_or_default();
@@ -245,11 +241,7 @@ impl CustomersApi {
         Self::finish_change(call, tx, id, |c| pb::UpdateContactResponse { customer: Some(convert::customer(c)) }).await
     }
 
-    async fn remove_contact(
-        &self,
-        who: &Principal,
-        req: pb::RemoveContactRequest,
-    ) -> Result<pb::RemoveContactResponse> {
+    async fn remove_contact(&self, who: &Caller, req: pb::RemoveContactRequest) -> Result<pb::RemoveContactResponse> {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "RemoveContact", who, &req.request_id, &req)?;
         let id = convert::customer_id("customer_id", &req.customer_id)?;
         let contact_id = ContactId::parse(&req.contact_id).map_err(|e| invalid_argument("contact_id", e.reason))?;
@@ -264,7 +256,7 @@ impl CustomersApi {
         Self::finish_change(call, tx, id, |c| pb::RemoveContactResponse { customer: Some(convert::customer(c)) }).await
     }
 
-    async fn add_address(&self, who: &Principal, req: pb::AddAddressRequest) -> Result<pb::AddAddressResponse> {
+    async fn add_address(&self, who: &Caller, req: pb::AddAddressRequest) -> Result<pb::AddAddressResponse> {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "AddAddress", who, &req.request_id, &req)?;
         let id = convert::customer_id("customer_id", &req.customer_id)?;
         let mut v = Violations::default();
@@ -298,11 +290,7 @@ impl CustomersApi {
         .await
     }
 
-    async fn update_address(
-        &self,
-        who: &Principal,
-        req: pb::UpdateAddressRequest,
-    ) -> Result<pb::UpdateAddressResponse> {
+    async fn update_address(&self, who: &Caller, req: pb::UpdateAddressRequest) -> Result<pb::UpdateAddressResponse> {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "UpdateAddress", who, &req.request_id, &req)?;
         let id = convert::customer_id("customer_id", &req.customer_id)?;
         let given = req.address.clone().unwrap_or_default();
@@ -325,11 +313,7 @@ impl CustomersApi {
         Self::finish_change(call, tx, id, |c| pb::UpdateAddressResponse { customer: Some(convert::customer(c)) }).await
     }
 
-    async fn remove_address(
-        &self,
-        who: &Principal,
-        req: pb::RemoveAddressRequest,
-    ) -> Result<pb::RemoveAddressResponse> {
+    async fn remove_address(&self, who: &Caller, req: pb::RemoveAddressRequest) -> Result<pb::RemoveAddressResponse> {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "RemoveAddress", who, &req.request_id, &req)?;
         let id = convert::customer_id("customer_id", &req.customer_id)?;
         let address_id = AddressId::parse(&req.address_id).map_err(|e| invalid_argument("address_id", e.reason))?;
@@ -344,7 +328,7 @@ impl CustomersApi {
         Self::finish_change(call, tx, id, |c| pb::RemoveAddressResponse { customer: Some(convert::customer(c)) }).await
     }
 
-    async fn change_stage(&self, who: &Principal, req: pb::ChangeStageRequest) -> Result<pb::ChangeStageResponse> {
+    async fn change_stage(&self, who: &Caller, req: pb::ChangeStageRequest) -> Result<pb::ChangeStageResponse> {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "ChangeStage", who, &req.request_id, &req)?;
         let mut v = Violations::default();
         let id = v.check("customer_id", CustomerId::parse(&req.customer_id));
@@ -369,7 +353,7 @@ impl CustomersApi {
 
     async fn set_classification(
         &self,
-        who: &Principal,
+        who: &Caller,
         req: pb::SetClassificationRequest,
     ) -> Result<pb::SetClassificationResponse> {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "SetClassification", who, &req.request_id, &req)?;
@@ -411,7 +395,7 @@ impl CustomersApi {
             .await
     }
 
-    async fn assign_owner(&self, who: &Principal, req: pb::AssignOwnerRequest) -> Result<pb::AssignOwnerResponse> {
+    async fn assign_owner(&self, who: &Caller, req: pb::AssignOwnerRequest) -> Result<pb::AssignOwnerResponse> {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "AssignOwner", who, &req.request_id, &req)?;
         let mut v = Violations::default();
         let id = v.check("customer_id", CustomerId::parse(&req.customer_id));
@@ -447,17 +431,18 @@ impl CustomersApi {
         Self::finish_change(call, tx, id, |c| pb::AssignOwnerResponse { customer: Some(convert::customer(c)) }).await
     }
 
-    async fn get(&self, who: &Principal, req: pb::GetCustomerRequest) -> Result<pb::GetCustomerResponse> {
+    async fn get(&self, who: &Caller, req: pb::GetCustomerRequest) -> Result<pb::GetCustomerResponse> {
         let id = convert::customer_id("id", &req.id)?;
         let scope = Scope::of(who, READERS)?;
         let mut conn = self.pool.acquire().await?;
         let c = store::load(&mut conn, id, &scope, false)
             .await?
             .ok_or_else(|| Error::NotFound { resource: "customer", id: id.to_string() })?;
+        store::record_reads(&mut conn, &who.sub, "GetCustomer", &[c.id.0], who.request_id.as_deref()).await?;
         Ok(pb::GetCustomerResponse { customer: Some(convert::customer(&c)) })
     }
 
-    async fn list(&self, who: &Principal, req: pb::ListCustomersRequest) -> Result<pb::ListCustomersResponse> {
+    async fn list(&self, who: &Caller, req: pb::ListCustomersRequest) -> Result<pb::ListCustomersResponse> {
         let size = PageSize::parse(req.page_size, 50, 1000).map_err(|e| invalid_argument("page_size", e.reason))?;
         let (filter, fingerprint) = convert::list_filter(&req)?;
         let token = PageToken::decode(&req.page_token, fingerprint)
@@ -467,6 +452,8 @@ impl CustomersApi {
         let mut page = store::list(&mut conn, &scope, &filter, token.map(|t| t.after), size.0).await?;
         let more = page.len() > size.0 as usize;
         page.truncate(size.0 as usize);
+        let ids: Vec<_> = page.iter().map(|c| c.id.0).collect();
+        store::record_reads(&mut conn, &who.sub, "ListCustomers", &ids, who.request_id.as_deref()).await?;
         let next_page_token = match page.last() {
             Some(last) if more => PageToken { after: last.id.0, filter: fingerprint }.encode(),
             _ => String::new(),
@@ -474,12 +461,14 @@ impl CustomersApi {
         Ok(pb::ListCustomersResponse { customers: page.iter().map(convert::customer).collect(), next_page_token })
     }
 
-    async fn search(&self, who: &Principal, req: pb::SearchCustomersRequest) -> Result<pb::SearchCustomersResponse> {
+    async fn search(&self, who: &Caller, req: pb::SearchCustomersRequest) -> Result<pb::SearchCustomersResponse> {
         let terms = convert::search_terms(&req.query)?;
         let size = PageSize::parse(req.page_size, 20, 100).map_err(|e| invalid_argument("page_size", e.reason))?;
         let scope = Scope::of(who, READERS)?;
         let mut conn = self.pool.acquire().await?;
         let hits = store::search(&mut conn, &scope, &terms, size.0).await?;
+        let ids: Vec<_> = hits.iter().map(|(c, _)| c.id.0).collect();
+        store::record_reads(&mut conn, &who.sub, "SearchCustomers", &ids, who.request_id.as_deref()).await?;
         Ok(pb::SearchCustomersResponse {
             hits: hits
                 .iter()
@@ -503,8 +492,11 @@ macro_rules! rpc {
         impl CustomerService for CustomersApi {
             $(
                 async fn $name(&self, request: Request<$req>) -> std::result::Result<Response<$resp>, Status> {
-                    let who = principal(&request)?;
-                    Ok(Response::new(self.$inner(&who, request.into_inner()).await?))
+                    let caller = Caller {
+                        who: principal(&request)?,
+                        request_id: crm_platform::client::request_id(&request),
+                    };
+                    Ok(Response::new(self.$inner(&caller, request.into_inner()).await?))
                 }
             )+
         }
@@ -549,4 +541,5 @@ rpc! {
     advance_contract_stage(pb::AdvanceContractStageRequest) -> pb::AdvanceContractStageResponse => advance_contract_stage;
     list_account_plans(pb::ListAccountPlansRequest) -> pb::ListAccountPlansResponse => list_account_plans;
     merge_customers(pb::MergeCustomersRequest) -> pb::MergeCustomersResponse => merge_customers;
+    list_audit_events(pb::ListAuditEventsRequest) -> pb::ListAuditEventsResponse => audit_events;
 }

@@ -8,7 +8,7 @@ mod sales;
 mod sales_convert;
 
 use crm_domain::Role;
-use crm_platform::{Policy, idempotency::IdempotentCall};
+use crm_platform::{Policy, Principal, idempotency::IdempotentCall};
 use crm_proto::customers::v1 as pb;
 use prost::Message;
 use sqlx::{PgPool, Postgres, Transaction};
@@ -16,8 +16,8 @@ use sqlx::{PgPool, Postgres, Transaction};
 use crate::{
     error::Result,
     model::access::{
-        CLASSIFIERS, EDITORS, MANAGERS, MINUTES_REVIEWERS, READERS, REGISTRARS, REPORT_READERS, SURVEY_TAKERS,
-        VISIT_APPROVERS,
+        AUDIT_READERS, CLASSIFIERS, EDITORS, MANAGERS, MINUTES_REVIEWERS, READERS, REGISTRARS, REPORT_READERS,
+        SURVEY_TAKERS, VISIT_APPROVERS,
     },
 };
 
@@ -65,6 +65,7 @@ pub fn policy() -> Policy {
         .allow("AdvanceContractStage", EDIT)
         .allow("ListAccountPlans", READERS)
         .allow("MergeCustomers", MANAGERS)
+        .allow("ListAuditEvents", AUDIT_READERS)
 }
 
 /// The gRPC service over one database pool.
@@ -84,14 +85,30 @@ impl CustomersApi {
         pb::customer_service_server::CustomerServiceServer::new(self)
     }
 
-    /// Opens the transaction of a mutating call and claims its idempotency
-    /// key; a call that already ran yields its first response instead.
-    async fn open<R: Message + Default>(&self, call: &IdempotentCall) -> Result<Opened<R>> {
+    /// Opens the transaction of a mutating call, names its caller for the
+    /// audit trail (CUS-13) and claims its idempotency key; a call that
+    /// already ran yields its first response instead.
+    async fn open<R: Message + Default>(&self, call: &IdempotentCall, who: &Caller) -> Result<Opened<R>> {
         let mut tx = self.pool.begin().await?;
+        crate::store::set_actor(&mut tx, &who.sub, call.method(), who.request_id.as_deref()).await?;
         Ok(match call.claim::<R>(&mut tx).await? {
             Some(done) => Opened::Replay(done),
             None => Opened::Fresh(tx),
         })
+    }
+}
+
+/// Who is calling and the RPC's request id (for the audit trail).
+pub(crate) struct Caller {
+    who: Principal,
+    request_id: Option<String>,
+}
+
+impl std::ops::Deref for Caller {
+    type Target = Principal;
+
+    fn deref(&self) -> &Principal {
+        &self.who
     }
 }
 

@@ -4,18 +4,19 @@
 
 use chrono::{Datelike, Utc};
 use crm_domain::{PageSize, PageToken, ids::CustomerId, page::fingerprint};
-use crm_platform::{Principal, error::invalid_argument, idempotency::IdempotentCall};
+use crm_platform::{error::invalid_argument, idempotency::IdempotentCall};
 use crm_proto::customers::v1 as pb;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{CustomersApi, Opened, convert, sales_convert as sc};
+use super::{Caller, CustomersApi, Opened, convert, sales_convert as sc};
 use crate::{
     error::{Error, Result},
     model::{
         Customer, RuleViolation, Stage,
         access::{
-            EDITORS, MANAGERS, MINUTES_REVIEWERS, READERS, REPORT_READERS, SURVEY_TAKERS, Scope, VISIT_APPROVERS,
+            AUDIT_READERS, EDITORS, MANAGERS, MINUTES_REVIEWERS, READERS, REPORT_READERS, SURVEY_TAKERS, Scope,
+            VISIT_APPROVERS,
         },
         contact_rules::{self, MINUTES_WORKING_DAYS, SATISFIED_SCORE},
         leads::{self, Participant},
@@ -37,8 +38,8 @@ struct StepCall<'a> {
 
 /// Opens a mutating call or returns its stored first response.
 macro_rules! open_or_replay {
-    ($self:ident, $call:ident) => {
-        match $self.open(&$call).await? {
+    ($self:ident, $call:ident, $who:ident) => {
+        match $self.open(&$call, $who).await? {
             Opened::Replay(r) => return Ok(r),
             Opened::Fresh(tx) => tx,
         }
@@ -74,13 +75,13 @@ fn check_etag(version: i64, etag: &str) -> Result<()> {
 impl CustomersApi {
     pub(super) async fn distribute_leads(
         &self,
-        who: &Principal,
+        who: &Caller,
         req: pb::DistributeLeadsRequest,
     ) -> Result<pb::DistributeLeadsResponse> {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "DistributeLeads", who, &req.request_id, &req)?;
         let input = sc::distribution(&req)?;
         let scope = Scope::of(who, MANAGERS)?;
-        let mut tx = open_or_replay!(self, call);
+        let mut tx = open_or_replay!(self, call, who);
         let owners: Vec<String> = input.salespeople.iter().map(|(o, _)| o.clone()).collect();
         let mut customers = Vec::with_capacity(input.customers.len());
         for id in &input.customers {
@@ -135,7 +136,7 @@ impl CustomersApi {
 
     pub(super) async fn ownership_history(
         &self,
-        who: &Principal,
+        who: &Caller,
         req: pb::ListOwnershipHistoryRequest,
     ) -> Result<pb::ListOwnershipHistoryResponse> {
         let id = convert::customer_id("customer_id", &req.customer_id)?;
@@ -150,7 +151,7 @@ impl CustomersApi {
 
     pub(super) async fn overdue_first_contacts(
         &self,
-        who: &Principal,
+        who: &Caller,
         req: pb::ListOverdueFirstContactsRequest,
     ) -> Result<pb::ListOverdueFirstContactsResponse> {
         let size = PageSize::parse(req.page_size, 50, 1000).map_err(|e| invalid_argument("page_size", e.reason))?;
@@ -180,7 +181,7 @@ impl CustomersApi {
 
     pub(super) async fn entry_timeliness(
         &self,
-        who: &Principal,
+        who: &Caller,
         req: pb::GetEntryTimelinessRequest,
     ) -> Result<pb::GetEntryTimelinessResponse> {
         let (from, to) = sc::period(req.start_time.as_ref(), req.end_time.as_ref())?;
@@ -193,13 +194,13 @@ impl CustomersApi {
 
     pub(super) async fn log_interaction(
         &self,
-        who: &Principal,
+        who: &Caller,
         req: pb::LogInteractionRequest,
     ) -> Result<pb::LogInteractionResponse> {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "LogInteraction", who, &req.request_id, &req)?;
         let (mut interaction, follow_up) = sc::interaction(&req, &who.sub)?;
         let scope = Scope::of(who, EDITORS)?;
-        let mut tx = open_or_replay!(self, call);
+        let mut tx = open_or_replay!(self, call, who);
         let c = customer_in_scope(&mut tx, interaction.customer_id, &scope).await?;
         live(&c)?;
         interaction.customer_id = c.id;
@@ -230,7 +231,7 @@ impl CustomersApi {
 
     pub(super) async fn list_interactions(
         &self,
-        who: &Principal,
+        who: &Caller,
         req: pb::ListInteractionsRequest,
     ) -> Result<pb::ListInteractionsResponse> {
         let id = convert::customer_id("customer_id", &req.customer_id)?;
@@ -258,13 +259,13 @@ impl CustomersApi {
 
     pub(super) async fn schedule_follow_up(
         &self,
-        who: &Principal,
+        who: &Caller,
         req: pb::ScheduleFollowUpRequest,
     ) -> Result<pb::ScheduleFollowUpResponse> {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "ScheduleFollowUp", who, &req.request_id, &req)?;
         let mut f = sc::new_follow_up(&req)?;
         let scope = Scope::of(who, EDITORS)?;
-        let mut tx = open_or_replay!(self, call);
+        let mut tx = open_or_replay!(self, call, who);
         let c = customer_in_scope(&mut tx, f.customer_id, &scope).await?;
         live(&c)?;
         f.customer_id = c.id;
@@ -277,7 +278,7 @@ impl CustomersApi {
 
     pub(super) async fn due_follow_ups(
         &self,
-        who: &Principal,
+        who: &Caller,
         req: pb::ListDueFollowUpsRequest,
     ) -> Result<pb::ListDueFollowUpsResponse> {
         let size = PageSize::parse(req.page_size, 50, 1000).map_err(|e| invalid_argument("page_size", e.reason))?;
@@ -306,11 +307,11 @@ impl CustomersApi {
         Ok(pb::ListDueFollowUpsResponse { follow_ups: rows.iter().map(sc::follow_up).collect(), next_page_token })
     }
 
-    pub(super) async fn plan_visit(&self, who: &Principal, req: pb::PlanVisitRequest) -> Result<pb::PlanVisitResponse> {
+    pub(super) async fn plan_visit(&self, who: &Caller, req: pb::PlanVisitRequest) -> Result<pb::PlanVisitResponse> {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "PlanVisit", who, &req.request_id, &req)?;
         let mut v = sc::new_visit(&req, &who.sub)?;
         let scope = Scope::of(who, EDITORS)?;
-        let mut tx = open_or_replay!(self, call);
+        let mut tx = open_or_replay!(self, call, who);
         let c = customer_in_scope(&mut tx, v.customer_id, &scope).await?;
         live(&c)?;
         v.customer_id = c.id;
@@ -324,7 +325,7 @@ impl CustomersApi {
     /// etag, the state machine, then `apply` fills in who/when/what.
     async fn visit_step<R: prost::Message + Default>(
         &self,
-        who: &Principal,
+        who: &Caller,
         s: StepCall<'_>,
         apply: impl FnOnce(&mut Visit),
         respond: impl FnOnce(pb::Visit) -> R,
@@ -332,7 +333,7 @@ impl CustomersApi {
         let StepCall { call, roles, visit_id, etag, step } = s;
         let id = Uuid::try_parse(visit_id).map_err(|_| invalid_argument("visit_id", "must be a UUID"))?;
         let scope = Scope::of(who, roles)?;
-        let mut tx = open_or_replay!(self, call);
+        let mut tx = open_or_replay!(self, call, who);
         let mut v = store::load_visit(&mut tx, id, true)
             .await?
             .ok_or_else(|| Error::NotFound { resource: "visit", id: id.to_string() })?;
@@ -354,7 +355,7 @@ impl CustomersApi {
 
     pub(super) async fn approve_visit(
         &self,
-        who: &Principal,
+        who: &Caller,
         req: pb::ApproveVisitRequest,
     ) -> Result<pb::ApproveVisitResponse> {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "ApproveVisit", who, &req.request_id, &req)?;
@@ -379,7 +380,7 @@ impl CustomersApi {
 
     pub(super) async fn record_visit_done(
         &self,
-        who: &Principal,
+        who: &Caller,
         req: pb::RecordVisitDoneRequest,
     ) -> Result<pb::RecordVisitDoneResponse> {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "RecordVisitDone", who, &req.request_id, &req)?;
@@ -405,7 +406,7 @@ impl CustomersApi {
 
     pub(super) async fn submit_visit_minutes(
         &self,
-        who: &Principal,
+        who: &Caller,
         req: pb::SubmitVisitMinutesRequest,
     ) -> Result<pb::SubmitVisitMinutesResponse> {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "SubmitVisitMinutes", who, &req.request_id, &req)?;
@@ -427,7 +428,7 @@ impl CustomersApi {
 
     pub(super) async fn review_visit_minutes(
         &self,
-        who: &Principal,
+        who: &Caller,
         req: pb::ReviewVisitMinutesRequest,
     ) -> Result<pb::ReviewVisitMinutesResponse> {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "ReviewVisitMinutes", who, &req.request_id, &req)?;
@@ -452,7 +453,7 @@ impl CustomersApi {
 
     pub(super) async fn send_visit_minutes(
         &self,
-        who: &Principal,
+        who: &Caller,
         req: pb::SendVisitMinutesRequest,
     ) -> Result<pb::SendVisitMinutesResponse> {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "SendVisitMinutes", who, &req.request_id, &req)?;
@@ -470,7 +471,7 @@ impl CustomersApi {
 
     pub(super) async fn confirm_visit_receipt(
         &self,
-        who: &Principal,
+        who: &Caller,
         req: pb::ConfirmVisitReceiptRequest,
     ) -> Result<pb::ConfirmVisitReceiptResponse> {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "ConfirmVisitReceipt", who, &req.request_id, &req)?;
@@ -495,11 +496,7 @@ impl CustomersApi {
         .await
     }
 
-    pub(super) async fn list_visits(
-        &self,
-        who: &Principal,
-        req: pb::ListVisitsRequest,
-    ) -> Result<pb::ListVisitsResponse> {
+    pub(super) async fn list_visits(&self, who: &Caller, req: pb::ListVisitsRequest) -> Result<pb::ListVisitsResponse> {
         let id = convert::customer_id("customer_id", &req.customer_id)?;
         let scope = Scope::of(who, READERS)?;
         let mut conn = self.pool.acquire().await?;
@@ -512,13 +509,13 @@ impl CustomersApi {
 
     pub(super) async fn record_survey(
         &self,
-        who: &Principal,
+        who: &Caller,
         req: pb::RecordSurveyRequest,
     ) -> Result<pb::RecordSurveyResponse> {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "RecordSurvey", who, &req.request_id, &req)?;
         let mut s: SurveyAnswer = sc::survey(&req, &who.sub, self.calendar.local_date(Utc::now()))?;
         let scope = Scope::of(who, SURVEY_TAKERS)?;
-        let mut tx = open_or_replay!(self, call);
+        let mut tx = open_or_replay!(self, call, who);
         let c = customer_in_scope(&mut tx, s.customer_id, &scope).await?;
         s.customer_id = c.id;
         store::insert_survey(&mut tx, &s).await?;
@@ -529,7 +526,7 @@ impl CustomersApi {
 
     pub(super) async fn satisfaction(
         &self,
-        who: &Principal,
+        who: &Caller,
         req: pb::GetSatisfactionRequest,
     ) -> Result<pb::GetSatisfactionResponse> {
         let (from, to) = sc::date_period(req.start_date.as_ref(), req.end_date.as_ref())?;
@@ -560,13 +557,13 @@ impl CustomersApi {
 
     pub(super) async fn create_account_plan(
         &self,
-        who: &Principal,
+        who: &Caller,
         req: pb::CreateAccountPlanRequest,
     ) -> Result<pb::CreateAccountPlanResponse> {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "CreateAccountPlan", who, &req.request_id, &req)?;
         let mut p: AccountPlan = sc::new_plan(&req, &who.sub)?;
         let scope = Scope::of(who, EDITORS)?;
-        let mut tx = open_or_replay!(self, call);
+        let mut tx = open_or_replay!(self, call, who);
         let c = customer_in_scope(&mut tx, p.customer_id, &scope).await?;
         live(&c)?;
         plan::may_have_plan(c.classification.value_tier)?;
@@ -605,13 +602,13 @@ impl CustomersApi {
 
     pub(super) async fn review_account_plan(
         &self,
-        who: &Principal,
+        who: &Caller,
         req: pb::ReviewAccountPlanRequest,
     ) -> Result<pb::ReviewAccountPlanResponse> {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "ReviewAccountPlan", who, &req.request_id, &req)?;
         let (quarter, summary) = sc::review(&req)?;
         let scope = Scope::of(who, MANAGERS)?;
-        let mut tx = open_or_replay!(self, call);
+        let mut tx = open_or_replay!(self, call, who);
         let p = self.plan_in_scope(&mut tx, &req.plan_id, &scope, &req.etag).await?;
         store::upsert_review(&mut tx, p.id, quarter, &summary, &who.sub).await?;
         let saved = self.reload_plan(&mut tx, p.id).await?;
@@ -622,13 +619,13 @@ impl CustomersApi {
 
     pub(super) async fn advance_contract_stage(
         &self,
-        who: &Principal,
+        who: &Caller,
         req: pb::AdvanceContractStageRequest,
     ) -> Result<pb::AdvanceContractStageResponse> {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "AdvanceContractStage", who, &req.request_id, &req)?;
         let to: ContractStage = sc::contract_stage(req.stage)?;
         let scope = Scope::of(who, EDITORS)?;
-        let mut tx = open_or_replay!(self, call);
+        let mut tx = open_or_replay!(self, call, who);
         let p = self.plan_in_scope(&mut tx, &req.plan_id, &scope, &req.etag).await?;
         store::save_plan_stage(&mut tx, p.id, p.contract_stage.advance(to)?).await?;
         let saved = self.reload_plan(&mut tx, p.id).await?;
@@ -639,7 +636,7 @@ impl CustomersApi {
 
     pub(super) async fn list_account_plans(
         &self,
-        who: &Principal,
+        who: &Caller,
         req: pb::ListAccountPlansRequest,
     ) -> Result<pb::ListAccountPlansResponse> {
         let id = convert::customer_id("customer_id", &req.customer_id)?;
@@ -654,13 +651,13 @@ impl CustomersApi {
 
     pub(super) async fn merge_customers(
         &self,
-        who: &Principal,
+        who: &Caller,
         req: pb::MergeCustomersRequest,
     ) -> Result<pb::MergeCustomersResponse> {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "MergeCustomers", who, &req.request_id, &req)?;
         let (survivor_id, merged_id, reason) = sc::merge(&req)?;
         let scope = Scope::of(who, MANAGERS)?;
-        let mut tx = open_or_replay!(self, call);
+        let mut tx = open_or_replay!(self, call, who);
         // Lock both rows in id order so concurrent merges cannot deadlock.
         let (first, second) = if survivor_id < merged_id { (survivor_id, merged_id) } else { (merged_id, survivor_id) };
         let a = customer_in_scope(&mut tx, first, &scope).await?;
@@ -706,5 +703,28 @@ impl CustomersApi {
         let resp = pb::MergeCustomersResponse { survivor: Some(convert::customer(&saved)) };
         call.commit(tx, &resp).await?;
         Ok(resp)
+    }
+
+    pub(super) async fn audit_events(
+        &self,
+        who: &Caller,
+        req: pb::ListAuditEventsRequest,
+    ) -> Result<pb::ListAuditEventsResponse> {
+        let id = convert::customer_id("customer_id", &req.customer_id)?;
+        let size = PageSize::parse(req.page_size, 50, 1000).map_err(|e| invalid_argument("page_size", e.reason))?;
+        let before = sc::decode_audit_token(&req.page_token, &id)?;
+        let scope = Scope::of(who, AUDIT_READERS)?;
+        let mut conn = self.pool.acquire().await?;
+        let c = store::load(&mut conn, id, &scope, false)
+            .await?
+            .ok_or_else(|| Error::NotFound { resource: "customer", id: id.to_string() })?;
+        let mut events = store::audit_events(&mut conn, c.id, before, size.0).await?;
+        let more = events.len() > size.0 as usize;
+        events.truncate(size.0 as usize);
+        let next_page_token = match events.last() {
+            Some(last) if more => sc::encode_audit_token(last.id, &id),
+            _ => String::new(),
+        };
+        Ok(pb::ListAuditEventsResponse { events: events.iter().map(sc::audit_event).collect(), next_page_token })
     }
 }

@@ -548,3 +548,35 @@ pub(crate) fn merge(req: &pb::MergeCustomersRequest) -> Result<(CustomerId, Cust
     v.finish()?;
     Ok((present(survivor)?, present(merged)?, present(reason)?))
 }
+
+pub(crate) fn audit_event(e: &crate::store::AuditEvent) -> pb::AuditEvent {
+    pb::AuditEvent {
+        id: e.id,
+        occur_time: Some(proto_time::to_proto(e.occurred_at)),
+        actor: e.actor.clone(),
+        action: e.action.clone(),
+        operation: e.operation.clone(),
+        table_name: e.table_name.clone(),
+        row_id: e.row_id.clone().unwrap_or_default(),
+        changed_columns: e.changed.clone().unwrap_or_default(),
+        request_id: e.request_id.clone().unwrap_or_default(),
+    }
+}
+
+/// Audit events page by their (bigint) id; the token is the domain page
+/// token with the id in the low bytes of its key, bound to the customer.
+pub(crate) fn encode_audit_token(last_id: i64, customer: &CustomerId) -> String {
+    let key = Uuid::from_u64_pair(0, last_id.unsigned_abs());
+    crm_domain::PageToken { after: key, filter: audit_fingerprint(customer) }.encode()
+}
+
+pub(crate) fn decode_audit_token(token: &str, customer: &CustomerId) -> Result<Option<i64>, Status> {
+    let t = crm_domain::PageToken::decode(token, audit_fingerprint(customer))
+        .map_err(|e| invalid_argument("page_token", e.to_string()))?;
+    t.map(|t| i64::try_from(t.after.as_u64_pair().1).map_err(|_| invalid_argument("page_token", "out of range")))
+        .transpose()
+}
+
+fn audit_fingerprint(customer: &CustomerId) -> u64 {
+    crm_domain::page::fingerprint(&[b"audit", customer.to_string().as_bytes()])
+}

@@ -48,6 +48,9 @@ pub const SURVEY_TAKERS: &[Role] =
 pub const REPORT_READERS: &[Role] =
     &[Role::Sales, Role::SalesManager, Role::BranchManager, Role::SeniorManager, Role::Admin, Role::Auditor];
 
+/// Read the audit trail (CUS-13).
+pub const AUDIT_READERS: &[Role] = &[Role::Auditor, Role::SeniorManager, Role::Admin];
+
 const ALL_SCOPE: &[Role] = &[Role::SeniorManager, Role::Admin, Role::Auditor, Role::System];
 const BRANCH_SCOPE: &[Role] =
     &[Role::SalesManager, Role::BranchManager, Role::ServiceDesk, Role::Dispatcher, Role::Cashier];

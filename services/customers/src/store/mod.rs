@@ -2,12 +2,14 @@
 //! connection or transaction it runs in, so the API composes them into one
 //! transaction with the idempotency key. Schema-qualified SQL only.
 
+mod audit;
 mod children;
 mod merge;
 mod query;
 mod reports;
 mod workflow;
 
+pub use audit::*;
 pub use children::*;
 pub use merge::*;
 pub use query::*;

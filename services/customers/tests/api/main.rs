@@ -4,6 +4,7 @@
 
 mod access;
 mod accounts;
+mod audit;
 mod contact_log;
 mod create;
 mod helpers;
