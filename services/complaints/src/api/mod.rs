@@ -3,6 +3,7 @@
 //! one transaction together with the idempotency key. No SQL and no business
 //! rules here.
 
+mod compensation;
 mod convert;
 mod intake;
 mod reads;

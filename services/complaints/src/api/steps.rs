@@ -11,7 +11,7 @@ use super::{Caller, Change, ComplaintsApi, Fresh, convert, now};
 use crate::{
     error::{Error, Result},
     model::{
-        Compensation, Complaint, Escalation, EscalationLevel, Round, State, Step,
+        Complaint, Escalation, EscalationLevel, Round, State, Step,
         access::{self, Denied, SENIOR_ESCALATORS},
         deadline::default_rule,
         lifecycle::Event,
@@ -21,11 +21,11 @@ use crate::{
 
 use convert::{LONG_TEXT, NOTE};
 
-fn step(action: &str, from: State, c: &Complaint, who: &Principal, at: DateTime<Utc>, note: String) -> Step {
+pub(super) fn step(action: &str, from: State, c: &Complaint, who: &Principal, at: DateTime<Utc>, note: String) -> Step {
     Step { action: action.into(), from_state: Some(from), to_state: c.state, actor: who.sub.clone(), at, note }
 }
 
-fn incomplete(what: &str) -> Error {
+pub(super) fn incomplete(what: &str) -> Error {
     Error::Corrupt(format!("validated {what} incomplete"))
 }
 
@@ -394,90 +394,5 @@ impl ComplaintsApi {
         };
         let s = step(action, from, &c, who, at, feedback);
         Self::finish_change(call, tx, &c, s, |p| pb::RecordFeedbackResponse { complaint: Some(p) }).await
-    }
-
-    pub(super) async fn propose_compensation(
-        &self,
-        caller: &Caller,
-        req: pb::ProposeCompensationRequest,
-    ) -> Result<pb::ProposeCompensationResponse> {
-        let who = &caller.who;
-        let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "ProposeCompensation", who, &req.request_id, &req)?;
-        let mut v = Violations::default();
-        let id = convert::complaint_id(&mut v, "id", &req.id);
-        let amount = convert::money(&mut v, "amount", req.amount.as_ref());
-        let reason = convert::required_text(&mut v, "reason", &req.reason, NOTE);
-        v.finish()?;
-        let (Some(id), Some(amount), Some(reason)) = (id, amount, reason) else {
-            return Err(incomplete("compensation"));
-        };
-        let Fresh { mut tx, mut c, to } =
-            match self.begin_change(&call, id, &req.etag, Event::ProposeCompensation).await? {
-                Change::Replay(r) => return Ok(r),
-                Change::Fresh(f) => *f,
-            };
-        c.check_compensable()?;
-        let at = now();
-        let from = c.state;
-        c.state = to;
-        let m = Compensation {
-            amount,
-            reason,
-            proposed_by: who.sub.clone(),
-            proposed_at: at,
-            approved_by: None,
-            approved_at: None,
-        };
-        store::save_compensation(&mut tx, c.id, &m).await?;
-        let note = format!("{} {}", amount.amount_minor(), amount.currency().code());
-        let s = step("compensation proposed", from, &c, who, at, note);
-        Self::finish_change(call, tx, &c, s, |p| pb::ProposeCompensationResponse { complaint: Some(p) }).await
-    }
-
-    pub(super) async fn approve_compensation(
-        &self,
-        caller: &Caller,
-        req: pb::ApproveCompensationRequest,
-    ) -> Result<pb::ApproveCompensationResponse> {
-        let who = &caller.who;
-        let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "ApproveCompensation", who, &req.request_id, &req)?;
-        let mut v = Violations::default();
-        let id = convert::complaint_id(&mut v, "id", &req.id);
-        v.finish()?;
-        let Some(id) = id else { return Err(incomplete("approval")) };
-        let Fresh { mut tx, mut c, to } =
-            match self.begin_change(&call, id, &req.etag, Event::ApproveCompensation).await? {
-                Change::Replay(r) => return Ok(r),
-                Change::Fresh(f) => *f,
-            };
-        c.check_compensable()?;
-        let at = now();
-        let Some(mut m) = c.compensation.clone() else {
-            return Err(crate::model::RuleViolation::new(
-                "NO_COMPENSATION_PROPOSED",
-                "no compensation was proposed for this complaint (CMP-8)",
-            )
-            .into());
-        };
-        access::may_approve_compensation(&who.sub, &m.proposed_by)?;
-        m.approved_by = Some(who.sub.clone());
-        m.approved_at = Some(at);
-        store::save_compensation(&mut tx, c.id, &m).await?;
-        // CMP-8: billing turns the agreement into a credit note.
-        let payload = json!({
-            "complaint_id": c.id.to_string(),
-            "number": c.number,
-            "customer_id": c.customer_id.to_string(),
-            "amount": { "amount_minor": m.amount.amount_minor(), "currency_code": m.amount.currency().code() },
-            "reason": m.reason,
-            "proposed_by": m.proposed_by,
-            "approved_by": who.sub,
-            "approved_at": at.to_rfc3339(),
-        });
-        store::record_event(&mut tx, "complaint.compensation_agreed", c.id, payload, at).await?;
-        let from = c.state;
-        c.state = to;
-        let s = step("compensation approved", from, &c, who, at, String::new());
-        Self::finish_change(call, tx, &c, s, |p| pb::ApproveCompensationResponse { complaint: Some(p) }).await
     }
 }
