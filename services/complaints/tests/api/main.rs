@@ -8,3 +8,4 @@ mod helpers;
 mod intake;
 mod lifecycle;
 mod records;
+mod retries;
