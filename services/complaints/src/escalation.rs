@@ -26,7 +26,10 @@ const BATCH: i64 = 100;
 
 /// Runs a pass every `every` until the pool closes.
 pub async fn run(pool: PgPool, every: Duration) {
-    let mut tick = tokio::time::interval(every);
+    // The first pass waits one period: replicas starting together do not all
+    // scan at once, and a freshly started service (or test) settles first.
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         if pool.is_closed() {
