@@ -47,10 +47,14 @@ pub async fn serve(
     health.set_service_status("", ServingStatus::Serving).await;
 
     // Both reflection versions: grpcurl still asks for v1alpha, buf curl for v1.
+    // Advertise only what this server serves: the descriptor set holds every
+    // crm service, and `grpcurl list` should not offer another port's.
     let reflection = || {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(spec.file_descriptor_set)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .with_service_name(service_name)
+            .with_service_name("grpc.health.v1.Health")
     };
     let routes = spec
         .routes
