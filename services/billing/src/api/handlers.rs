@@ -28,6 +28,7 @@ use crate::{
 
 const CUSTOMER_LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Opens a mutating call or returns its stored first response.
 macro_rules! open_or_replay {
     ($self:ident, $call:ident) => {
         match $self.open(&$call).await? {
@@ -36,8 +37,9 @@ macro_rules! open_or_replay {
         }
     };
 }
+pub(super) use open_or_replay;
 
-fn check_etag(version: i64, given: &str) -> Result<()> {
+pub(super) fn check_etag(version: i64, given: &str) -> Result<()> {
     match convert::opt_etag(given) {
         Some(e) if e != etag(version) => Err(Error::StaleEtag { current: etag(version) }),
         _ => Ok(()),
@@ -584,6 +586,15 @@ impl BillingApi {
             complaint_id: None,
         };
         store::insert_fund(&mut tx, &fund, &who.sub).await?;
+        // BIL-8: a cashier takes payments in their open shift.
+        if who.has(crm_domain::Role::Cashier)
+            && !who.has_any(&[crm_domain::Role::Finance, crm_domain::Role::Admin, crm_domain::Role::System])
+        {
+            let shift = store::open_shift_of(&mut tx, &who.sub)
+                .await?
+                .ok_or_else(|| RuleViolation::new("NO_OPEN_SHIFT", "open a cash-desk shift before taking payments"))?;
+            store::set_fund_shift(&mut tx, fund.id, shift.id).await?;
+        }
         store::post(
             &mut tx,
             account_id,
@@ -812,6 +823,8 @@ impl BillingApi {
         };
         let mut conn = self.pool.acquire().await?;
         let rows = store::overdue(&mut conn, as_of).await?;
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+        let steps = store::last_dunning_steps(&mut conn, &ids).await?;
         let labels = ["0-30", "31-60", "61-90", ">90"];
         let mut buckets: Vec<(i64, i64)> = vec![(0, 0); 4];
         let bucket = |days: i32| match days {
@@ -836,6 +849,7 @@ impl BillingApi {
                     due_date: Some(convert::date_pb(r.due_on)),
                     days_overdue: r.days_overdue,
                     outstanding: Some(convert::money(r.outstanding_minor, &r.currency)),
+                    dunning_step: steps.iter().find(|(id, _)| *id == r.id).map(|(_, s)| s.clone()).unwrap_or_default(),
                 })
                 .collect(),
             buckets: labels
@@ -886,4 +900,9 @@ rpc! {
     issue_credit_note(pb::IssueCreditNoteRequest) -> pb::IssueCreditNoteResponse => credit_note;
     get_statement(pb::GetStatementRequest) -> pb::GetStatementResponse => statement;
     list_overdue(pb::ListOverdueRequest) -> pb::ListOverdueResponse => overdue;
+    open_shift(pb::OpenShiftRequest) -> pb::OpenShiftResponse => open_shift;
+    close_shift(pb::CloseShiftRequest) -> pb::CloseShiftResponse => close_shift;
+    hand_over_shift(pb::HandOverShiftRequest) -> pb::HandOverShiftResponse => hand_over_shift;
+    get_shift(pb::GetShiftRequest) -> pb::GetShiftResponse => get_shift;
+    get_daily_summary(pb::GetDailySummaryRequest) -> pb::GetDailySummaryResponse => daily_summary;
 }

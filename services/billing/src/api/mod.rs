@@ -3,6 +3,7 @@
 //! the store in one transaction with the idempotency key.
 
 mod convert;
+mod desk;
 mod handlers;
 
 use crm_domain::WorkingCalendar;
@@ -14,7 +15,8 @@ use sqlx::{PgPool, Postgres, Transaction};
 use crate::{
     error::Result,
     model::access::{
-        ACCOUNT_OPENERS, ARREARS_READERS, BILLERS, COLLECTORS, FINANCE, PRICE_ADMINS, PRICE_READERS, READERS,
+        ACCOUNT_OPENERS, ARREARS_READERS, BILLERS, CASHIERS, COLLECTORS, FINANCE, PRICE_ADMINS, PRICE_READERS, READERS,
+        SHIFT_READERS, SUMMARY_READERS,
     },
 };
 
@@ -43,6 +45,11 @@ pub fn policy() -> Policy {
         .allow("IssueCreditNote", BILLERS)
         .allow("GetStatement", READERS)
         .allow("ListOverdue", ARREARS_READERS)
+        .allow("OpenShift", CASHIERS)
+        .allow("CloseShift", CASHIERS)
+        .allow("HandOverShift", CASHIERS)
+        .allow("GetShift", SHIFT_READERS)
+        .allow("GetDailySummary", SUMMARY_READERS)
 }
 
 #[derive(Clone)]

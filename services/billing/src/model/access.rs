@@ -29,3 +29,10 @@ pub const PRICE_READERS: &[Role] = &[
     Role::Dispatcher,
     Role::Technician,
 ];
+/// Run a cash-desk shift (BIL-8).
+pub const CASHIERS: &[Role] = &[Role::Cashier];
+/// Read shifts: a cashier their own, finance all (BIL-8: takings are never
+/// visible to other staff).
+pub const SHIFT_READERS: &[Role] = &[Role::Cashier, Role::Finance, Role::Admin, Role::Auditor];
+/// The daily summary for finance.
+pub const SUMMARY_READERS: &[Role] = &[Role::Finance, Role::Admin, Role::Auditor, Role::SeniorManager];

@@ -2,9 +2,11 @@
 //! transaction they run in; the API composes them with the idempotency key.
 
 mod catalog;
+mod desk;
 mod invoices;
 
 pub use catalog::*;
+pub use desk::*;
 pub use invoices::*;
 
 use chrono::{DateTime, Utc};

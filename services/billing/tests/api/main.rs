@@ -3,6 +3,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a failed expectation is a failed test
 
 mod accounts;
+mod desk;
 mod helpers;
 mod invoices;
 mod payments;

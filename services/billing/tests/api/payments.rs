@@ -23,6 +23,7 @@ async fn payments_go_to_the_oldest_invoices_and_the_rest_is_credit_used_by_the_n
     let first = app.invoice(&a.id, 10_000).await;
     let second = app.invoice(&a.id, 5_000).await;
     let mut cashier = app.client(crm_testkit::Role::Cashier, "c1").await;
+    cashier.open_shift(pb::OpenShiftRequest { request_id: rid(), float: cny(0) }).await.expect("shift");
     let r = cashier.record_payment(pay(&a.id, 12_000)).await.expect("pay").into_inner();
     let got: Vec<(String, i64)> = r.allocations.iter().map(|x| (x.invoice_id.clone(), amount(&x.amount))).collect();
     assert_eq!(got, vec![(first.id.clone(), 10_000), (second.id.clone(), 2_000)]);
