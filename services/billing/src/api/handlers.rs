@@ -869,6 +869,14 @@ macro_rules! rpc {
     ($($name:ident($req:ty) -> $resp:ty => $inner:ident;)+) => {
         #[tonic::async_trait]
         impl BillingService for BillingApi {
+            async fn record_meter_readings(
+                &self,
+                request: Request<tonic::Streaming<pb::RecordMeterReadingsRequest>>,
+            ) -> std::result::Result<Response<pb::RecordMeterReadingsResponse>, Status> {
+                let caller = Caller { who: principal(&request)?, request_id: client::request_id(&request) };
+                let mut stream = request.into_inner();
+                Ok(Response::new(self.record_readings(&caller, &mut stream).await?))
+            }
             $(
                 async fn $name(&self, request: Request<$req>) -> std::result::Result<Response<$resp>, Status> {
                     let caller = Caller { who: principal(&request)?, request_id: client::request_id(&request) };
@@ -905,4 +913,5 @@ rpc! {
     hand_over_shift(pb::HandOverShiftRequest) -> pb::HandOverShiftResponse => hand_over_shift;
     get_shift(pb::GetShiftRequest) -> pb::GetShiftResponse => get_shift;
     get_daily_summary(pb::GetDailySummaryRequest) -> pb::GetDailySummaryResponse => daily_summary;
+    run_billing(pb::RunBillingRequest) -> pb::RunBillingResponse => run_billing;
 }

@@ -5,6 +5,7 @@
 mod convert;
 mod desk;
 mod handlers;
+pub mod usage;
 
 use crm_domain::WorkingCalendar;
 use crm_platform::{Policy, Principal, ServiceContext, client::Peer, idempotency::IdempotentCall};
@@ -16,7 +17,7 @@ use crate::{
     error::Result,
     model::access::{
         ACCOUNT_OPENERS, ARREARS_READERS, BILLERS, CASHIERS, COLLECTORS, FINANCE, PRICE_ADMINS, PRICE_READERS, READERS,
-        SHIFT_READERS, SUMMARY_READERS,
+        READING_SOURCES, SHIFT_READERS, SUMMARY_READERS,
     },
 };
 
@@ -50,6 +51,8 @@ pub fn policy() -> Policy {
         .allow("HandOverShift", CASHIERS)
         .allow("GetShift", SHIFT_READERS)
         .allow("GetDailySummary", SUMMARY_READERS)
+        .allow("RecordMeterReadings", READING_SOURCES)
+        .allow("RunBilling", BILLERS)
 }
 
 #[derive(Clone)]

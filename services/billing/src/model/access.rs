@@ -29,6 +29,9 @@ pub const PRICE_READERS: &[Role] = &[
     Role::Dispatcher,
     Role::Technician,
 ];
+/// Send meter readings to billing (BIL-3): meter readers' handhelds, the
+/// dispatch service, finance.
+pub const READING_SOURCES: &[Role] = &[Role::MeterReader, Role::System, Role::Finance, Role::Admin];
 /// Run a cash-desk shift (BIL-8).
 pub const CASHIERS: &[Role] = &[Role::Cashier];
 /// Read shifts: a cashier their own, finance all (BIL-8: takings are never

@@ -6,6 +6,7 @@ pub mod access;
 pub mod allocation;
 pub mod pricing;
 pub mod states;
+pub mod usage;
 
 /// Declares a closed vocabulary stored as text in the database.
 macro_rules! vocabulary {

@@ -4,10 +4,12 @@
 mod catalog;
 mod desk;
 mod invoices;
+mod usage;
 
 pub use catalog::*;
 pub use desk::*;
 pub use invoices::*;
+pub use usage::*;
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;

@@ -8,3 +8,4 @@ mod helpers;
 mod invoices;
 mod payments;
 mod tariffs;
+mod usage;
