@@ -10,6 +10,12 @@ pub mod common {
     }
 }
 
+pub mod billing {
+    pub mod v1 {
+        tonic::include_proto!("crm.billing.v1");
+    }
+}
+
 pub mod customers {
     pub mod v1 {
         tonic::include_proto!("crm.customers.v1");

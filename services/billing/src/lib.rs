@@ -1,0 +1,40 @@
+//! The billing service (`crm.billing.v1`): accounts, tariffs and the price
+//! catalogue, invoices, payments and credit notes allocated oldest first,
+//! arrears, and the immutable ledger with statements (SPEC BIL-1, BIL-2,
+//! BIL-4..BIL-9). Data flows api → model → store; `dunning` is the
+//! background job that records reminders.
+
+pub mod api;
+pub mod dunning;
+pub mod error;
+pub mod model;
+pub mod store;
+
+use crm_platform::{ServiceContext, ServiceDef, ServiceSpec, service::BackgroundTask};
+use sqlx::{PgPool, migrate::Migrator};
+use tonic::service::Routes;
+
+/// This schema's migrations (history in `billing._sqlx_migrations`).
+pub static MIGRATOR: Migrator = sqlx::migrate!();
+
+pub const SERVICE: ServiceDef = ServiceDef {
+    name: "billing",
+    default_port: 50054,
+    migrator: &MIGRATOR,
+    idempotency_table: store::IDEMPOTENCY_TABLE,
+    build,
+    background: Some(background),
+};
+
+fn background(pool: PgPool, ctx: ServiceContext) -> BackgroundTask {
+    Box::pin(dunning::run(pool, ctx.calendar, dunning::EVERY))
+}
+
+fn build(pool: PgPool, ctx: &ServiceContext) -> ServiceSpec {
+    ServiceSpec {
+        name: SERVICE.name,
+        policy: api::policy(),
+        routes: Routes::new(api::BillingApi::new(pool, ctx).into_server()),
+        file_descriptor_set: crm_proto::FILE_DESCRIPTOR_SET,
+    }
+}

@@ -1,0 +1,11 @@
+//! Billing over real gRPC against a real Postgres, with the customers
+//! service it checks accounts against, both on one test database.
+#![allow(clippy::expect_used, clippy::unwrap_used)] // a failed expectation is a failed test
+
+mod accounts;
+mod desk;
+mod helpers;
+mod invoices;
+mod payments;
+mod tariffs;
+mod usage;
