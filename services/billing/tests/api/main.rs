@@ -6,6 +6,7 @@ mod accounts;
 mod desk;
 mod helpers;
 mod invoices;
+mod ledger;
 mod payments;
 mod tariffs;
 mod usage;
