@@ -639,6 +639,9 @@ impl BillingApi {
         let amount = convert::positive_amount(&mut v, "amount", req.amount.as_ref(), &account.currency);
         v.finish()?;
         let amount = amount.ok_or_else(|| Error::Corrupt("validated amount missing".into()))?;
+        if account.status == AccountStatus::Closed {
+            return Err(RuleViolation::new("ACCOUNT_CLOSED", "the account is closed").into());
+        }
         let funds = store::open_funds(&mut tx, account_id, true).await?;
         let available: i64 = funds.iter().map(|f| f.1).sum();
         if amount > available {
@@ -687,6 +690,9 @@ impl BillingApi {
         let amount = convert::positive_amount(&mut v, "amount", req.amount.as_ref(), &account.currency);
         v.finish()?;
         let amount = amount.ok_or_else(|| Error::Corrupt("validated amount missing".into()))?;
+        if account.status == AccountStatus::Closed {
+            return Err(RuleViolation::new("ACCOUNT_CLOSED", "the account is closed").into());
+        }
         let fund = Fund {
             id: Uuid::now_v7(),
             account_id,

@@ -216,7 +216,8 @@ impl BillingApi {
     }
 }
 
-/// The billing run of `(start, end]` inside the caller's transaction: one
+/// The billing run of `(start, end]` inside the caller's transaction (postpaid
+/// accounts, suspended ones too: consumption is owed either way): one
 /// consumption query for every account, charges computed in memory, then
 /// bulk writes. Runs of the same period are serialized by an advisory lock,
 /// and accounts already billed for the period are skipped.

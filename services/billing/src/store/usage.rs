@@ -92,7 +92,7 @@ pub struct PeriodUsage {
     pub billed: bool,
 }
 
-/// Consumption in `(start, end]` of every active postpaid account with
+/// Consumption in `(start, end]` of every postpaid account not closed with
 /// readings in the period, in one statement: each reading's delta from the
 /// previous one of its meter (the consumption rules of `model::usage`),
 /// summed per account; `billed` marks accounts this period was billed for.
@@ -112,7 +112,7 @@ pub async fn period_usage(conn: &mut PgConnection, start: NaiveDate, end: NaiveD
                 EXISTS (SELECT 1 FROM billing.usage_billed u WHERE u.account_id = a.id \
                         AND u.period_start = $1 AND u.period_end = $2) AS billed \
          FROM d JOIN billing.accounts a ON a.id = d.account_id \
-         WHERE a.kind = 'postpaid' AND a.status = 'active' \
+         WHERE a.kind = 'postpaid' AND a.status <> 'closed' \
          GROUP BY a.id, a.customer_class, a.currency ORDER BY a.id",
     )
     .bind(start)

@@ -123,6 +123,18 @@ async fn an_account_closes_only_when_settled() {
         .await
         .expect_err("closed");
     assert_eq!(reason(&err), "ACCOUNT_CLOSED");
+    let err = fin
+        .issue_credit_note(pb::IssueCreditNoteRequest {
+            request_id: rid(),
+            account_id: a.id.clone(),
+            amount: cny(1),
+            reason: "late compensation".into(),
+            invoice_id: String::new(),
+            complaint_id: String::new(),
+        })
+        .await
+        .expect_err("closed");
+    assert_eq!(reason(&err), "ACCOUNT_CLOSED");
     let events: i64 = sqlx::query_scalar("SELECT count(*) FROM billing.outbox WHERE event_type = 'account.closed'")
         .fetch_one(&app.pool)
         .await
