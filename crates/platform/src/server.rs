@@ -6,7 +6,7 @@
 use std::{net::SocketAddr, time::Duration};
 
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
+use tokio_stream::{StreamExt, wrappers::TcpListenerStream};
 use tonic::service::Routes;
 use tonic_health::ServingStatus;
 use tower::ServiceBuilder;
@@ -80,13 +80,21 @@ pub async fn serve(
     };
 
     tracing::info!(service = spec.name, %addr, "serving gRPC");
+    // tonic's own TCP_NODELAY setting only applies to listeners it binds;
+    // without it, responses written in several pieces wait for the peer's
+    // delayed ACK (~40 ms) under Nagle's algorithm.
+    let incoming = TcpListenerStream::new(listener).map(|conn| {
+        let conn = conn?;
+        conn.set_nodelay(true)?;
+        Ok::<_, std::io::Error>(conn)
+    });
     // The deadline is enforced inside RpcLayer (DEADLINE_EXCEEDED, counted
     // and logged), not by tonic's timeout, which answers CANCELLED.
     let server = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .layer(stack)
         .add_routes(routes)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), graceful);
+        .serve_with_incoming_shutdown(incoming, graceful);
     tokio::pin!(server);
 
     let hard = cfg.shutdown_timeout();
