@@ -11,7 +11,7 @@ use crm_domain::Role;
 use crm_platform::{ServerConfig, ServiceDef, TokenKeys, server::BoxError};
 
 /// Every service this build can run, in port order.
-pub const SERVICES: &[&ServiceDef] = &[&crm_customers::SERVICE, &crm_complaints::SERVICE];
+pub const SERVICES: &[&ServiceDef] = &[&crm_customers::SERVICE, &crm_complaints::SERVICE, &crm_dispatch::SERVICE];
 
 #[derive(Parser)]
 #[command(name = "crm", version, about = "Customer-service back office: customers, complaints, dispatch, billing")]
@@ -27,7 +27,7 @@ enum Command {
     Up(up::UpArgs),
     /// Run one service against DATABASE_URL.
     Serve {
-        /// Which service: customers, complaints.
+        /// Which service: customers, complaints, dispatch.
         service: String,
         #[command(flatten)]
         server: ServerConfig,
