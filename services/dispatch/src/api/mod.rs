@@ -3,6 +3,8 @@
 //! one transaction together with the idempotency key. No SQL and no business
 //! rules here.
 
+mod base;
+mod cash;
 mod convert;
 mod field;
 mod orders;
@@ -25,7 +27,7 @@ use crate::{
     error::{Error, Result},
     model::{
         State, Step, WorkOrder, WorkOrderId,
-        access::{FIELD, INTAKE, PLANNERS, READERS, SUPERVISORS, TEAM_ADMINS},
+        access::{CASH_READERS, FIELD, FINANCE, INSTALLERS, INTAKE, PLANNERS, READERS, SUPERVISORS, TEAM_ADMINS},
         lifecycle::Event,
     },
     store,
@@ -54,6 +56,14 @@ pub fn policy() -> Policy {
         .allow("ArriveOnSite", FIELD)
         .allow("CompleteWorkOrder", FIELD)
         .allow("ListAtRisk", PLANNERS)
+        .allow("RegisterDevice", INSTALLERS)
+        .allow("GetDevice", READERS)
+        .allow("ListDevices", READERS)
+        .allow("DecommissionDevice", SUPERVISORS)
+        .allow("CreatePart", TEAM_ADMINS)
+        .allow("ListParts", READERS)
+        .allow("RecordCashHandover", FINANCE)
+        .allow("ListUnreconciledCollections", CASH_READERS)
 }
 
 /// The gRPC service over one database pool.
@@ -198,6 +208,14 @@ rpc! {
     arrive_on_site(pb::ArriveOnSiteRequest) -> pb::ArriveOnSiteResponse => arrive;
     complete_work_order(pb::CompleteWorkOrderRequest) -> pb::CompleteWorkOrderResponse => complete;
     list_at_risk(pb::ListAtRiskRequest) -> pb::ListAtRiskResponse => list_at_risk;
+    register_device(pb::RegisterDeviceRequest) -> pb::RegisterDeviceResponse => register_device;
+    get_device(pb::GetDeviceRequest) -> pb::GetDeviceResponse => get_device;
+    list_devices(pb::ListDevicesRequest) -> pb::ListDevicesResponse => list_devices;
+    decommission_device(pb::DecommissionDeviceRequest) -> pb::DecommissionDeviceResponse => decommission_device;
+    create_part(pb::CreatePartRequest) -> pb::CreatePartResponse => create_part;
+    list_parts(pb::ListPartsRequest) -> pb::ListPartsResponse => list_parts;
+    record_cash_handover(pb::RecordCashHandoverRequest) -> pb::RecordCashHandoverResponse => record_cash_handover;
+    list_unreconciled_collections(pb::ListUnreconciledCollectionsRequest) -> pb::ListUnreconciledCollectionsResponse => list_unreconciled;
 }
 
 #[cfg(test)]

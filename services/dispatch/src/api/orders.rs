@@ -30,7 +30,7 @@ const MAX_WITHIN_MINUTES: i32 = 1440;
 impl DispatchApi {
     /// The customer's name and service level as the customers service knows
     /// them now: unknown is NOT_FOUND, terminated is refused (DSP-2).
-    async fn customer(&self, id: CustomerId, request_id: Option<&str>) -> Result<(String, ServiceLevel)> {
+    pub(super) async fn customer(&self, id: CustomerId, request_id: Option<&str>) -> Result<(String, ServiceLevel)> {
         let peer = self.customers.as_ref().map_err(|e| Error::CustomersUnavailable(e.clone()))?;
         let mut customers = CustomerServiceClient::with_interceptor(peer.channel.clone(), peer.auth.clone());
         let req = client::request(cpb::GetCustomerRequest { id: id.to_string() }, request_id, CUSTOMER_LOOKUP_TIMEOUT);

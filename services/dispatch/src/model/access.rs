@@ -20,8 +20,15 @@ pub const SUPERVISORS: &[Role] = &[Role::Dispatcher, Role::ServiceManager];
 pub const PLANNERS: &[Role] = &[Role::Dispatcher, Role::ServiceManager];
 /// Work the order in the field: checklist, travel, arrival, completion.
 pub const FIELD: &[Role] = &[Role::Technician];
-/// Register technicians.
+/// Register technicians and catalogue parts.
 pub const TEAM_ADMINS: &[Role] = &[Role::ServiceManager, Role::Admin];
+/// Register installed devices (DSP-1): the technician who installed it or
+/// the office.
+pub const INSTALLERS: &[Role] = &[Role::Technician, Role::Dispatcher, Role::ServiceManager];
+/// Receive the technicians' cash (DSP-6).
+pub const FINANCE: &[Role] = &[Role::Finance];
+/// See cash not yet handed over (DSP-6).
+pub const CASH_READERS: &[Role] = &[Role::Finance, Role::ServiceManager, Role::Auditor];
 
 /// PERMISSION_DENIED with a stable reason.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -77,7 +84,7 @@ mod tests {
 
     #[test]
     fn auditors_and_technicians_never_plan_or_approve() {
-        for set in [INTAKE, SUPERVISORS, PLANNERS, TEAM_ADMINS] {
+        for set in [INTAKE, SUPERVISORS, PLANNERS, TEAM_ADMINS, FINANCE] {
             assert!(!set.contains(&Role::Auditor));
             assert!(!set.contains(&Role::Technician));
         }

@@ -1,13 +1,20 @@
 //! The dispatch model: vocabulary, the work order with its installation
 //! lines and repair details, technicians, the lifecycle, priority and
-//! ranking rules and who may do what. Pure: no SQL, no protobuf.
+//! ranking rules, the installed base, warranty and charges, cash hand-over
+//! and who may do what. Pure: no SQL, no protobuf.
 
 pub mod access;
+pub mod base;
+pub mod cash;
+pub mod charges;
 pub mod lifecycle;
 pub mod planning;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use crm_domain::ids::CustomerId;
+use crm_domain::{Money, ids::CustomerId};
+
+use base::DeviceId;
+use charges::PartLine;
 
 crm_domain::typed_id!(
     /// A work order (DSP-2).
@@ -171,6 +178,19 @@ pub struct WorkOrder {
     pub version: i64,
     /// Loaded for a single order; empty in lists.
     pub history: Vec<Step>,
+    /// DSP-5/DSP-6, set at completion.
+    pub completion: Option<Completion>,
+}
+
+/// What completion recorded (DSP-5, DSP-6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Completion {
+    pub device_id: Option<DeviceId>,
+    pub in_warranty: bool,
+    /// Loaded for a single order; empty in lists.
+    pub parts: Vec<PartLine>,
+    pub amount_due: Money,
+    pub collected: Money,
 }
 
 impl WorkOrder {
@@ -204,6 +224,7 @@ impl WorkOrder {
             updated_at: at,
             version: 1,
             history: vec![],
+            completion: None,
         }
     }
 
@@ -213,6 +234,14 @@ impl WorkOrder {
 
     pub fn etag(&self) -> String {
         self.version.to_string()
+    }
+
+    /// The purchase date the caller gave for a repair.
+    pub fn purchase_date(&self) -> Option<NaiveDate> {
+        match &self.details {
+            Details::Repair(r) => Some(r.purchase_date),
+            _ => None,
+        }
     }
 
     /// DSP-3: the technician leaves only with the checklist confirmed.

@@ -2,9 +2,13 @@
 //! or transaction it runs in, so the API composes them into one transaction
 //! with the idempotency key. Schema-qualified SQL only.
 
+mod base;
+mod completion;
 mod orders;
 mod technicians;
 
+pub use base::*;
+pub use completion::*;
 pub use orders::*;
 pub use technicians::*;
 

@@ -1,7 +1,7 @@
 //! Work orders, their installation lines and their history.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use crm_domain::ids::CustomerId;
+use crm_domain::{Currency, Money, ids::CustomerId};
 use sqlx::{PgConnection, QueryBuilder};
 use uuid::Uuid;
 
@@ -9,8 +9,8 @@ use super::parse;
 use crate::{
     error::{Error, Result},
     model::{
-        Details, Kind, Priority, RepairDetails, ServiceLevel, State, Step, TechnicianId, Urgency, Vehicle, WorkOrder,
-        WorkOrderId,
+        Completion, Details, Kind, Priority, RepairDetails, ServiceLevel, State, Step, TechnicianId, Urgency, Vehicle,
+        WorkOrder, WorkOrderId, base::DeviceId,
     },
 };
 
@@ -18,7 +18,8 @@ const COLUMNS: &str = "w.id, w.customer_id, w.customer_name, w.service_level, w.
      w.priority, w.site_address, w.contact_name, w.contact_phone, w.description, w.required_skills, w.territory, \
      w.request_reference, w.device_model, w.purchase_date, w.fault, w.device_serial, w.technician_id, \
      w.scheduled_on, w.parts_due_at, w.checklist_confirmed_by, w.checklist_confirmed_at, w.work_done, \
-     w.signed_off_by, w.cancel_reason, w.created_by, w.created_at, w.updated_at, w.version";
+     w.signed_off_by, w.cancel_reason, w.created_by, w.created_at, w.updated_at, w.version, w.device_id, \
+     w.in_warranty, w.amount_due_minor, w.collected_minor, w.currency";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct WorkOrderRow {
@@ -53,6 +54,11 @@ pub(crate) struct WorkOrderRow {
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     version: i64,
+    device_id: Option<Uuid>,
+    in_warranty: Option<bool>,
+    amount_due_minor: Option<i64>,
+    collected_minor: Option<i64>,
+    currency: Option<String>,
 }
 
 impl WorkOrderRow {
@@ -75,6 +81,19 @@ impl WorkOrderRow {
             }),
             Kind::Maintenance => Details::Maintenance,
             Kind::Inspection => Details::Inspection,
+        };
+        let completion = match (self.in_warranty, self.amount_due_minor, self.collected_minor, &self.currency) {
+            (Some(in_warranty), Some(due), Some(collected), Some(c)) => {
+                let currency = Currency::parse(c).map_err(|e| Error::Corrupt(e.to_string()))?;
+                Some(Completion {
+                    device_id: self.device_id.map(DeviceId),
+                    in_warranty,
+                    parts: vec![],
+                    amount_due: Money::new(due, currency),
+                    collected: Money::new(collected, currency),
+                })
+            }
+            _ => None,
         };
         Ok(WorkOrder {
             id: WorkOrderId(self.id),
@@ -104,6 +123,7 @@ impl WorkOrderRow {
             updated_at: self.updated_at,
             version: self.version,
             history: vec![],
+            completion,
         })
     }
 }
@@ -195,6 +215,24 @@ pub async fn save_work_order(conn: &mut PgConnection, w: &WorkOrder, at: DateTim
     Ok(())
 }
 
+/// DSP-5/DSP-6: what completion decided, and its part lines.
+#[tracing::instrument(skip_all, fields(work_order = %id))]
+pub async fn save_completion(conn: &mut PgConnection, id: WorkOrderId, c: &Completion) -> Result<()> {
+    sqlx::query(
+        "UPDATE dispatch.work_orders SET device_id = $2, in_warranty = $3, amount_due_minor = $4, \
+         collected_minor = $5, currency = $6 WHERE id = $1",
+    )
+    .bind(id.0)
+    .bind(c.device_id.map(|d| d.0))
+    .bind(c.in_warranty)
+    .bind(c.amount_due.amount_minor())
+    .bind(c.collected.amount_minor())
+    .bind(c.amount_due.currency().code())
+    .execute(&mut *conn)
+    .await?;
+    super::insert_order_parts(conn, id, &c.parts).await
+}
+
 #[tracing::instrument(skip(conn, step))]
 pub async fn record_step(conn: &mut PgConnection, id: WorkOrderId, step: &Step) -> Result<()> {
     sqlx::query(
@@ -229,6 +267,9 @@ pub async fn load(conn: &mut PgConnection, id: WorkOrderId, lock: bool) -> Resul
         *vehicles = load_lines(conn, id).await?;
     }
     w.history = load_history(conn, id).await?;
+    if let Some(c) = w.completion.as_mut() {
+        c.parts = super::load_order_parts(conn, id).await?;
+    }
     Ok(Some(w))
 }
 

@@ -168,6 +168,65 @@ impl App {
             .expect("order")
     }
 
+    /// A device of `customer_id` in vehicle `plate`, covered until `warranty_end`.
+    pub async fn device(&self, customer_id: &str, serial: &str, sim: &str, warranty_end: NaiveDate) -> pb::Device {
+        self.dispatcher()
+            .await
+            .register_device(pb::RegisterDeviceRequest {
+                request_id: rid(),
+                device: Some(device(customer_id, serial, sim, warranty_end)),
+            })
+            .await
+            .expect("device")
+            .into_inner()
+            .device
+            .expect("device")
+    }
+
+    /// A catalogue part at `price` fen.
+    pub async fn part(&self, code: &str, price: i64) -> pb::Part {
+        self.manager()
+            .await
+            .create_part(pb::CreatePartRequest {
+                request_id: rid(),
+                part: Some(pb::Part {
+                    code: code.into(),
+                    name: format!("part {code}"),
+                    unit_price: Some(cny(price)),
+                    ..Default::default()
+                }),
+            })
+            .await
+            .expect("part")
+            .into_inner()
+            .part
+            .expect("part")
+    }
+
+    /// `w` assigned to `tech_sub`'s technician, checked, travelled and on site.
+    pub async fn on_site(&self, w: &pb::WorkOrder, technician_id: &str, tech_sub: &str) -> pb::WorkOrder {
+        let w = self.assign(w, technician_id).await;
+        let mut t = self.tech(tech_sub).await;
+        let id = w.id.clone();
+        t.confirm_checklist(pb::ConfirmChecklistRequest {
+            request_id: rid(),
+            id: id.clone(),
+            etag: String::new(),
+            checklist: Some(checklist()),
+        })
+        .await
+        .expect("checklist");
+        t.start_travel(pb::StartTravelRequest { request_id: rid(), id: id.clone(), etag: String::new() })
+            .await
+            .expect("travel");
+        t.arrive_on_site(pb::ArriveOnSiteRequest { request_id: rid(), id, etag: String::new() })
+            .await
+            .expect("arrive")
+            .into_inner()
+            .work_order
+            .expect("order")
+    }
+
     pub async fn assign(&self, w: &pb::WorkOrder, technician_id: &str) -> pb::WorkOrder {
         self.dispatcher()
             .await
@@ -187,6 +246,24 @@ pub fn assignment(w: &pb::WorkOrder, technician_id: &str) -> pb::AssignWorkOrder
         etag: String::new(),
         technician_id: technician_id.into(),
         day: Some(date(working_day())),
+    }
+}
+
+pub fn cny(amount_minor: i64) -> common::Money {
+    common::Money { amount_minor, currency_code: "CNY".into() }
+}
+
+pub fn device(customer_id: &str, serial: &str, sim: &str, warranty_end: NaiveDate) -> pb::Device {
+    pb::Device {
+        customer_id: customer_id.into(),
+        model: "GT-06".into(),
+        serial_number: serial.into(),
+        sim_number: sim.into(),
+        vehicle_plate: "京A12345".into(),
+        driver_name: "李师傅".into(),
+        purchase_date: Some(date(NaiveDate::from_ymd_opt(2024, 1, 10).unwrap())),
+        warranty_end: Some(date(warranty_end)),
+        ..Default::default()
     }
 }
 

@@ -4,5 +4,7 @@
 
 mod access;
 mod assignment;
+mod base;
+mod completion;
 mod helpers;
 mod orders;

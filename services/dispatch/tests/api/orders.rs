@@ -306,6 +306,7 @@ async fn the_whole_way_to_closed_records_who_and_when() {
             etag: String::new(),
             work_done: String::new(),
             signed_off_by: "王经理".into(),
+            ..Default::default()
         })
         .await
         .expect_err("no work done");
@@ -317,6 +318,7 @@ async fn the_whole_way_to_closed_records_who_and_when() {
             etag: w.etag.clone(),
             work_done: "更换主板".into(),
             signed_off_by: "王经理".into(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -325,6 +327,10 @@ async fn the_whole_way_to_closed_records_who_and_when() {
         .unwrap();
     assert_eq!(w.state, pb::WorkOrderState::Completed as i32);
     assert_eq!((w.work_done.as_str(), w.signed_off_by.as_str()), ("更换主板", "王经理"));
+    // Bought 2025-03-01 with no registered device: a year's cover has ended,
+    // and with no parts nothing is due.
+    assert!(!w.in_warranty);
+    assert_eq!(w.amount_due.as_ref().map(|m| m.amount_minor), Some(0));
     // Completed work is not cancelled.
     let err = app
         .manager()

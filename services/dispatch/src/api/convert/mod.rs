@@ -1,5 +1,13 @@
 //! Protobuf ⇄ model at the edge: requests are validated into model values
-//! (field paths in every violation), model values become responses.
+//! (field paths in every violation), model values become responses. Work
+//! orders and technicians here; the installed base in `devices`, money,
+//! parts, completion and cash in `money`.
+
+mod devices;
+mod money;
+
+pub(crate) use devices::*;
+pub(crate) use money::*;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use crm_domain::{Invalid, Phone, ids::CustomerId, page, text};
@@ -409,6 +417,11 @@ pub(crate) fn work_order(w: &WorkOrder) -> pb::WorkOrder {
         updated_at: Some(ts(w.updated_at)),
         etag: w.etag(),
         history: w.history.iter().map(step).collect(),
+        device_id: w.completion.as_ref().and_then(|c| c.device_id).map(|d| d.to_string()).unwrap_or_default(),
+        in_warranty: w.completion.as_ref().is_some_and(|c| c.in_warranty),
+        parts: w.completion.as_ref().map(|c| c.parts.iter().map(part_line).collect()).unwrap_or_default(),
+        amount_due: w.completion.as_ref().map(|c| money_out(c.amount_due)),
+        payment_collected: w.completion.as_ref().map(|c| money_out(c.collected)),
     }
 }
 
