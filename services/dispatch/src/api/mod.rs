@@ -7,6 +7,7 @@ mod base;
 mod cash;
 mod convert;
 mod field;
+mod metering;
 mod orders;
 mod planning;
 
@@ -27,7 +28,10 @@ use crate::{
     error::{Error, Result},
     model::{
         State, Step, WorkOrder, WorkOrderId,
-        access::{CASH_READERS, FIELD, FINANCE, INSTALLERS, INTAKE, PLANNERS, READERS, SUPERVISORS, TEAM_ADMINS},
+        access::{
+            CASH_READERS, FIELD, FINANCE, INSTALLERS, INTAKE, METER_ADMINS, METER_READERS, PLANNERS, READERS,
+            REPORT_READERS, ROUTE_READERS, SUPERVISORS, TEAM_ADMINS,
+        },
         lifecycle::Event,
     },
     store,
@@ -64,6 +68,12 @@ pub fn policy() -> Policy {
         .allow("ListParts", READERS)
         .allow("RecordCashHandover", FINANCE)
         .allow("ListUnreconciledCollections", CASH_READERS)
+        .allow("CreateRoute", TEAM_ADMINS)
+        .allow("GetRouteSchedule", ROUTE_READERS)
+        .allow("RegisterMeter", METER_ADMINS)
+        .allow("ListMeters", ROUTE_READERS)
+        .allow("RecordReadings", METER_READERS)
+        .allow("GetReadRate", REPORT_READERS)
 }
 
 /// The gRPC service over one database pool.
@@ -174,11 +184,19 @@ pub fn now() -> DateTime<Utc> {
 }
 
 /// Each RPC: who is calling, then the inherent method; errors map to statuses
-/// in one place (`crate::error`).
+/// in one place (`crate::error`). The one client-streaming RPC is spelled
+/// out here.
 macro_rules! rpc {
     ($($name:ident($req:ty) -> $resp:ty => $inner:ident;)+) => {
         #[tonic::async_trait]
         impl DispatchService for DispatchApi {
+            async fn record_readings(
+                &self,
+                request: Request<tonic::Streaming<pb::RecordReadingsRequest>>,
+            ) -> std::result::Result<Response<pb::RecordReadingsResponse>, Status> {
+                let caller = Caller { who: principal(&request)?, request_id: request_id(&request) };
+                Ok(Response::new(self.record_reading_stream(&caller, request.into_inner()).await?))
+            }
             $(
                 async fn $name(&self, request: Request<$req>) -> std::result::Result<Response<$resp>, Status> {
                     let caller = Caller { who: principal(&request)?, request_id: request_id(&request) };
@@ -216,6 +234,11 @@ rpc! {
     list_parts(pb::ListPartsRequest) -> pb::ListPartsResponse => list_parts;
     record_cash_handover(pb::RecordCashHandoverRequest) -> pb::RecordCashHandoverResponse => record_cash_handover;
     list_unreconciled_collections(pb::ListUnreconciledCollectionsRequest) -> pb::ListUnreconciledCollectionsResponse => list_unreconciled;
+    create_route(pb::CreateRouteRequest) -> pb::CreateRouteResponse => create_route;
+    get_route_schedule(pb::GetRouteScheduleRequest) -> pb::GetRouteScheduleResponse => get_route_schedule;
+    register_meter(pb::RegisterMeterRequest) -> pb::RegisterMeterResponse => register_meter;
+    list_meters(pb::ListMetersRequest) -> pb::ListMetersResponse => list_meters;
+    get_read_rate(pb::GetReadRateRequest) -> pb::GetReadRateResponse => get_read_rate;
 }
 
 #[cfg(test)]

@@ -27,6 +27,22 @@ pub const TEAM_ADMINS: &[Role] = &[Role::ServiceManager, Role::Admin];
 pub const INSTALLERS: &[Role] = &[Role::Technician, Role::Dispatcher, Role::ServiceManager];
 /// Receive the technicians' cash (DSP-6).
 pub const FINANCE: &[Role] = &[Role::Finance];
+/// Register meters on routes (DSP-7).
+pub const METER_ADMINS: &[Role] = &[Role::ServiceManager, Role::Dispatcher];
+/// Send readings from the field (DSP-7).
+pub const METER_READERS: &[Role] = &[Role::MeterReader, Role::Technician];
+/// See routes, their schedules and meters.
+pub const ROUTE_READERS: &[Role] = &[
+    Role::MeterReader,
+    Role::Dispatcher,
+    Role::ServiceManager,
+    Role::Technician,
+    Role::Admin,
+    Role::Auditor,
+    Role::System,
+];
+/// Read-rate reports (DSP-7).
+pub const REPORT_READERS: &[Role] = &[Role::ServiceManager, Role::Dispatcher, Role::Admin, Role::Auditor];
 /// See cash not yet handed over (DSP-6).
 pub const CASH_READERS: &[Role] = &[Role::Finance, Role::ServiceManager, Role::Auditor];
 

@@ -8,6 +8,7 @@ pub mod base;
 pub mod cash;
 pub mod charges;
 pub mod lifecycle;
+pub mod metering;
 pub mod planning;
 
 use chrono::{DateTime, NaiveDate, Utc};

@@ -4,11 +4,13 @@
 
 mod base;
 mod completion;
+mod metering;
 mod orders;
 mod technicians;
 
 pub use base::*;
 pub use completion::*;
+pub use metering::*;
 pub use orders::*;
 pub use technicians::*;
 

@@ -7,4 +7,5 @@ mod assignment;
 mod base;
 mod completion;
 mod helpers;
+mod metering;
 mod orders;

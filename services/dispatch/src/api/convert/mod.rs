@@ -4,9 +4,11 @@
 //! parts, completion and cash in `money`.
 
 mod devices;
+mod metering;
 mod money;
 
 pub(crate) use devices::*;
+pub(crate) use metering::*;
 pub(crate) use money::*;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
