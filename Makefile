@@ -5,7 +5,7 @@ BUF := .tools/node_modules/.bin/buf
 COMPOSE_SECRET := compose-config-check-secret-of-32-bytes
 
 .DEFAULT_GOAL := help
-.PHONY: help run test build lint fmt proto-lint deploy-check unit setup-run setup-test clean
+.PHONY: help run test build bench lint fmt proto-lint deploy-check unit setup-run setup-test clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -20,6 +20,9 @@ test: setup-test proto-lint deploy-check ## Lint everything, then run every test
 	@mkdir -p target
 	set -o pipefail; $(CARGO) test --workspace --no-fail-fast 2>&1 | tee target/test.log
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "\nSummary: %d passed, %d failed\n", p, f}' target/test.log
+
+bench: setup-test ## Dispatch throughput and latency against protocol and database ceilings (docs/benchmarks.md)
+	$(CARGO) run --release -p crm-dispatch --example bench
 
 build: ## Build every crate
 	$(CARGO) build --workspace
