@@ -228,7 +228,7 @@ async fn price_parts(conn: &mut PgConnection, wanted: &[(String, i32)]) -> Resul
     if wanted.is_empty() {
         return Ok(vec![]);
     }
-    let codes: Vec<String> = wanted.iter().map(|(c, _)| c.to_uppercase()).collect();
+    let codes: Vec<String> = wanted.iter().map(|(c, _)| c.clone()).collect();
     let found = store::parts_by_code(conn, &codes).await?;
     let mut v = Violations::default();
     let mut lines = vec![];

@@ -325,6 +325,7 @@ fn push(
             ("read", Some(*base_reading), Some(*cumulative_volume), *balance, String::new())
         }
         Outcome::Missed { reason } => ("missed", None, None, None, reason.clone()),
+        // Never pushed: `metering::check` rejects estimates before this.
         Outcome::NotRead => ("missed", None, None, None, String::new()),
     };
     c.id.push(id);

@@ -65,7 +65,8 @@ pub(crate) fn completion(req: &pb::CompleteWorkOrderRequest) -> Result<Completio
         v.add("parts", "at most 100 part lines");
     }
     for (i, p) in req.parts.iter().enumerate().take(100) {
-        let code = line(&mut v, &format!("parts[{i}].part_code"), &p.part_code, 50);
+        // Catalogue codes are stored upper-cased.
+        let code = line(&mut v, &format!("parts[{i}].part_code"), &p.part_code, 50).map(|c| c.to_uppercase());
         if !(1..=1000).contains(&p.quantity) {
             v.add(&format!("parts[{i}].quantity"), "must be between 1 and 1000");
         }
