@@ -1,6 +1,8 @@
-//! The dispatch service (`crm.dispatch.v1`): work orders and their lifecycle,
-//! technicians, proposals and capacity-safe assignment, priority and the
-//! urgent-parts target (SPEC DSP-2..DSP-4). Data flows api → model → store.
+//! The dispatch service (`crm.dispatch.v1`): the installed base and its swap
+//! history, work orders and their lifecycle, technicians, proposals and
+//! capacity-safe assignment, priority and the urgent-parts target, completion
+//! with parts, warranty and on-site payment, cash hand-over, and meter
+//! reading (SPEC DSP-1..DSP-7). Data flows api → model → store.
 
 pub mod api;
 pub mod error;
