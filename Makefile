@@ -21,7 +21,8 @@ test: setup-test proto-lint deploy-check ## Lint everything, then run every test
 	set -o pipefail; $(CARGO) test --workspace --no-fail-fast 2>&1 | tee target/test.log
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "\nSummary: %d passed, %d failed\n", p, f}' target/test.log
 
-bench: setup-run ## Billing run over 100k accounts vs the one-statement SQL ceiling; gRPC reading ingestion
+bench: setup-run ## Dispatch and billing against protocol and database ceilings (docs/benchmarks.md)
+	$(CARGO) run --release -p crm-dispatch --example bench
 	$(CARGO) run --release -p crm-billing --example bench_billing_run
 
 build: ## Build every crate

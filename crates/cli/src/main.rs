@@ -11,7 +11,8 @@ use crm_domain::Role;
 use crm_platform::{ServerConfig, ServiceDef, TokenKeys, server::BoxError};
 
 /// Every service this build can run, in port order.
-pub const SERVICES: &[&ServiceDef] = &[&crm_customers::SERVICE, &crm_complaints::SERVICE, &crm_billing::SERVICE];
+pub const SERVICES: &[&ServiceDef] =
+    &[&crm_customers::SERVICE, &crm_complaints::SERVICE, &crm_dispatch::SERVICE, &crm_billing::SERVICE];
 
 #[derive(Parser)]
 #[command(name = "crm", version, about = "Customer-service back office: customers, complaints, dispatch, billing")]
@@ -27,7 +28,7 @@ enum Command {
     Up(up::UpArgs),
     /// Run one service against DATABASE_URL.
     Serve {
-        /// Which service: customers, complaints, billing.
+        /// Which service: customers, complaints, dispatch, billing.
         service: String,
         #[command(flatten)]
         server: ServerConfig,

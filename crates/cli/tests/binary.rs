@@ -124,7 +124,7 @@ fn serve_refuses_to_start_without_a_signing_key() {
 fn unknown_services_and_roles_are_refused() {
     let out = Command::new(CRM).args(["serve", "payroll"]).output().expect("run");
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("available: customers, complaints, billing"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("available: customers, complaints, dispatch, billing"));
     let out = Command::new(CRM)
         .args(["token", "--role", "root", "--sub", "u1"])
         .env("CRM_JWT_SECRET", TEST_JWT_SECRET)

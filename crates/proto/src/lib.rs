@@ -27,3 +27,9 @@ pub mod complaints {
         tonic::include_proto!("crm.complaints.v1");
     }
 }
+
+pub mod dispatch {
+    pub mod v1 {
+        tonic::include_proto!("crm.dispatch.v1");
+    }
+}

@@ -1,0 +1,123 @@
+//! The parts catalogue and the technicians' cash (DSP-5, DSP-6): what is
+//! collected on site is recorded at completion; finance receives it here and
+//! the difference, if any, is kept.
+
+use crm_domain::{PageSize, PageToken, page};
+use crm_platform::{Violations, error::invalid_argument, idempotency::IdempotentCall};
+use crm_proto::dispatch::v1 as pb;
+
+use super::{Caller, DispatchApi, Opened, convert, incomplete, now};
+use crate::{
+    error::{Error, Result},
+    model::cash::Handover,
+    store::{self, IDEMPOTENCY_TABLE},
+};
+
+impl DispatchApi {
+    pub(super) async fn create_part(
+        &self,
+        caller: &Caller,
+        req: pb::CreatePartRequest,
+    ) -> Result<pb::CreatePartResponse> {
+        let who = &caller.who;
+        let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "CreatePart", who, &req.request_id, &req)?;
+        let p = convert::new_part(req.part.as_ref(), &who.sub, now())?;
+        let mut tx = match self.open(&call).await? {
+            Opened::Replay(r) => return Ok(r),
+            Opened::Fresh(tx) => tx,
+        };
+        store::insert_part(&mut tx, &p).await?;
+        let response = pb::CreatePartResponse { part: Some(convert::part(&p)) };
+        call.commit(tx, &response).await?;
+        Ok(response)
+    }
+
+    pub(super) async fn list_parts(
+        &self,
+        _caller: &Caller,
+        req: pb::ListPartsRequest,
+    ) -> Result<pb::ListPartsResponse> {
+        let size = PageSize::parse(req.page_size, 50, 1000).map_err(|e| invalid_argument("page_size", e.reason))?;
+        let fingerprint = page::fingerprint(&[b"parts"]);
+        let token = PageToken::decode(&req.page_token, fingerprint)
+            .map_err(|e| invalid_argument("page_token", e.to_string()))?;
+        let mut conn = self.pool.acquire().await?;
+        let mut rows = store::list_parts(&mut conn, token.map(|t| t.after), size.0).await?;
+        let more = rows.len() > size.0 as usize;
+        rows.truncate(size.0 as usize);
+        let next_page_token = match rows.last() {
+            Some(last) if more => PageToken { after: last.id, filter: fingerprint }.encode(),
+            _ => String::new(),
+        };
+        Ok(pb::ListPartsResponse { parts: rows.iter().map(convert::part).collect(), next_page_token })
+    }
+
+    pub(super) async fn record_cash_handover(
+        &self,
+        caller: &Caller,
+        req: pb::RecordCashHandoverRequest,
+    ) -> Result<pb::RecordCashHandoverResponse> {
+        let who = &caller.who;
+        let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "RecordCashHandover", who, &req.request_id, &req)?;
+        let mut v = Violations::default();
+        let technician_id = convert::technician_id(&mut v, "technician_id", &req.technician_id);
+        let counted = match &req.counted {
+            Some(m) => v.check("counted", convert::money_in(m)),
+            None => {
+                v.add("counted", "is required");
+                None
+            }
+        };
+        if counted.is_some_and(|m| m.is_negative()) {
+            v.add("counted", "must not be negative");
+        }
+        let note = convert::optional_text(&mut v, "note", &req.note, convert::NOTE);
+        v.finish()?;
+        let (Some(technician_id), Some(counted), Some(note)) = (technician_id, counted, note) else {
+            return Err(incomplete("hand-over"));
+        };
+        let mut tx = match self.open(&call).await? {
+            Opened::Replay(r) => return Ok(r),
+            Opened::Fresh(tx) => tx,
+        };
+        store::load_technician(&mut tx, technician_id)
+            .await?
+            .ok_or_else(|| Error::NotFound { resource: "technician", id: technician_id.to_string() })?;
+        let open = store::open_collections_for_update(&mut tx, technician_id).await?;
+        let h = Handover::settle(technician_id, &open, counted, note, &who.sub, now())?;
+        store::insert_handover(&mut tx, &h).await?;
+        let response = pb::RecordCashHandoverResponse { handover: Some(convert::handover(&h)) };
+        call.commit(tx, &response).await?;
+        Ok(response)
+    }
+
+    pub(super) async fn list_unreconciled(
+        &self,
+        _caller: &Caller,
+        req: pb::ListUnreconciledCollectionsRequest,
+    ) -> Result<pb::ListUnreconciledCollectionsResponse> {
+        let size = PageSize::parse(req.page_size, 50, 1000).map_err(|e| invalid_argument("page_size", e.reason))?;
+        let mut v = Violations::default();
+        let technician_id = if req.technician_id.is_empty() {
+            None
+        } else {
+            convert::technician_id(&mut v, "technician_id", &req.technician_id)
+        };
+        v.finish()?;
+        let fingerprint = page::fingerprint(&[req.technician_id.as_bytes()]);
+        let token = PageToken::decode(&req.page_token, fingerprint)
+            .map_err(|e| invalid_argument("page_token", e.to_string()))?;
+        let mut conn = self.pool.acquire().await?;
+        let mut rows = store::list_open_collections(&mut conn, technician_id, token.map(|t| t.after), size.0).await?;
+        let more = rows.len() > size.0 as usize;
+        rows.truncate(size.0 as usize);
+        let next_page_token = match rows.last() {
+            Some(last) if more => PageToken { after: last.id, filter: fingerprint }.encode(),
+            _ => String::new(),
+        };
+        Ok(pb::ListUnreconciledCollectionsResponse {
+            collections: rows.iter().map(convert::collection).collect(),
+            next_page_token,
+        })
+    }
+}

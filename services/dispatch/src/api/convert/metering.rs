@@ -1,0 +1,186 @@
+//! Routes, meters and field readings (DSP-7).
+
+use chrono::{DateTime, NaiveDate, Utc};
+use crm_domain::{Invalid, ids::CustomerId};
+use crm_platform::{Violations, proto_time};
+use crm_proto::dispatch::v1 as pb;
+use tonic::Status;
+
+use super::{date_out, line, money_in, required_date, ts};
+use crate::model::{
+    ServiceLevel,
+    metering::{FlowDirection, Meter, MeterId, MeterKind, Outcome, Route, Schedule},
+};
+
+macro_rules! enum_map {
+    ($fn_in:ident, $fn_out:ident, $pb:ty, $model:ty { $($p:ident <=> $m:ident),+ $(,)? }) => {
+        pub(crate) fn $fn_in(v: i32) -> Result<$model, Invalid> {
+            match <$pb>::try_from(v) {
+                $(Ok(<$pb>::$p) => Ok(<$model>::$m),)+
+                Ok(<$pb>::Unspecified) => Err(Invalid::new("is required")),
+                Err(_) => Err(Invalid::new(format!("unknown value {v}"))),
+            }
+        }
+
+        pub(crate) fn $fn_out(v: $model) -> i32 {
+            match v { $(<$model>::$m => <$pb>::$p as i32),+ }
+        }
+    };
+}
+
+enum_map!(schedule_in, schedule_out, pb::RouteSchedule, Schedule {
+    CommercialMonthly <=> CommercialMonthly, ResidentialMonthly <=> ResidentialMonthly,
+    ResidentialIndoorQuarterly <=> ResidentialIndoorQuarterly,
+});
+enum_map!(meter_kind_in, meter_kind_out, pb::MeterKind, MeterKind { Gas <=> Gas, Water <=> Water, Heat <=> Heat });
+enum_map!(flow_in, flow_out, pb::FlowDirection, FlowDirection {
+    Forward <=> Forward, Reverse <=> Reverse, Bidirectional <=> Bidirectional,
+});
+
+pub(crate) fn new_route(r: Option<&pb::Route>, by: &str, at: DateTime<Utc>) -> Result<Route, Status> {
+    let mut v = Violations::default();
+    let r = r.cloned().unwrap_or_default();
+    let name = line(&mut v, "route.name", &r.name, 100);
+    let schedule = v.check("route.schedule", schedule_in(r.schedule));
+    v.finish()?;
+    match (name, schedule) {
+        (Some(name), Some(schedule)) => {
+            Ok(Route { id: uuid::Uuid::now_v7(), name, schedule, created_by: by.to_string(), created_at: at })
+        }
+        _ => Err(Status::internal("validated route incomplete")),
+    }
+}
+
+pub(crate) fn route(r: &Route) -> pb::Route {
+    pb::Route {
+        id: r.id.to_string(),
+        name: r.name.clone(),
+        schedule: schedule_out(r.schedule),
+        created_at: Some(ts(r.created_at)),
+    }
+}
+
+/// A meter to register: what the request says, before the customer and the
+/// route are checked.
+pub(crate) struct NewMeter {
+    pub customer_id: CustomerId,
+    pub route_id: uuid::Uuid,
+    pub number: String,
+    pub kind: MeterKind,
+    pub installed_on: NaiveDate,
+    pub flow_direction: FlowDirection,
+    pub prepaid: bool,
+    pub site_address: String,
+}
+
+pub(crate) fn new_meter(m: Option<&pb::Meter>, today: NaiveDate) -> Result<NewMeter, Status> {
+    let mut v = Violations::default();
+    let m = m.cloned().unwrap_or_default();
+    let customer_id = v.check("meter.customer_id", CustomerId::parse(&m.customer_id));
+    let route_id = v.check(
+        "meter.route_id",
+        uuid::Uuid::parse_str(m.route_id.trim()).map_err(|_| Invalid::new("is not a valid id")),
+    );
+    let number = line(&mut v, "meter.number", &m.number, 50);
+    let kind = v.check("meter.kind", meter_kind_in(m.kind));
+    let installed_on = required_date(&mut v, "meter.installed_on", m.installed_on.as_ref());
+    if installed_on.is_some_and(|d| d > today) {
+        v.add("meter.installed_on", "must not be in the future");
+    }
+    let flow_direction = v.check("meter.flow_direction", flow_in(m.flow_direction));
+    let site_address = line(&mut v, "meter.site_address", &m.site_address, 500);
+    v.finish()?;
+    match (customer_id, route_id, number, kind, installed_on, flow_direction, site_address) {
+        (
+            Some(customer_id),
+            Some(route_id),
+            Some(number),
+            Some(kind),
+            Some(installed_on),
+            Some(flow_direction),
+            Some(site_address),
+        ) => Ok(NewMeter {
+            customer_id,
+            route_id,
+            number,
+            kind,
+            installed_on,
+            flow_direction,
+            prepaid: m.prepaid,
+            site_address,
+        }),
+        _ => Err(Status::internal("validated meter incomplete")),
+    }
+}
+
+impl NewMeter {
+    pub(crate) fn into_meter(self, name: String, level: ServiceLevel, by: &str, at: DateTime<Utc>) -> Meter {
+        Meter {
+            id: MeterId::new(),
+            customer_id: self.customer_id,
+            customer_name: name,
+            service_level: level,
+            number: self.number,
+            kind: self.kind,
+            installed_on: self.installed_on,
+            flow_direction: self.flow_direction,
+            prepaid: self.prepaid,
+            route_id: self.route_id,
+            site_address: self.site_address,
+            created_by: by.to_string(),
+            created_at: at,
+        }
+    }
+}
+
+pub(crate) fn meter(m: &Meter) -> pb::Meter {
+    pb::Meter {
+        id: m.id.to_string(),
+        customer_id: m.customer_id.to_string(),
+        number: m.number.clone(),
+        kind: meter_kind_out(m.kind),
+        installed_on: Some(date_out(m.installed_on)),
+        flow_direction: flow_out(m.flow_direction),
+        prepaid: m.prepaid,
+        route_id: m.route_id.to_string(),
+        site_address: m.site_address.clone(),
+        created_at: Some(ts(m.created_at)),
+    }
+}
+
+/// One field reading, parsed; a reading that cannot be parsed is rejected
+/// on its own, never the stream.
+pub(crate) struct FieldReading {
+    pub id: uuid::Uuid,
+    pub meter_number: String,
+    pub read_at: DateTime<Utc>,
+    pub outcome: Outcome,
+}
+
+pub(crate) fn field_reading(r: &pb::MeterReading, now: DateTime<Utc>) -> Result<FieldReading, String> {
+    let id = uuid::Uuid::parse_str(r.reading_id.trim()).map_err(|_| "reading_id is not a UUID".to_string())?;
+    let meter_number = r.meter_number.trim().to_string();
+    if meter_number.is_empty() {
+        return Err("meter_number is required".into());
+    }
+    let read_at = r
+        .read_at
+        .as_ref()
+        .ok_or("read_at is required")
+        .and_then(|t| proto_time::from_proto(t).map_err(|_| "read_at is not a valid time"))?;
+    // A handheld's clock may run a little ahead; a reading from tomorrow is not.
+    if read_at > now + chrono::Duration::minutes(10) {
+        return Err("read_at is in the future".into());
+    }
+    let outcome = match pb::ReadingOutcome::try_from(r.outcome) {
+        Ok(pb::ReadingOutcome::Read) => Outcome::Read {
+            base_reading: r.base_reading,
+            cumulative_volume: r.cumulative_volume,
+            balance: r.balance.as_ref().map(money_in).transpose().map_err(|e| format!("balance {}", e.reason))?,
+        },
+        Ok(pb::ReadingOutcome::Missed) => Outcome::Missed { reason: r.missed_reason.trim().to_string() },
+        Ok(pb::ReadingOutcome::Estimated | pb::ReadingOutcome::Copied) => Outcome::NotRead,
+        _ => return Err("outcome is required".into()),
+    };
+    Ok(FieldReading { id, meter_number, read_at, outcome })
+}

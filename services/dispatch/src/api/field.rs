@@ -1,0 +1,271 @@
+//! The technician's steps in the field (DSP-3, DSP-5, DSP-6): the
+//! pre-departure checklist, travel, arrival and completion with parts,
+//! swaps, warranty and payment — each only by the assigned technician.
+
+use chrono::{DateTime, Utc};
+use crm_domain::Money;
+use crm_platform::{Principal, Violations, error::invalid_argument, idempotency::IdempotentCall};
+use crm_proto::dispatch::v1 as pb;
+use serde_json::json;
+use sqlx::PgConnection;
+
+use super::{Caller, Change, DispatchApi, Fresh, convert, incomplete, now, step};
+use crate::{
+    error::{Error, Result},
+    model::{
+        Completion, RuleViolation, WorkOrder, access,
+        base::{Swap, SwapKind},
+        cash::Collection,
+        charges::{self, PartLine},
+        lifecycle::Event,
+    },
+    store::{self, IDEMPOTENCY_TABLE},
+};
+
+/// Refuses anyone but the technician the order is assigned to.
+async fn check_assignee(conn: &mut PgConnection, caller: &Caller, w: &WorkOrder) -> Result<()> {
+    let sub = match w.technician_id {
+        Some(t) => store::technician_sub(conn, t).await?,
+        None => None,
+    };
+    Ok(access::may_work(&caller.who, w, sub.as_deref())?)
+}
+
+impl DispatchApi {
+    pub(super) async fn confirm_checklist(
+        &self,
+        caller: &Caller,
+        req: pb::ConfirmChecklistRequest,
+    ) -> Result<pb::ConfirmChecklistResponse> {
+        let who = &caller.who;
+        let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "ConfirmChecklist", who, &req.request_id, &req)?;
+        let mut v = Violations::default();
+        let id = convert::order_id(&mut v, "id", &req.id);
+        match &req.checklist {
+            None => v.add("checklist", "is required"),
+            Some(c) => {
+                for (field, done) in [
+                    ("checklist.order_details_checked", c.order_details_checked),
+                    ("checklist.tools_checked", c.tools_checked),
+                    ("checklist.spare_parts_checked", c.spare_parts_checked),
+                    ("checklist.documents_checked", c.documents_checked),
+                ] {
+                    if !done {
+                        v.add(field, "must be checked before leaving (DSP-3)");
+                    }
+                }
+            }
+        }
+        v.finish()?;
+        let Some(id) = id else { return Err(incomplete("checklist")) };
+        let Fresh { mut tx, mut w, to } =
+            match self.begin_change(&call, id, &req.etag, |_| Event::ConfirmChecklist).await? {
+                Change::Replay(r) => return Ok(r),
+                Change::Fresh(f) => *f,
+            };
+        check_assignee(&mut tx, caller, &w).await?;
+        let at = now();
+        let from = w.state;
+        w.state = to;
+        w.checklist_confirmed_by = Some(who.sub.clone());
+        w.checklist_confirmed_at = Some(at);
+        let s = step("checklist confirmed", from, &w, who, at, String::new());
+        Self::finish_change(call, tx, &w, s, |p| pb::ConfirmChecklistResponse { work_order: Some(p) }).await
+    }
+
+    pub(super) async fn start_travel(
+        &self,
+        caller: &Caller,
+        req: pb::StartTravelRequest,
+    ) -> Result<pb::StartTravelResponse> {
+        let who = &caller.who;
+        let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "StartTravel", who, &req.request_id, &req)?;
+        let mut v = Violations::default();
+        let id = convert::order_id(&mut v, "id", &req.id);
+        v.finish()?;
+        let Some(id) = id else { return Err(incomplete("travel")) };
+        let Fresh { mut tx, mut w, to } = match self.begin_change(&call, id, &req.etag, |_| Event::StartTravel).await? {
+            Change::Replay(r) => return Ok(r),
+            Change::Fresh(f) => *f,
+        };
+        check_assignee(&mut tx, caller, &w).await?;
+        w.check_ready_to_travel()?;
+        let at = now();
+        let from = w.state;
+        w.state = to;
+        let s = step("travel started", from, &w, who, at, String::new());
+        Self::finish_change(call, tx, &w, s, |p| pb::StartTravelResponse { work_order: Some(p) }).await
+    }
+
+    pub(super) async fn arrive(
+        &self,
+        caller: &Caller,
+        req: pb::ArriveOnSiteRequest,
+    ) -> Result<pb::ArriveOnSiteResponse> {
+        let who = &caller.who;
+        let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "ArriveOnSite", who, &req.request_id, &req)?;
+        let mut v = Violations::default();
+        let id = convert::order_id(&mut v, "id", &req.id);
+        v.finish()?;
+        let Some(id) = id else { return Err(incomplete("arrival")) };
+        let Fresh { mut tx, mut w, to } = match self.begin_change(&call, id, &req.etag, |_| Event::Arrive).await? {
+            Change::Replay(r) => return Ok(r),
+            Change::Fresh(f) => *f,
+        };
+        check_assignee(&mut tx, caller, &w).await?;
+        let at = now();
+        let from = w.state;
+        w.state = to;
+        // DSP-4: the urgent-parts target is met when the technician is on
+        // site with the parts; the history keeps whether it was.
+        let note = match w.parts_due_at {
+            Some(due) if at <= due => "parts target met".to_string(),
+            Some(_) => "parts target missed".to_string(),
+            None => String::new(),
+        };
+        let s = step("arrived on site", from, &w, who, at, note);
+        Self::finish_change(call, tx, &w, s, |p| pb::ArriveOnSiteResponse { work_order: Some(p) }).await
+    }
+
+    pub(super) async fn complete(
+        &self,
+        caller: &Caller,
+        req: pb::CompleteWorkOrderRequest,
+    ) -> Result<pb::CompleteWorkOrderResponse> {
+        let who = &caller.who;
+        let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "CompleteWorkOrder", who, &req.request_id, &req)?;
+        let input = convert::completion(&req)?;
+        let Fresh { mut tx, mut w, to } =
+            match self.begin_change(&call, input.id, &req.etag, |_| Event::Complete).await? {
+                Change::Replay(r) => return Ok(r),
+                Change::Fresh(f) => *f,
+            };
+        check_assignee(&mut tx, caller, &w).await?;
+        let at = now();
+        // DSP-5: the registry is updated in this transaction, swap by swap.
+        let device = match input.device_id {
+            Some(device_id) => {
+                let mut d = store::load_device(&mut tx, device_id, true)
+                    .await?
+                    .ok_or_else(|| Error::NotFound { resource: "device", id: device_id.to_string() })?;
+                if d.customer_id != w.customer_id {
+                    return Err(RuleViolation::new(
+                        "DEVICE_OF_ANOTHER_CUSTOMER",
+                        "the device is registered to another customer than the work order's",
+                    )
+                    .into());
+                }
+                let swaps = [(SwapKind::Terminal, &input.terminal_swap), (SwapKind::Sim, &input.sim_swap)];
+                let mut done = vec![];
+                for (kind, swap) in swaps {
+                    if let Some((old, new)) = swap {
+                        done.push(d.apply(Swap {
+                            kind,
+                            old_number: old.clone(),
+                            new_number: new.clone(),
+                            swapped_at: at,
+                            swapped_by: who.sub.clone(),
+                            reason: input.swap_reason.clone(),
+                            work_order_id: Some(w.id),
+                        })?);
+                    }
+                }
+                if !done.is_empty() {
+                    store::save_device(&mut tx, &d, at).await?;
+                    for s in &done {
+                        store::insert_swap(&mut tx, d.id, s).await?;
+                    }
+                }
+                Some(d)
+            }
+            None => None,
+        };
+        let lines = price_parts(&mut tx, &input.parts).await?;
+        let covered = charges::in_warranty(
+            w.kind(),
+            device.as_ref().map(|d| d.warranty_end),
+            w.purchase_date(),
+            self.calendar.local_date(at),
+        );
+        let due = charges::amount_due(&lines, covered)?;
+        let collected = input.collected.unwrap_or_else(|| Money::zero(due.currency()));
+        charges::check_collection(collected, due).map_err(|e| invalid_argument("payment_collected", e))?;
+        let completion = Completion {
+            device_id: device.as_ref().map(|d| d.id),
+            in_warranty: covered,
+            parts: lines,
+            amount_due: due,
+            collected: Money::new(collected.amount_minor(), due.currency()),
+        };
+        store::save_completion(&mut tx, w.id, &completion).await?;
+        let technician_id = w.technician_id.ok_or_else(|| incomplete("assignment"))?;
+        if collected.amount_minor() > 0 {
+            let c = Collection {
+                id: uuid::Uuid::now_v7(),
+                work_order_id: w.id,
+                technician_id,
+                amount: collected,
+                collected_at: at,
+                handover_id: None,
+            };
+            store::insert_collection(&mut tx, &c).await?;
+        }
+        let from = w.state;
+        w.state = to;
+        w.work_done = input.work_done;
+        w.signed_off_by = input.signed_off_by;
+        // billing invoices paid work from this event.
+        store::record_event(&mut tx, "work_order.completed", w.id.0, completed_event(&w, &completion, who, at), at)
+            .await?;
+        let note = if covered { "in warranty".to_string() } else { format!("amount due {}", completion.amount_due) };
+        let s = step("completed", from, &w, who, at, note);
+        Self::finish_change(call, tx, &w, s, |p| pb::CompleteWorkOrderResponse { work_order: Some(p) }).await
+    }
+}
+
+/// Prices the parts used from the catalogue; an unknown code names its line.
+async fn price_parts(conn: &mut PgConnection, wanted: &[(String, i32)]) -> Result<Vec<PartLine>> {
+    if wanted.is_empty() {
+        return Ok(vec![]);
+    }
+    let codes: Vec<String> = wanted.iter().map(|(c, _)| c.clone()).collect();
+    let found = store::parts_by_code(conn, &codes).await?;
+    let mut v = Violations::default();
+    let mut lines = vec![];
+    for (i, code) in codes.iter().enumerate() {
+        match found.iter().find(|p| &p.code == code) {
+            Some(p) => lines.push(PartLine {
+                part_id: p.id,
+                code: p.code.clone(),
+                name: p.name.clone(),
+                quantity: wanted[i].1,
+                unit_price: p.unit_price,
+            }),
+            None => v.add(&format!("parts[{i}].part_code"), "is not in the parts catalogue"),
+        }
+    }
+    v.finish()?;
+    Ok(lines)
+}
+
+fn completed_event(w: &WorkOrder, c: &Completion, who: &Principal, at: DateTime<Utc>) -> serde_json::Value {
+    json!({
+        "work_order_id": w.id.to_string(),
+        "customer_id": w.customer_id.to_string(),
+        "kind": w.kind().as_str(),
+        "technician_id": w.technician_id.map(|t| t.to_string()),
+        "device_id": c.device_id.map(|d| d.to_string()),
+        "in_warranty": c.in_warranty,
+        "parts": c.parts.iter().map(|l| json!({
+            "part_code": l.code,
+            "name": l.name,
+            "quantity": l.quantity,
+            "unit_price_minor": l.unit_price.amount_minor(),
+        })).collect::<Vec<_>>(),
+        "currency": c.amount_due.currency().code(),
+        "amount_due_minor": c.amount_due.amount_minor(),
+        "collected_on_site_minor": c.collected.amount_minor(),
+        "completed_by": who.sub,
+        "completed_at": at.to_rfc3339(),
+    })
+}

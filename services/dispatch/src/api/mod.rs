@@ -1,0 +1,264 @@
+//! gRPC handlers: decode and validate (convert), authorize (policy table and
+//! the model's role rules), let the model decide, persist with the store in
+//! one transaction together with the idempotency key. No SQL and no business
+//! rules here.
+
+mod base;
+mod cash;
+mod convert;
+mod field;
+mod metering;
+mod orders;
+mod planning;
+
+use chrono::{DateTime, Utc};
+use crm_domain::WorkingCalendar;
+use crm_platform::{
+    Policy, Principal, ServiceContext,
+    auth::principal,
+    client::{Peer, request_id},
+    idempotency::IdempotentCall,
+};
+use crm_proto::dispatch::v1::{self as pb, dispatch_service_server::DispatchService};
+use prost::Message;
+use sqlx::{PgPool, Postgres, Transaction};
+use tonic::{Request, Response, Status};
+
+use crate::{
+    error::{Error, Result},
+    model::{
+        State, Step, WorkOrder, WorkOrderId,
+        access::{
+            CASH_READERS, FIELD, FINANCE, INSTALLERS, INTAKE, METER_ADMINS, METER_READERS, PLANNERS, READERS,
+            REPORT_READERS, ROUTE_READERS, SUPERVISORS, TEAM_ADMINS,
+        },
+        lifecycle::Event,
+    },
+    store,
+};
+
+pub const SERVICE_NAME: &str = "crm.dispatch.v1.DispatchService";
+
+/// Who may call which RPC at all (DSP-2..DSP-4, see `model::access`).
+pub fn policy() -> Policy {
+    Policy::new(SERVICE_NAME)
+        .allow("CreateWorkOrder", INTAKE)
+        .allow("GetWorkOrder", READERS)
+        .allow("ListWorkOrders", READERS)
+        .allow("SubmitWorkOrder", INTAKE)
+        .allow("ApproveWorkOrder", SUPERVISORS)
+        .allow("CancelWorkOrder", SUPERVISORS)
+        .allow("CloseWorkOrder", SUPERVISORS)
+        .allow("CreateTechnician", TEAM_ADMINS)
+        .allow("GetTechnician", READERS)
+        .allow("ListTechnicians", READERS)
+        .allow("ProposeTechnicians", PLANNERS)
+        .allow("AssignWorkOrder", PLANNERS)
+        .allow("AutoAssign", PLANNERS)
+        .allow("ConfirmChecklist", FIELD)
+        .allow("StartTravel", FIELD)
+        .allow("ArriveOnSite", FIELD)
+        .allow("CompleteWorkOrder", FIELD)
+        .allow("ListAtRisk", PLANNERS)
+        .allow("RegisterDevice", INSTALLERS)
+        .allow("GetDevice", READERS)
+        .allow("ListDevices", READERS)
+        .allow("DecommissionDevice", SUPERVISORS)
+        .allow("CreatePart", TEAM_ADMINS)
+        .allow("ListParts", READERS)
+        .allow("RecordCashHandover", FINANCE)
+        .allow("ListUnreconciledCollections", CASH_READERS)
+        .allow("CreateRoute", TEAM_ADMINS)
+        .allow("GetRouteSchedule", ROUTE_READERS)
+        .allow("RegisterMeter", METER_ADMINS)
+        .allow("ListMeters", ROUTE_READERS)
+        .allow("RecordReadings", METER_READERS)
+        .allow("GetReadRate", REPORT_READERS)
+}
+
+/// The gRPC service over one database pool.
+#[derive(Clone)]
+pub struct DispatchApi {
+    pool: PgPool,
+    calendar: WorkingCalendar,
+    /// The customers service, checked at creation; an unusable URL is
+    /// reported on use so the service still starts.
+    customers: std::result::Result<Peer, String>,
+}
+
+/// Who is calling, and the request id to pass on to peers.
+pub(crate) struct Caller {
+    pub who: Principal,
+    pub request_id: Option<String>,
+}
+
+impl DispatchApi {
+    pub fn new(pool: PgPool, ctx: &ServiceContext) -> Self {
+        let customers = Peer::lazy(&ctx.customers_url, ctx.keys.clone(), "dispatch").map_err(|e| e.to_string());
+        Self { pool, calendar: ctx.calendar.clone(), customers }
+    }
+
+    pub fn into_server(self) -> pb::dispatch_service_server::DispatchServiceServer<Self> {
+        pb::dispatch_service_server::DispatchServiceServer::new(self)
+    }
+
+    /// Opens the transaction of a mutating call and claims its idempotency
+    /// key; a call that already ran yields its first response instead.
+    async fn open<R: Message + Default>(&self, call: &IdempotentCall) -> Result<Opened<R>> {
+        let mut tx = self.pool.begin().await?;
+        Ok(match call.claim::<R>(&mut tx).await? {
+            Some(done) => Opened::Replay(done),
+            None => Opened::Fresh(tx),
+        })
+    }
+
+    /// Claims the key, locks the order, checks the etag and asks the
+    /// lifecycle whether `event` may happen now.
+    async fn begin_change<R: Message + Default>(
+        &self,
+        call: &IdempotentCall,
+        id: WorkOrderId,
+        etag: &str,
+        event: impl FnOnce(&WorkOrder) -> Event,
+    ) -> Result<Change<R>> {
+        let mut tx = match self.open::<R>(call).await? {
+            Opened::Replay(r) => return Ok(Change::Replay(r)),
+            Opened::Fresh(tx) => tx,
+        };
+        let w = store::load_for_change(&mut tx, id, convert::etag(etag)).await?;
+        let to = w.state.transition(event(&w))?;
+        Ok(Change::Fresh(Box::new(Fresh { tx, w, to })))
+    }
+
+    /// Saves the order (new etag), records the step, reads it back as
+    /// stored, builds the response, stores it with the key and commits.
+    async fn finish_change<R: Message>(
+        call: IdempotentCall,
+        mut tx: Transaction<'static, Postgres>,
+        w: &WorkOrder,
+        step: Step,
+        respond: impl FnOnce(pb::WorkOrder) -> R,
+    ) -> Result<R> {
+        store::save_work_order(&mut tx, w, step.at).await?;
+        store::record_step(&mut tx, w.id, &step).await?;
+        let saved = store::load(&mut tx, w.id, false)
+            .await?
+            .ok_or_else(|| Error::Corrupt(format!("work order {} vanished inside its transaction", w.id)))?;
+        let response = respond(convert::work_order(&saved));
+        call.commit(tx, &response).await?;
+        Ok(response)
+    }
+}
+
+enum Opened<R> {
+    Replay(R),
+    Fresh(Transaction<'static, Postgres>),
+}
+
+/// A change to one work order, opened under its row lock.
+struct Fresh {
+    tx: Transaction<'static, Postgres>,
+    w: WorkOrder,
+    /// The state the lifecycle allows after the event.
+    to: State,
+}
+
+enum Change<R> {
+    Replay(R),
+    Fresh(Box<Fresh>),
+}
+
+/// A step of `w` moving from `from` to its current state.
+fn step(action: &str, from: State, w: &WorkOrder, who: &Principal, at: DateTime<Utc>, note: String) -> Step {
+    Step { action: action.into(), from_state: Some(from), to_state: w.state, actor: who.sub.clone(), at, note }
+}
+
+fn incomplete(what: &str) -> Error {
+    Error::Corrupt(format!("validated {what} incomplete"))
+}
+
+/// Now, at the database's precision (microseconds).
+pub fn now() -> DateTime<Utc> {
+    let t = Utc::now();
+    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
+}
+
+/// Each RPC: who is calling, then the inherent method; errors map to statuses
+/// in one place (`crate::error`). The one client-streaming RPC is spelled
+/// out here.
+macro_rules! rpc {
+    ($($name:ident($req:ty) -> $resp:ty => $inner:ident;)+) => {
+        #[tonic::async_trait]
+        impl DispatchService for DispatchApi {
+            async fn record_readings(
+                &self,
+                request: Request<tonic::Streaming<pb::RecordReadingsRequest>>,
+            ) -> std::result::Result<Response<pb::RecordReadingsResponse>, Status> {
+                let caller = Caller { who: principal(&request)?, request_id: request_id(&request) };
+                Ok(Response::new(self.record_reading_stream(&caller, request.into_inner()).await?))
+            }
+            $(
+                async fn $name(&self, request: Request<$req>) -> std::result::Result<Response<$resp>, Status> {
+                    let caller = Caller { who: principal(&request)?, request_id: request_id(&request) };
+                    Ok(Response::new(self.$inner(&caller, request.into_inner()).await?))
+                }
+            )+
+        }
+    };
+}
+
+rpc! {
+    create_work_order(pb::CreateWorkOrderRequest) -> pb::CreateWorkOrderResponse => create;
+    get_work_order(pb::GetWorkOrderRequest) -> pb::GetWorkOrderResponse => get;
+    list_work_orders(pb::ListWorkOrdersRequest) -> pb::ListWorkOrdersResponse => list;
+    submit_work_order(pb::SubmitWorkOrderRequest) -> pb::SubmitWorkOrderResponse => submit;
+    approve_work_order(pb::ApproveWorkOrderRequest) -> pb::ApproveWorkOrderResponse => approve;
+    cancel_work_order(pb::CancelWorkOrderRequest) -> pb::CancelWorkOrderResponse => cancel;
+    close_work_order(pb::CloseWorkOrderRequest) -> pb::CloseWorkOrderResponse => close;
+    create_technician(pb::CreateTechnicianRequest) -> pb::CreateTechnicianResponse => create_technician;
+    get_technician(pb::GetTechnicianRequest) -> pb::GetTechnicianResponse => get_technician;
+    list_technicians(pb::ListTechniciansRequest) -> pb::ListTechniciansResponse => list_technicians;
+    propose_technicians(pb::ProposeTechniciansRequest) -> pb::ProposeTechniciansResponse => propose;
+    assign_work_order(pb::AssignWorkOrderRequest) -> pb::AssignWorkOrderResponse => assign;
+    auto_assign(pb::AutoAssignRequest) -> pb::AutoAssignResponse => auto_assign;
+    confirm_checklist(pb::ConfirmChecklistRequest) -> pb::ConfirmChecklistResponse => confirm_checklist;
+    start_travel(pb::StartTravelRequest) -> pb::StartTravelResponse => start_travel;
+    arrive_on_site(pb::ArriveOnSiteRequest) -> pb::ArriveOnSiteResponse => arrive;
+    complete_work_order(pb::CompleteWorkOrderRequest) -> pb::CompleteWorkOrderResponse => complete;
+    list_at_risk(pb::ListAtRiskRequest) -> pb::ListAtRiskResponse => list_at_risk;
+    register_device(pb::RegisterDeviceRequest) -> pb::RegisterDeviceResponse => register_device;
+    get_device(pb::GetDeviceRequest) -> pb::GetDeviceResponse => get_device;
+    list_devices(pb::ListDevicesRequest) -> pb::ListDevicesResponse => list_devices;
+    decommission_device(pb::DecommissionDeviceRequest) -> pb::DecommissionDeviceResponse => decommission_device;
+    create_part(pb::CreatePartRequest) -> pb::CreatePartResponse => create_part;
+    list_parts(pb::ListPartsRequest) -> pb::ListPartsResponse => list_parts;
+    record_cash_handover(pb::RecordCashHandoverRequest) -> pb::RecordCashHandoverResponse => record_cash_handover;
+    list_unreconciled_collections(pb::ListUnreconciledCollectionsRequest) -> pb::ListUnreconciledCollectionsResponse => list_unreconciled;
+    create_route(pb::CreateRouteRequest) -> pb::CreateRouteResponse => create_route;
+    get_route_schedule(pb::GetRouteScheduleRequest) -> pb::GetRouteScheduleResponse => get_route_schedule;
+    register_meter(pb::RegisterMeterRequest) -> pb::RegisterMeterResponse => register_meter;
+    list_meters(pb::ListMetersRequest) -> pb::ListMetersResponse => list_meters;
+    get_read_rate(pb::GetReadRateRequest) -> pb::GetReadRateResponse => get_read_rate;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every RPC of the service is in the policy table (unlisted ones are
+    /// denied to everyone, which would make an RPC silently unusable).
+    #[test]
+    fn policy_names_every_rpc() {
+        let listed = policy().methods();
+        let descriptor = include_str!("../../../../proto/crm/dispatch/v1/dispatch.proto");
+        let mut rpcs: Vec<String> = descriptor
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("rpc "))
+            .filter_map(|l| l.split('(').next())
+            .map(str::to_string)
+            .collect();
+        assert!(!rpcs.is_empty());
+        rpcs.sort();
+        assert_eq!(listed, rpcs);
+    }
+}

@@ -1,0 +1,265 @@
+//! Work orders from intake to closing (DSP-2): creation with the customer
+//! checked over gRPC, submission, approval, cancellation, closing, reads and
+//! the urgent-parts watch list (DSP-4).
+
+use std::time::Duration;
+
+use chrono::Duration as Span;
+use crm_domain::{PageSize, PageToken, ids::CustomerId, page};
+use crm_platform::{Violations, client, error::invalid_argument, idempotency::IdempotentCall};
+use crm_proto::{
+    customers::v1::{self as cpb, customer_service_client::CustomerServiceClient},
+    dispatch::v1 as pb,
+};
+use tonic::Code;
+
+use super::{Caller, Change, DispatchApi, Fresh, Opened, convert, incomplete, now, step};
+use crate::{
+    error::{Error, Result},
+    model::{ServiceLevel, Step, WorkOrder, access, lifecycle::Event, planning},
+    store::{self, IDEMPOTENCY_TABLE},
+};
+
+use convert::NOTE;
+
+/// How long creation waits for the customers service.
+const CUSTOMER_LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
+/// The furthest ahead ListAtRisk looks: a day.
+const MAX_WITHIN_MINUTES: i32 = 1440;
+
+impl DispatchApi {
+    /// The customer's name and service level as the customers service knows
+    /// them now: unknown is NOT_FOUND, terminated is refused (DSP-2).
+    pub(super) async fn customer(&self, id: CustomerId, request_id: Option<&str>) -> Result<(String, ServiceLevel)> {
+        let peer = self.customers.as_ref().map_err(|e| Error::CustomersUnavailable(e.clone()))?;
+        let mut customers = CustomerServiceClient::with_interceptor(peer.channel.clone(), peer.auth.clone());
+        let req = client::request(cpb::GetCustomerRequest { id: id.to_string() }, request_id, CUSTOMER_LOOKUP_TIMEOUT);
+        let c = match customers.get_customer(req).await {
+            Ok(r) => {
+                r.into_inner().customer.ok_or_else(|| Error::Corrupt("GetCustomer returned no customer".into()))?
+            }
+            Err(s) if s.code() == Code::NotFound => {
+                return Err(Error::NotFound { resource: "customer", id: id.to_string() });
+            }
+            Err(s) => return Err(Error::CustomersUnavailable(format!("{:?}: {}", s.code(), s.message()))),
+        };
+        if c.stage == cpb::LifecycleStage::Terminated as i32 {
+            return Err(Error::CustomerTerminated);
+        }
+        // A customer not yet classified is served at the general level.
+        let level = match cpb::ServiceLevel::try_from(c.service_level) {
+            Ok(cpb::ServiceLevel::Key) => ServiceLevel::Key,
+            Ok(cpb::ServiceLevel::Special) => ServiceLevel::Special,
+            _ => ServiceLevel::General,
+        };
+        Ok((c.display_name, level))
+    }
+
+    pub(super) async fn create(
+        &self,
+        caller: &Caller,
+        req: pb::CreateWorkOrderRequest,
+    ) -> Result<pb::CreateWorkOrderResponse> {
+        let who = &caller.who;
+        let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "CreateWorkOrder", who, &req.request_id, &req)?;
+        let at = now();
+        let new = convert::new_work_order(&req, self.calendar.local_date(at))?;
+        // A retry of a creation that went through is answered from the key,
+        // without asking the customers service again.
+        match self.open::<pb::CreateWorkOrderResponse>(&call).await? {
+            Opened::Replay(r) => return Ok(r),
+            Opened::Fresh(tx) => tx.rollback().await?,
+        }
+        // Asked outside the transaction: no locks are held across the call.
+        let (name, level) = self.customer(new.customer_id, caller.request_id.as_deref()).await?;
+        let mut tx = match self.open(&call).await? {
+            Opened::Replay(r) => return Ok(r),
+            Opened::Fresh(tx) => tx,
+        };
+        let w = WorkOrder::create(new, name, level, &who.sub, at);
+        store::insert_work_order(&mut tx, &w).await?;
+        let s = Step {
+            action: "created".into(),
+            from_state: None,
+            to_state: w.state,
+            actor: who.sub.clone(),
+            at,
+            note: String::new(),
+        };
+        store::record_step(&mut tx, w.id, &s).await?;
+        let saved = store::load(&mut tx, w.id, false)
+            .await?
+            .ok_or_else(|| Error::Corrupt(format!("work order {} vanished inside its transaction", w.id)))?;
+        let response = pb::CreateWorkOrderResponse { work_order: Some(convert::work_order(&saved)) };
+        call.commit(tx, &response).await?;
+        Ok(response)
+    }
+
+    pub(super) async fn get(&self, _caller: &Caller, req: pb::GetWorkOrderRequest) -> Result<pb::GetWorkOrderResponse> {
+        let mut v = Violations::default();
+        let id = convert::order_id(&mut v, "id", &req.id);
+        v.finish()?;
+        let Some(id) = id else { return Err(incomplete("id")) };
+        let mut conn = self.pool.acquire().await?;
+        let w = store::load(&mut conn, id, false)
+            .await?
+            .ok_or_else(|| Error::NotFound { resource: "work order", id: id.to_string() })?;
+        Ok(pb::GetWorkOrderResponse { work_order: Some(convert::work_order(&w)) })
+    }
+
+    pub(super) async fn list(
+        &self,
+        _caller: &Caller,
+        req: pb::ListWorkOrdersRequest,
+    ) -> Result<pb::ListWorkOrdersResponse> {
+        let size = PageSize::parse(req.page_size, 50, 1000).map_err(|e| invalid_argument("page_size", e.reason))?;
+        let (filter, fingerprint) = convert::list_filter(&req)?;
+        let token = PageToken::decode(&req.page_token, fingerprint)
+            .map_err(|e| invalid_argument("page_token", e.to_string()))?;
+        let mut conn = self.pool.acquire().await?;
+        let mut rows = store::list(&mut conn, &filter, token.map(|t| t.after), size.0).await?;
+        let more = rows.len() > size.0 as usize;
+        rows.truncate(size.0 as usize);
+        let next_page_token = match rows.last() {
+            Some(last) if more => PageToken { after: last.id.0, filter: fingerprint }.encode(),
+            _ => String::new(),
+        };
+        Ok(pb::ListWorkOrdersResponse { work_orders: rows.iter().map(convert::work_order).collect(), next_page_token })
+    }
+
+    pub(super) async fn submit(
+        &self,
+        caller: &Caller,
+        req: pb::SubmitWorkOrderRequest,
+    ) -> Result<pb::SubmitWorkOrderResponse> {
+        let who = &caller.who;
+        let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "SubmitWorkOrder", who, &req.request_id, &req)?;
+        let mut v = Violations::default();
+        let id = convert::order_id(&mut v, "id", &req.id);
+        v.finish()?;
+        let Some(id) = id else { return Err(incomplete("submission")) };
+        let Fresh { tx, mut w, to } = match self.begin_change(&call, id, &req.etag, |_| Event::Submit).await? {
+            Change::Replay(r) => return Ok(r),
+            Change::Fresh(f) => *f,
+        };
+        let at = now();
+        let from = w.state;
+        w.state = to;
+        let s = step("submitted for approval", from, &w, who, at, String::new());
+        Self::finish_change(call, tx, &w, s, |p| pb::SubmitWorkOrderResponse { work_order: Some(p) }).await
+    }
+
+    pub(super) async fn approve(
+        &self,
+        caller: &Caller,
+        req: pb::ApproveWorkOrderRequest,
+    ) -> Result<pb::ApproveWorkOrderResponse> {
+        let who = &caller.who;
+        let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "ApproveWorkOrder", who, &req.request_id, &req)?;
+        let mut v = Violations::default();
+        let id = convert::order_id(&mut v, "id", &req.id);
+        let note = convert::optional_text(&mut v, "note", &req.note, NOTE);
+        v.finish()?;
+        let (Some(id), Some(note)) = (id, note) else { return Err(incomplete("approval")) };
+        let Fresh { tx, mut w, to } =
+            match self.begin_change(&call, id, &req.etag, |w| Event::approval_for(w.kind())).await? {
+                Change::Replay(r) => return Ok(r),
+                Change::Fresh(f) => *f,
+            };
+        access::may_approve(who, w.kind())?;
+        let at = now();
+        let from = w.state;
+        w.state = to;
+        w.parts_due_at = planning::parts_due(w.kind(), w.urgency, at);
+        let s = step("approved", from, &w, who, at, note);
+        Self::finish_change(call, tx, &w, s, |p| pb::ApproveWorkOrderResponse { work_order: Some(p) }).await
+    }
+
+    pub(super) async fn cancel(
+        &self,
+        caller: &Caller,
+        req: pb::CancelWorkOrderRequest,
+    ) -> Result<pb::CancelWorkOrderResponse> {
+        let who = &caller.who;
+        let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "CancelWorkOrder", who, &req.request_id, &req)?;
+        let mut v = Violations::default();
+        let id = convert::order_id(&mut v, "id", &req.id);
+        let reason = convert::required_text(&mut v, "reason", &req.reason, NOTE);
+        v.finish()?;
+        let (Some(id), Some(reason)) = (id, reason) else { return Err(incomplete("cancellation")) };
+        let Fresh { mut tx, mut w, to } = match self.begin_change(&call, id, &req.etag, |_| Event::Cancel).await? {
+            Change::Replay(r) => return Ok(r),
+            Change::Fresh(f) => *f,
+        };
+        // The technician's day gets its slot back; the order keeps who it was
+        // assigned to for the record.
+        if let (Some(t), Some(day)) = (w.technician_id, w.scheduled_on) {
+            store::release(&mut tx, t, day).await?;
+        }
+        let at = now();
+        let from = w.state;
+        w.state = to;
+        w.cancel_reason = reason.clone();
+        let s = step("cancelled", from, &w, who, at, reason);
+        Self::finish_change(call, tx, &w, s, |p| pb::CancelWorkOrderResponse { work_order: Some(p) }).await
+    }
+
+    pub(super) async fn close(
+        &self,
+        caller: &Caller,
+        req: pb::CloseWorkOrderRequest,
+    ) -> Result<pb::CloseWorkOrderResponse> {
+        let who = &caller.who;
+        let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "CloseWorkOrder", who, &req.request_id, &req)?;
+        let mut v = Violations::default();
+        let id = convert::order_id(&mut v, "id", &req.id);
+        v.finish()?;
+        let Some(id) = id else { return Err(incomplete("closing")) };
+        let Fresh { tx, mut w, to } = match self.begin_change(&call, id, &req.etag, |_| Event::Close).await? {
+            Change::Replay(r) => return Ok(r),
+            Change::Fresh(f) => *f,
+        };
+        let at = now();
+        let from = w.state;
+        w.state = to;
+        let s = step("closed", from, &w, who, at, String::new());
+        Self::finish_change(call, tx, &w, s, |p| pb::CloseWorkOrderResponse { work_order: Some(p) }).await
+    }
+
+    pub(super) async fn list_at_risk(
+        &self,
+        _caller: &Caller,
+        req: pb::ListAtRiskRequest,
+    ) -> Result<pb::ListAtRiskResponse> {
+        if !(0..=MAX_WITHIN_MINUTES).contains(&req.within_minutes) {
+            return Err(
+                invalid_argument("within_minutes", format!("must be between 0 and {MAX_WITHIN_MINUTES}")).into()
+            );
+        }
+        let size = PageSize::parse(req.page_size, 50, 500).map_err(|e| invalid_argument("page_size", e.reason))?;
+        let fingerprint = page::fingerprint(&[&req.within_minutes.to_be_bytes()]);
+        let token = PageToken::decode(&req.page_token, fingerprint)
+            .map_err(|e| invalid_argument("page_token", e.to_string()))?;
+        let at = now();
+        let until = at + Span::minutes(i64::from(req.within_minutes));
+        let mut conn = self.pool.acquire().await?;
+        let mut rows = store::list_at_risk(&mut conn, until, token.map(|t| t.after), size.0).await?;
+        let more = rows.len() > size.0 as usize;
+        rows.truncate(size.0 as usize);
+        let next_page_token = match rows.last() {
+            Some(last) if more => PageToken { after: last.id.0, filter: fingerprint }.encode(),
+            _ => String::new(),
+        };
+        Ok(pb::ListAtRiskResponse {
+            work_orders: rows
+                .iter()
+                .map(|w| pb::AtRiskWorkOrder {
+                    work_order: Some(convert::work_order(w)),
+                    parts_due_at: w.parts_due_at.map(crm_platform::proto_time::to_proto),
+                    overdue: w.parts_due_at.is_some_and(|d| d < at),
+                })
+                .collect(),
+            next_page_token,
+        })
+    }
+}

@@ -1,0 +1,37 @@
+//! The dispatch service (`crm.dispatch.v1`): the installed base and its swap
+//! history, work orders and their lifecycle, technicians, proposals and
+//! capacity-safe assignment, priority and the urgent-parts target, completion
+//! with parts, warranty and on-site payment, cash hand-over, and meter
+//! reading (SPEC DSP-1..DSP-7). Data flows api → model → store.
+
+pub mod api;
+pub mod error;
+pub mod model;
+pub mod store;
+
+use crm_platform::{ServiceContext, ServiceDef, ServiceSpec};
+use sqlx::{PgPool, migrate::Migrator};
+use tonic::service::Routes;
+
+/// This schema's migrations (`migrations/`, history in
+/// `dispatch._sqlx_migrations` per `sqlx.toml`).
+pub static MIGRATOR: Migrator = sqlx::migrate!();
+
+pub const SERVICE: ServiceDef = ServiceDef {
+    name: "dispatch",
+    default_port: 50053,
+    migrator: &MIGRATOR,
+    idempotency_table: store::IDEMPOTENCY_TABLE,
+    build,
+    // Nothing runs in the background: the at-risk list is computed on read.
+    background: None,
+};
+
+fn build(pool: PgPool, ctx: &ServiceContext) -> ServiceSpec {
+    ServiceSpec {
+        name: SERVICE.name,
+        policy: api::policy(),
+        routes: Routes::new(api::DispatchApi::new(pool, ctx).into_server()),
+        file_descriptor_set: crm_proto::FILE_DESCRIPTOR_SET,
+    }
+}

@@ -1,0 +1,109 @@
+//! Who may do what with work orders and technicians (DSP-2..DSP-4), by role.
+//! The policy table in `api` enforces these sets per RPC; the rules that
+//! depend on the order (the manager's approval, the assigned technician) are
+//! decided here.
+
+use crm_domain::Role;
+
+use super::{Kind, WorkOrder};
+use crm_platform::Principal;
+
+/// May read work orders, technicians and proposals.
+pub const READERS: &[Role] =
+    &[Role::Dispatcher, Role::ServiceManager, Role::Technician, Role::Admin, Role::Auditor, Role::System];
+/// Take calls and letters, create and submit work orders (DSP-2).
+pub const INTAKE: &[Role] = &[Role::Dispatcher, Role::ServiceManager, Role::ServiceDesk];
+/// Approve (installation and repair: the service manager only, see
+/// `may_approve`), cancel, close.
+pub const SUPERVISORS: &[Role] = &[Role::Dispatcher, Role::ServiceManager];
+/// Plan: propose, assign, auto-assign (DSP-3), watch the parts targets.
+pub const PLANNERS: &[Role] = &[Role::Dispatcher, Role::ServiceManager];
+/// Work the order in the field: checklist, travel, arrival, completion.
+pub const FIELD: &[Role] = &[Role::Technician];
+/// Register technicians and catalogue parts.
+pub const TEAM_ADMINS: &[Role] = &[Role::ServiceManager, Role::Admin];
+/// Register installed devices (DSP-1): the technician who installed it or
+/// the office.
+pub const INSTALLERS: &[Role] = &[Role::Technician, Role::Dispatcher, Role::ServiceManager];
+/// Receive the technicians' cash (DSP-6).
+pub const FINANCE: &[Role] = &[Role::Finance];
+/// Register meters on routes (DSP-7).
+pub const METER_ADMINS: &[Role] = &[Role::ServiceManager, Role::Dispatcher];
+/// Send readings from the field (DSP-7).
+pub const METER_READERS: &[Role] = &[Role::MeterReader, Role::Technician];
+/// See routes, their schedules and meters.
+pub const ROUTE_READERS: &[Role] = &[
+    Role::MeterReader,
+    Role::Dispatcher,
+    Role::ServiceManager,
+    Role::Technician,
+    Role::Admin,
+    Role::Auditor,
+    Role::System,
+];
+/// Read-rate reports (DSP-7).
+pub const REPORT_READERS: &[Role] = &[Role::ServiceManager, Role::Dispatcher, Role::Admin, Role::Auditor];
+/// See cash not yet handed over (DSP-6).
+pub const CASH_READERS: &[Role] = &[Role::Finance, Role::ServiceManager, Role::Auditor];
+
+/// PERMISSION_DENIED with a stable reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Denied {
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl Denied {
+    pub fn new(reason: &'static str, message: impl Into<String>) -> Self {
+        Self { reason, message: message.into() }
+    }
+}
+
+/// DSP-2: installation and repair orders are approved by the service manager.
+pub fn may_approve(who: &Principal, kind: Kind) -> Result<(), Denied> {
+    if kind.needs_manager_approval() && !who.has(Role::ServiceManager) {
+        return Err(Denied::new(
+            "SERVICE_MANAGER_APPROVAL_REQUIRED",
+            format!("{} orders are approved by the service manager (DSP-2)", kind.as_str()),
+        ));
+    }
+    Ok(())
+}
+
+/// Field steps are taken by the technician the order is assigned to;
+/// `technician_sub` is that technician's token subject.
+pub fn may_work(who: &Principal, order: &WorkOrder, technician_sub: Option<&str>) -> Result<(), Denied> {
+    if order.technician_id.is_some() && technician_sub == Some(who.sub.as_str()) {
+        return Ok(());
+    }
+    Err(Denied::new("NOT_ASSIGNED_TECHNICIAN", "only the technician the work order is assigned to may do this"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn who(roles: &[Role], sub: &str) -> Principal {
+        Principal { sub: sub.into(), roles: roles.to_vec(), branch: None }
+    }
+
+    #[test]
+    fn dispatchers_approve_routine_work_only() {
+        let d = who(&[Role::Dispatcher], "d");
+        let m = who(&[Role::ServiceManager], "m");
+        for k in Kind::ALL {
+            assert!(may_approve(&m, *k).is_ok());
+            assert_eq!(may_approve(&d, *k).is_ok(), !k.needs_manager_approval(), "{k:?}");
+        }
+    }
+
+    #[test]
+    fn auditors_and_technicians_never_plan_or_approve() {
+        for set in [INTAKE, SUPERVISORS, PLANNERS, TEAM_ADMINS, FINANCE] {
+            assert!(!set.contains(&Role::Auditor));
+            assert!(!set.contains(&Role::Technician));
+        }
+        assert!(READERS.contains(&Role::Auditor));
+    }
+}

@@ -1,0 +1,189 @@
+//! DSP-6 paid work: the warranty decides what the customer pays. In warranty
+//! the work is free; out of warranty the customer pays the parts at their
+//! catalogue price and never the labour. Money is integer minor units; a
+//! line is quantity × unit price, so nothing is ever rounded.
+
+use chrono::{Days, Months, NaiveDate};
+use crm_domain::{Currency, Money};
+
+use super::{Kind, RuleViolation};
+
+/// A repair whose device is not registered is covered for this long from
+/// its purchase date (the manufacturer's standard term).
+pub const DEFAULT_WARRANTY_MONTHS: u32 = 12;
+
+/// A catalogue part (DSP-5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    pub id: uuid::Uuid,
+    pub code: String,
+    pub name: String,
+    pub unit_price: Money,
+    pub created_by: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// One part line, priced from the catalogue at completion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartLine {
+    pub part_id: uuid::Uuid,
+    pub code: String,
+    pub name: String,
+    pub quantity: i32,
+    pub unit_price: Money,
+}
+
+impl PartLine {
+    pub fn total(&self) -> Result<Money, RuleViolation> {
+        self.unit_price
+            .amount_minor()
+            .checked_mul(i64::from(self.quantity))
+            .map(|a| Money::new(a, self.unit_price.currency()))
+            .ok_or_else(too_large)
+    }
+}
+
+fn too_large() -> RuleViolation {
+    RuleViolation::new("AMOUNT_OUT_OF_RANGE", "the amount is too large")
+}
+
+/// The last day covered when only the purchase date is known: the day before
+/// the anniversary of `DEFAULT_WARRANTY_MONTHS`.
+pub fn default_warranty_end(purchase: NaiveDate) -> NaiveDate {
+    purchase
+        .checked_add_months(Months::new(DEFAULT_WARRANTY_MONTHS))
+        .and_then(|d| d.checked_sub_days(Days::new(1)))
+        .unwrap_or(NaiveDate::MAX)
+}
+
+/// Whether the work done on `on` is covered. The registered device's
+/// warranty end wins; a repair without one falls back on its purchase date;
+/// an installation puts in new, covered equipment; maintenance or inspection
+/// of no registered device has no warranty to claim.
+pub fn in_warranty(kind: Kind, device_end: Option<NaiveDate>, purchase: Option<NaiveDate>, on: NaiveDate) -> bool {
+    match (device_end, purchase) {
+        (Some(end), _) => on <= end,
+        (None, Some(p)) => on <= default_warranty_end(p),
+        (None, None) => kind == Kind::Installation,
+    }
+}
+
+/// What the customer owes: nothing in warranty, the parts otherwise. Labour
+/// is never charged. Every part must be priced in one currency.
+pub fn amount_due(lines: &[PartLine], in_warranty: bool) -> Result<Money, RuleViolation> {
+    let currency = lines.first().map(|l| l.unit_price.currency()).unwrap_or(Currency::CNY);
+    let mut due = Money::zero(currency);
+    if in_warranty {
+        return Ok(due);
+    }
+    for l in lines {
+        due = due.checked_add(l.total()?).map_err(|e| match e {
+            crm_domain::MoneyError::CurrencyMismatch(..) => {
+                RuleViolation::new("MIXED_CURRENCIES", "the parts used are priced in different currencies")
+            }
+            _ => too_large(),
+        })?;
+    }
+    Ok(due)
+}
+
+/// DSP-6: the technician takes nothing, or up to the amount due (the rest is
+/// invoiced by billing), in its currency.
+pub fn check_collection(collected: Money, due: Money) -> Result<(), &'static str> {
+    if collected.is_negative() {
+        return Err("must not be negative");
+    }
+    if collected.amount_minor() == 0 {
+        return Ok(());
+    }
+    if collected.currency() != due.currency() {
+        return Err("must be in the currency of the amount due");
+    }
+    if collected.amount_minor() > due.amount_minor() {
+        return Err("must not exceed the amount due");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn line(qty: i32, price: i64) -> PartLine {
+        PartLine {
+            part_id: uuid::Uuid::nil(),
+            code: "P".into(),
+            name: "part".into(),
+            quantity: qty,
+            unit_price: Money::cny(price),
+        }
+    }
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).unwrap_or_default()
+    }
+
+    #[test]
+    fn the_registered_warranty_end_decides_and_is_inclusive() {
+        let end = d(2026, 11, 26);
+        assert!(in_warranty(Kind::Repair, Some(end), Some(d(2020, 1, 1)), d(2026, 11, 26)));
+        assert!(!in_warranty(Kind::Repair, Some(end), Some(d(2026, 11, 1)), d(2026, 11, 27)));
+    }
+
+    #[test]
+    fn without_a_device_a_repair_is_covered_a_year_from_purchase() {
+        assert_eq!(default_warranty_end(d(2025, 3, 1)), d(2026, 2, 28));
+        assert_eq!(default_warranty_end(d(2024, 2, 29)), d(2025, 2, 27));
+        assert!(in_warranty(Kind::Repair, None, Some(d(2025, 3, 1)), d(2026, 2, 28)));
+        assert!(!in_warranty(Kind::Repair, None, Some(d(2025, 3, 1)), d(2026, 3, 1)));
+        assert!(in_warranty(Kind::Installation, None, None, d(2026, 3, 1)));
+        assert!(!in_warranty(Kind::Maintenance, None, None, d(2026, 3, 1)));
+    }
+
+    #[test]
+    fn in_warranty_is_free_out_of_warranty_is_parts_only() {
+        let lines = [line(2, 1_550), line(1, 9_900)];
+        assert_eq!(amount_due(&lines, true), Ok(Money::cny(0)));
+        assert_eq!(amount_due(&lines, false), Ok(Money::cny(13_000)));
+        assert_eq!(amount_due(&[], false), Ok(Money::cny(0)));
+    }
+
+    #[test]
+    fn mixed_currencies_and_overflow_are_refused() {
+        let usd = Currency::parse("USD").unwrap_or(Currency::CNY);
+        let mut l = line(1, 100);
+        l.unit_price = Money::new(100, usd);
+        assert_eq!(amount_due(&[line(1, 1), l], false).map_err(|e| e.reason), Err("MIXED_CURRENCIES"));
+        assert_eq!(amount_due(&[line(2, i64::MAX)], false).map_err(|e| e.reason), Err("AMOUNT_OUT_OF_RANGE"));
+    }
+
+    #[test]
+    fn collections_stay_within_the_amount_due() {
+        let due = Money::cny(1_000);
+        assert_eq!(check_collection(Money::cny(0), due), Ok(()));
+        assert_eq!(check_collection(Money::cny(400), due), Ok(()));
+        assert_eq!(check_collection(Money::cny(1_000), due), Ok(()));
+        assert!(check_collection(Money::cny(1_001), due).is_err());
+        assert!(check_collection(Money::cny(-1), due).is_err());
+        let usd = Currency::parse("USD").unwrap_or(Currency::CNY);
+        assert!(check_collection(Money::new(5, usd), due).is_err());
+        // Nothing is due in warranty, so nothing may be taken.
+        assert!(check_collection(Money::cny(1), Money::cny(0)).is_err());
+    }
+
+    proptest! {
+        /// Out of warranty the amount is exactly the sum of the part lines
+        /// (no labour, no rounding); in warranty it is zero.
+        #[test]
+        fn the_amount_is_the_sum_of_the_parts_or_nothing(
+            parts in proptest::collection::vec((1i32..100, 0i64..1_000_000), 0..20),
+            covered in any::<bool>(),
+        ) {
+            let lines: Vec<PartLine> = parts.iter().map(|(q, p)| line(*q, *p)).collect();
+            let sum: i64 = parts.iter().map(|(q, p)| i64::from(*q) * p).sum();
+            let due = amount_due(&lines, covered).map_err(|e| e.reason);
+            prop_assert_eq!(due, Ok(Money::cny(if covered { 0 } else { sum })));
+        }
+    }
+}

@@ -1,0 +1,394 @@
+//! DSP-7 meter reading: route schedules and their periods, read-rate targets,
+//! the checks a field reading must pass (never an estimate), and fast, slow
+//! or dead meters.
+
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use crm_domain::{Money, ids::CustomerId};
+
+use super::ServiceLevel;
+
+crm_domain::typed_id!(
+    /// A meter on a reading route (DSP-7).
+    MeterId
+);
+
+macro_rules! text_enum {
+    ($name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(&self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            pub fn from_db(s: &str) -> Option<Self> {
+                match s { $($text => Some($name::$variant),)+ _ => None }
+            }
+        }
+    };
+}
+
+text_enum!(Schedule {
+    CommercialMonthly = "commercial_monthly",
+    ResidentialMonthly = "residential_monthly",
+    ResidentialIndoorQuarterly = "residential_indoor_quarterly",
+});
+text_enum!(MeterKind { Gas = "gas", Water = "water", Heat = "heat" });
+text_enum!(FlowDirection { Forward = "forward", Reverse = "reverse", Bidirectional = "bidirectional" });
+text_enum!(Anomaly { Fast = "fast", Slow = "slow", Dead = "dead" });
+
+/// A meter is fast or slow when its daily consumption is more than this many
+/// times, or less than a this-many-th of, the previous interval's.
+pub const ANOMALY_FACTOR: i128 = 3;
+
+/// One reading window of a schedule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Window {
+    pub period: String,
+    pub first_day: NaiveDate,
+    pub last_day: NaiveDate,
+}
+
+impl Schedule {
+    /// DSP-7 read-rate targets in basis points.
+    pub fn target_bp(self) -> i32 {
+        match self {
+            Schedule::CommercialMonthly => 10_000,
+            Schedule::ResidentialMonthly => 9_800,
+            Schedule::ResidentialIndoorQuarterly => 7_000,
+        }
+    }
+
+    /// The period a reading taken on `day` counts for: the month, or the
+    /// quarter for indoor meters.
+    pub fn period_of(self, day: NaiveDate) -> String {
+        match self {
+            Schedule::CommercialMonthly | Schedule::ResidentialMonthly => format!("{}-{:02}", day.year(), day.month()),
+            Schedule::ResidentialIndoorQuarterly => format!("{}-Q{}", day.year(), (day.month() - 1) / 3 + 1),
+        }
+    }
+
+    /// Whether `period` is a period of this schedule ("2026-11" or "2026-Q4").
+    pub fn is_period(self, period: &str) -> bool {
+        let Some((y, rest)) = period.split_once('-') else { return false };
+        if y.len() != 4 || y.parse::<i32>().is_err() {
+            return false;
+        }
+        match self {
+            Schedule::CommercialMonthly | Schedule::ResidentialMonthly => {
+                rest.len() == 2 && rest.parse::<u32>().is_ok_and(|m| (1..=12).contains(&m))
+            }
+            Schedule::ResidentialIndoorQuarterly => rest
+                .strip_prefix('Q')
+                .is_some_and(|q| q.len() == 1 && q.parse::<u32>().is_ok_and(|q| (1..=4).contains(&q))),
+        }
+    }
+
+    /// The planned windows of `year`: commercial meters on the 22nd–23rd of
+    /// each month, residential during the month, indoor meters during the
+    /// quarter.
+    pub fn windows(self, year: i32) -> Vec<Window> {
+        let day = |m: u32, d: u32| NaiveDate::from_ymd_opt(year, m, d);
+        let month_end = |m: u32| {
+            let next = if m == 12 { NaiveDate::from_ymd_opt(year + 1, 1, 1) } else { day(m + 1, 1) };
+            next.and_then(|n| n.pred_opt())
+        };
+        let mut out = vec![];
+        match self {
+            Schedule::CommercialMonthly | Schedule::ResidentialMonthly => {
+                for m in 1..=12 {
+                    let (first, last) = if self == Schedule::CommercialMonthly {
+                        (day(m, 22), day(m, 23))
+                    } else {
+                        (day(m, 1), month_end(m))
+                    };
+                    if let (Some(first_day), Some(last_day)) = (first, last) {
+                        out.push(Window { period: format!("{year}-{m:02}"), first_day, last_day });
+                    }
+                }
+            }
+            Schedule::ResidentialIndoorQuarterly => {
+                for q in 1..=4u32 {
+                    if let (Some(first_day), Some(last_day)) = (day(q * 3 - 2, 1), month_end(q * 3)) {
+                        out.push(Window { period: format!("{year}-Q{q}"), first_day, last_day });
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub id: uuid::Uuid,
+    pub name: String,
+    pub schedule: Schedule,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Meter {
+    pub id: MeterId,
+    pub customer_id: CustomerId,
+    pub customer_name: String,
+    pub service_level: ServiceLevel,
+    pub number: String,
+    pub kind: MeterKind,
+    pub installed_on: NaiveDate,
+    pub flow_direction: FlowDirection,
+    pub prepaid: bool,
+    pub route_id: uuid::Uuid,
+    pub site_address: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What the field sent for one meter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Read {
+        base_reading: i64,
+        cumulative_volume: i64,
+        balance: Option<Money>,
+    },
+    Missed {
+        reason: String,
+    },
+    /// Estimated or copied: never accepted (DSP-7).
+    NotRead,
+}
+
+/// The last read reading of a meter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Previous {
+    pub read_at: DateTime<Utc>,
+    pub cumulative_volume: i64,
+    pub consumption: Option<i64>,
+    pub days: Option<i32>,
+}
+
+/// A reading accepted for storage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    pub consumption: Option<i64>,
+    pub days: Option<i32>,
+    pub anomaly: Option<Anomaly>,
+}
+
+/// Why a reading was refused: a stable reason and a sentence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reject {
+    pub reason: &'static str,
+    pub message: String,
+}
+
+fn reject(reason: &'static str, message: impl Into<String>) -> Reject {
+    Reject { reason, message: message.into() }
+}
+
+/// Checks one reading of `meter` against its previous read reading.
+pub fn check(
+    meter: &Meter,
+    outcome: &Outcome,
+    read_at: DateTime<Utc>,
+    previous: Option<&Previous>,
+) -> Result<Accepted, Reject> {
+    let (volume, balance) = match outcome {
+        Outcome::NotRead => {
+            return Err(reject(
+                "ESTIMATE_NOT_ALLOWED",
+                "estimated or copied readings are not accepted; record the reading as missed with a reason",
+            ));
+        }
+        Outcome::Missed { reason } if reason.trim().is_empty() => {
+            return Err(reject("INVALID", "a missed reading needs missed_reason"));
+        }
+        Outcome::Missed { .. } => return Ok(Accepted { consumption: None, days: None, anomaly: None }),
+        Outcome::Read { base_reading, cumulative_volume, balance } => {
+            if *base_reading < 0 || *cumulative_volume < 0 {
+                return Err(reject("INVALID", "register values must not be negative"));
+            }
+            (*cumulative_volume, *balance)
+        }
+    };
+    match (meter.prepaid, balance) {
+        (true, None) => return Err(reject("INVALID", "a prepaid meter's reading records the balance left")),
+        (false, Some(_)) => return Err(reject("INVALID", "only prepaid meters carry a balance")),
+        _ => {}
+    }
+    let Some(prev) = previous else { return Ok(Accepted { consumption: None, days: None, anomaly: None }) };
+    if read_at <= prev.read_at {
+        return Err(reject("OUT_OF_ORDER", "the meter was read later than this already"));
+    }
+    if volume < prev.cumulative_volume {
+        return Err(reject(
+            "BACKWARDS_READING",
+            format!(
+                "{volume} is below the previous reading {}; a replaced meter is registered anew",
+                prev.cumulative_volume
+            ),
+        ));
+    }
+    let consumption = volume - prev.cumulative_volume;
+    let days = i32::try_from((read_at - prev.read_at).num_days().max(1)).unwrap_or(i32::MAX);
+    let anomaly = match (prev.consumption, prev.days) {
+        (Some(p), Some(pd)) => detect(consumption, days, p, pd),
+        _ => None,
+    };
+    Ok(Accepted { consumption: Some(consumption), days: Some(days), anomaly })
+}
+
+/// Compares daily consumption with the previous interval's, in integers:
+/// a meter that stopped is dead, one running `ANOMALY_FACTOR` times faster
+/// or slower is fast or slow.
+pub fn detect(consumption: i64, days: i32, prev: i64, prev_days: i32) -> Option<Anomaly> {
+    if prev <= 0 || prev_days <= 0 || days <= 0 {
+        return None;
+    }
+    if consumption == 0 {
+        return Some(Anomaly::Dead);
+    }
+    // consumption/days vs prev/prev_days, cross-multiplied.
+    let now = i128::from(consumption) * i128::from(prev_days);
+    let before = i128::from(prev) * i128::from(days);
+    if now > ANOMALY_FACTOR * before {
+        Some(Anomaly::Fast)
+    } else if now * ANOMALY_FACTOR < before {
+        Some(Anomaly::Slow)
+    } else {
+        None
+    }
+}
+
+/// Read rate in basis points, rounded down; an empty route has nothing to
+/// miss.
+pub fn rate_bp(read: i64, planned: i64) -> i32 {
+    if planned <= 0 {
+        return 10_000;
+    }
+    i32::try_from(read.saturating_mul(10_000) / planned).unwrap_or(i32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).unwrap_or_default()
+    }
+
+    fn at(day: u32) -> DateTime<Utc> {
+        d(2026, 11, day).and_hms_opt(2, 0, 0).unwrap_or_default().and_utc()
+    }
+
+    fn meter(prepaid: bool) -> Meter {
+        Meter {
+            id: MeterId::new(),
+            customer_id: CustomerId::new(),
+            customer_name: "x".into(),
+            service_level: ServiceLevel::General,
+            number: "M1".into(),
+            kind: MeterKind::Gas,
+            installed_on: d(2020, 1, 1),
+            flow_direction: FlowDirection::Forward,
+            prepaid,
+            route_id: uuid::Uuid::nil(),
+            site_address: "a".into(),
+            created_by: "u".into(),
+            created_at: Utc::now(),
+        }
+    }
+
+    fn read(v: i64) -> Outcome {
+        Outcome::Read { base_reading: 0, cumulative_volume: v, balance: None }
+    }
+
+    #[test]
+    fn periods_and_windows_follow_the_schedule() {
+        assert_eq!(Schedule::CommercialMonthly.period_of(d(2026, 11, 22)), "2026-11");
+        assert_eq!(Schedule::ResidentialIndoorQuarterly.period_of(d(2026, 11, 22)), "2026-Q4");
+        let w = Schedule::CommercialMonthly.windows(2026);
+        assert_eq!(w.len(), 12);
+        assert_eq!((w[1].first_day, w[1].last_day), (d(2026, 2, 22), d(2026, 2, 23)));
+        let r = Schedule::ResidentialMonthly.windows(2028);
+        assert_eq!(r[1].last_day, d(2028, 2, 29));
+        let q = Schedule::ResidentialIndoorQuarterly.windows(2026);
+        assert_eq!(
+            q.iter().map(|w| w.period.as_str()).collect::<Vec<_>>(),
+            ["2026-Q1", "2026-Q2", "2026-Q3", "2026-Q4"]
+        );
+        assert_eq!((q[3].first_day, q[3].last_day), (d(2026, 10, 1), d(2026, 12, 31)));
+        assert!(Schedule::ResidentialMonthly.is_period("2026-11"));
+        assert!(!Schedule::ResidentialMonthly.is_period("2026-13"));
+        assert!(!Schedule::ResidentialMonthly.is_period("2026-Q4"));
+        assert!(Schedule::ResidentialIndoorQuarterly.is_period("2026-Q4"));
+        assert!(!Schedule::ResidentialIndoorQuarterly.is_period("2026-Q5"));
+        assert_eq!(
+            [Schedule::CommercialMonthly, Schedule::ResidentialMonthly, Schedule::ResidentialIndoorQuarterly]
+                .map(Schedule::target_bp),
+            [10_000, 9_800, 7_000]
+        );
+    }
+
+    #[test]
+    fn estimates_misses_without_reason_and_wrong_balances_are_refused() {
+        let m = meter(false);
+        let r = |o: &Outcome, m: &Meter| check(m, o, at(22), None).map_err(|e| e.reason);
+        assert_eq!(r(&Outcome::NotRead, &m), Err("ESTIMATE_NOT_ALLOWED"));
+        assert_eq!(r(&Outcome::Missed { reason: " ".into() }, &m), Err("INVALID"));
+        assert!(r(&Outcome::Missed { reason: "门锁".into() }, &m).is_ok());
+        let with_balance = Outcome::Read { base_reading: 0, cumulative_volume: 5, balance: Some(Money::cny(100)) };
+        assert_eq!(r(&with_balance, &m), Err("INVALID"));
+        assert!(r(&with_balance, &meter(true)).is_ok());
+        assert_eq!(r(&read(5), &meter(true)), Err("INVALID"));
+    }
+
+    #[test]
+    fn readings_go_forward_and_compute_consumption() {
+        let m = meter(false);
+        let prev = Previous { read_at: at(1), cumulative_volume: 1_000, consumption: None, days: None };
+        assert_eq!(check(&m, &read(900), at(22), Some(&prev)).map_err(|e| e.reason), Err("BACKWARDS_READING"));
+        assert_eq!(check(&m, &read(1_100), at(1), Some(&prev)).map_err(|e| e.reason), Err("OUT_OF_ORDER"));
+        let ok = check(&m, &read(1_210), at(22), Some(&prev));
+        assert_eq!(ok, Ok(Accepted { consumption: Some(210), days: Some(21), anomaly: None }));
+    }
+
+    #[test]
+    fn fast_slow_and_dead_meters_are_flagged() {
+        assert_eq!(detect(0, 30, 300, 30), Some(Anomaly::Dead));
+        assert_eq!(detect(901, 30, 300, 30), Some(Anomaly::Fast));
+        assert_eq!(detect(900, 30, 300, 30), None);
+        assert_eq!(detect(99, 30, 300, 30), Some(Anomaly::Slow));
+        assert_eq!(detect(100, 30, 300, 30), None);
+        // Daily rates, not totals: twice the days, twice the volume is normal.
+        assert_eq!(detect(600, 60, 300, 30), None);
+        // Nothing to compare with.
+        assert_eq!(detect(0, 30, 0, 30), None);
+    }
+
+    #[test]
+    fn read_rates_round_down() {
+        assert_eq!(rate_bp(49, 50), 9_800);
+        assert_eq!(rate_bp(97, 99), 9_797);
+        assert_eq!(rate_bp(0, 0), 10_000);
+    }
+
+    proptest! {
+        /// Whatever the volumes, an accepted reading never has negative
+        /// consumption, and consumption in line with the past is no anomaly.
+        #[test]
+        fn accepted_consumption_is_never_negative(prev in 0i64..1_000_000, now in 0i64..1_000_000, day in 2u32..28) {
+            let p = Previous { read_at: at(1), cumulative_volume: prev, consumption: Some(100), days: Some(10) };
+            if let Ok(a) = check(&meter(false), &read(now), at(day), Some(&p)) {
+                prop_assert!(a.consumption.unwrap_or(0) >= 0);
+            }
+            prop_assert_eq!(detect(i64::from(day) * 10, i32::try_from(day).unwrap_or(1), 100, 10), None);
+        }
+    }
+}

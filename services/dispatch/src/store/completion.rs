@@ -1,0 +1,226 @@
+//! Completion's money side (DSP-5, DSP-6): the parts catalogue, parts used,
+//! cash collected and handed over, and the outbox billing reads.
+
+use chrono::{DateTime, Utc};
+use crm_domain::{Currency, Money};
+use crm_platform::error::violated_constraint;
+use sqlx::{PgConnection, QueryBuilder};
+use uuid::Uuid;
+
+use crate::{
+    error::{Error, Result},
+    model::{
+        TechnicianId, WorkOrderId,
+        cash::{Collection, Handover},
+        charges::{Part, PartLine},
+    },
+};
+
+fn currency(code: &str) -> Result<Currency> {
+    Currency::parse(code).map_err(|e| Error::Corrupt(e.to_string()))
+}
+
+#[tracing::instrument(skip_all, fields(part = %p.code))]
+pub async fn insert_part(conn: &mut PgConnection, p: &Part) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO dispatch.parts (id, code, name, price_minor, currency, created_by, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(p.id)
+    .bind(&p.code)
+    .bind(&p.name)
+    .bind(p.unit_price.amount_minor())
+    .bind(p.unit_price.currency().code())
+    .bind(&p.created_by)
+    .bind(p.created_at)
+    .execute(conn)
+    .await
+    .map_err(|e| match violated_constraint(&e) {
+        Some("parts_code_key") => {
+            Error::AlreadyExists { resource: "part", detail: format!("code {} is in the catalogue", p.code) }
+        }
+        _ => Error::Db(e),
+    })?;
+    Ok(())
+}
+
+type PartRow = (Uuid, String, String, i64, String, String, DateTime<Utc>);
+
+fn part(r: PartRow) -> Result<Part> {
+    let (id, code, name, price, cur, created_by, created_at) = r;
+    Ok(Part { id, code, name, unit_price: Money::new(price, currency(&cur)?), created_by, created_at })
+}
+
+/// A page of the catalogue in id order, one more than `limit` when there is
+/// a next page.
+pub async fn list_parts(conn: &mut PgConnection, after: Option<Uuid>, limit: u32) -> Result<Vec<Part>> {
+    let rows: Vec<PartRow> = sqlx::query_as(
+        "SELECT id, code, name, price_minor, currency, created_by, created_at FROM dispatch.parts \
+         WHERE ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2",
+    )
+    .bind(after)
+    .bind(i64::from(limit) + 1)
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter().map(part).collect()
+}
+
+/// The catalogue entries with these codes.
+pub async fn parts_by_code(conn: &mut PgConnection, codes: &[String]) -> Result<Vec<Part>> {
+    let rows: Vec<PartRow> = sqlx::query_as(
+        "SELECT id, code, name, price_minor, currency, created_by, created_at FROM dispatch.parts \
+         WHERE code = ANY($1)",
+    )
+    .bind(codes)
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter().map(part).collect()
+}
+
+pub(super) async fn insert_order_parts(conn: &mut PgConnection, id: WorkOrderId, lines: &[PartLine]) -> Result<()> {
+    if lines.is_empty() {
+        return Ok(());
+    }
+    let mut q = QueryBuilder::new(
+        "INSERT INTO dispatch.work_order_parts (work_order_id, line_no, part_id, part_code, name, quantity, \
+         unit_price_minor, currency) ",
+    );
+    q.push_values(lines.iter().enumerate(), |mut b, (i, l)| {
+        b.push_bind(id.0)
+            .push_bind(i32::try_from(i + 1).unwrap_or(i32::MAX))
+            .push_bind(l.part_id)
+            .push_bind(&l.code)
+            .push_bind(&l.name)
+            .push_bind(l.quantity)
+            .push_bind(l.unit_price.amount_minor())
+            .push_bind(l.unit_price.currency().code());
+    });
+    q.build().execute(conn).await?;
+    Ok(())
+}
+
+pub(super) async fn load_order_parts(conn: &mut PgConnection, id: WorkOrderId) -> Result<Vec<PartLine>> {
+    let rows: Vec<(Uuid, String, String, i32, i64, String)> = sqlx::query_as(
+        "SELECT part_id, part_code, name, quantity, unit_price_minor, currency FROM dispatch.work_order_parts \
+         WHERE work_order_id = $1 ORDER BY line_no",
+    )
+    .bind(id.0)
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter()
+        .map(|(part_id, code, name, quantity, price, cur)| {
+            Ok(PartLine { part_id, code, name, quantity, unit_price: Money::new(price, currency(&cur)?) })
+        })
+        .collect()
+}
+
+#[tracing::instrument(skip_all, fields(work_order = %c.work_order_id))]
+pub async fn insert_collection(conn: &mut PgConnection, c: &Collection) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO dispatch.cash_collections (id, work_order_id, technician_id, amount_minor, currency, \
+         collected_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(c.id)
+    .bind(c.work_order_id.0)
+    .bind(c.technician_id.0)
+    .bind(c.amount.amount_minor())
+    .bind(c.amount.currency().code())
+    .bind(c.collected_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+type CollectionRow = (Uuid, Uuid, Uuid, i64, String, DateTime<Utc>, Option<Uuid>);
+
+fn collection(r: CollectionRow) -> Result<Collection> {
+    let (id, work_order_id, technician_id, amount, cur, collected_at, handover_id) = r;
+    Ok(Collection {
+        id,
+        work_order_id: WorkOrderId(work_order_id),
+        technician_id: TechnicianId(technician_id),
+        amount: Money::new(amount, currency(&cur)?),
+        collected_at,
+        handover_id,
+    })
+}
+
+const COLLECTION_COLUMNS: &str = "id, work_order_id, technician_id, amount_minor, currency, collected_at, handover_id";
+
+/// A technician's collections not yet handed over, locked so two hand-overs
+/// cannot settle the same cash.
+pub async fn open_collections_for_update(conn: &mut PgConnection, t: TechnicianId) -> Result<Vec<Collection>> {
+    let sql = format!(
+        "SELECT {COLLECTION_COLUMNS} FROM dispatch.cash_collections WHERE technician_id = $1 \
+         AND handover_id IS NULL ORDER BY id FOR UPDATE"
+    );
+    let rows: Vec<CollectionRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(t.0).fetch_all(conn).await?;
+    rows.into_iter().map(collection).collect()
+}
+
+/// Open collections, optionally of one technician, in id order; one more
+/// than `limit` when there is a next page.
+pub async fn list_open_collections(
+    conn: &mut PgConnection,
+    t: Option<TechnicianId>,
+    after: Option<Uuid>,
+    limit: u32,
+) -> Result<Vec<Collection>> {
+    let sql = format!(
+        "SELECT {COLLECTION_COLUMNS} FROM dispatch.cash_collections WHERE handover_id IS NULL \
+         AND ($1::uuid IS NULL OR technician_id = $1) AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3"
+    );
+    let rows: Vec<CollectionRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(t.map(|t| t.0))
+        .bind(after)
+        .bind(i64::from(limit) + 1)
+        .fetch_all(conn)
+        .await?;
+    rows.into_iter().map(collection).collect()
+}
+
+/// Records the hand-over and marks its collections as handed over.
+#[tracing::instrument(skip_all, fields(handover = %h.id))]
+pub async fn insert_handover(conn: &mut PgConnection, h: &Handover) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO dispatch.cash_handovers (id, technician_id, currency, expected_minor, counted_minor, \
+         received_by, received_at, note) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(h.id)
+    .bind(h.technician_id.0)
+    .bind(h.counted.currency().code())
+    .bind(h.expected.amount_minor())
+    .bind(h.counted.amount_minor())
+    .bind(&h.received_by)
+    .bind(h.received_at)
+    .bind(&h.note)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE dispatch.cash_collections SET handover_id = $1 WHERE id = ANY($2)")
+        .bind(h.id)
+        .bind(&h.collection_ids)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// X-1: the event is committed with the change it reports.
+pub async fn record_event(
+    conn: &mut PgConnection,
+    event_type: &str,
+    aggregate_id: Uuid,
+    payload: serde_json::Value,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO dispatch.outbox (id, event_type, aggregate_id, payload, occurred_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(Uuid::now_v7())
+    .bind(event_type)
+    .bind(aggregate_id)
+    .bind(payload)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

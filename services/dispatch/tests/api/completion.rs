@@ -1,0 +1,288 @@
+//! DSP-5/DSP-6 over gRPC: completion with parts priced from the catalogue,
+//! warranty deciding what is due, terminal and SIM swaps updating the
+//! registry with history in the same transaction, the outbox event, cash
+//! collected on site and its hand-over to finance.
+
+use chrono::{Days, NaiveDate, Utc};
+use crm_proto::dispatch::v1 as pb;
+use crm_testkit::Role;
+use tonic::Code;
+
+use crate::helpers::{App, assert_invalid, assert_rule, cny, reason, rid};
+
+fn completion(w: &pb::WorkOrder) -> pb::CompleteWorkOrderRequest {
+    pb::CompleteWorkOrderRequest {
+        request_id: rid(),
+        id: w.id.clone(),
+        etag: w.etag.clone(),
+        work_done: "更换终端和 SIM 卡".into(),
+        signed_off_by: "王经理".into(),
+        ..Default::default()
+    }
+}
+
+fn swap(old: &str, new: &str) -> Option<pb::NumberSwap> {
+    Some(pb::NumberSwap { old_number: old.into(), new_number: new.into() })
+}
+
+fn used(code: &str, quantity: i32) -> pb::PartUsed {
+    pb::PartUsed { part_code: code.into(), quantity }
+}
+
+#[tokio::test]
+async fn out_of_warranty_the_customer_pays_parts_only_and_swaps_are_recorded() {
+    let app = App::new().await;
+    let cust = app.customer("甲", None).await;
+    let tech = app.technician("t-a", &["gps"], "north", 3).await;
+    let expired = Utc::now().date_naive() - Days::new(30);
+    let dev = app.device(&cust, "T-OLD", "SIM-OLD", expired).await;
+    app.part("GT06", 35_000).await;
+    app.part("SIM", 2_050).await;
+    let w = app.approved_repair(&cust).await;
+    let w = app.on_site(&w, &tech.id, "t-a").await;
+    let mut req = completion(&w);
+    req.device_id = dev.id.clone();
+    req.parts = vec![used("gt06", 1), used("SIM", 2)];
+    req.terminal_swap = swap("T-OLD", "T-NEW");
+    req.sim_swap = swap("SIM-OLD", "SIM-NEW");
+    req.swap_reason = "终端损坏".into();
+    req.payment_collected = Some(cny(39_100));
+    let mut t = app.tech("t-a").await;
+    let done = t.complete_work_order(req.clone()).await.unwrap().into_inner().work_order.unwrap();
+    assert_eq!(done.state, pb::WorkOrderState::Completed as i32);
+    assert!(!done.in_warranty);
+    assert_eq!(done.device_id, dev.id);
+    // 1 × 350.00 + 2 × 20.50, no labour.
+    assert_eq!(done.amount_due, Some(cny(39_100)));
+    assert_eq!(done.payment_collected, Some(cny(39_100)));
+    let lines: Vec<(&str, i32, i64)> = done
+        .parts
+        .iter()
+        .map(|l| (l.part_code.as_str(), l.quantity, l.line_total.as_ref().unwrap().amount_minor))
+        .collect();
+    assert_eq!(lines, [("GT06", 1, 35_000), ("SIM", 2, 4_100)]);
+    // The registry moved with the order, and kept both swaps.
+    let d = app
+        .dispatcher()
+        .await
+        .get_device(pb::GetDeviceRequest { id: dev.id.clone() })
+        .await
+        .unwrap()
+        .into_inner()
+        .device
+        .unwrap();
+    assert_eq!((d.serial_number.as_str(), d.sim_number.as_str()), ("T-NEW", "SIM-NEW"));
+    let swaps: Vec<(i32, &str, &str, &str, &str)> = d
+        .swaps
+        .iter()
+        .map(|s| {
+            (s.kind, s.old_number.as_str(), s.new_number.as_str(), s.swapped_by.as_str(), s.work_order_id.as_str())
+        })
+        .collect();
+    assert_eq!(
+        swaps,
+        [
+            (pb::SwapKind::Terminal as i32, "T-OLD", "T-NEW", "t-a", w.id.as_str()),
+            (pb::SwapKind::Sim as i32, "SIM-OLD", "SIM-NEW", "t-a", w.id.as_str()),
+        ]
+    );
+    assert!(d.swaps.iter().all(|s| s.reason == "终端损坏" && s.swapped_at.is_some()));
+    // one event for billing, written with the change; a retry adds none.
+    let again = t.complete_work_order(req).await.unwrap().into_inner().work_order.unwrap();
+    assert_eq!(again, done);
+    let events: Vec<(String, serde_json::Value)> =
+        sqlx::query_as("SELECT event_type, payload FROM dispatch.outbox ORDER BY seq")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].0, "work_order.completed");
+    assert_eq!(events[0].1["amount_due_minor"], 39_100);
+    assert_eq!(events[0].1["collected_on_site_minor"], 39_100);
+    assert_eq!(events[0].1["in_warranty"], false);
+    assert_eq!(app.count("device_swaps").await, 2);
+    assert_eq!(app.count("cash_collections").await, 1);
+}
+
+#[tokio::test]
+async fn in_warranty_work_is_free_and_nothing_may_be_collected() {
+    let app = App::new().await;
+    let cust = app.customer("乙", None).await;
+    let tech = app.technician("t-b", &["gps"], "north", 3).await;
+    let covered = Utc::now().date_naive() + Days::new(30);
+    let dev = app.device(&cust, "T-1", "", covered).await;
+    app.part("GT06", 35_000).await;
+    let w = app.on_site(&app.approved_repair(&cust).await, &tech.id, "t-b").await;
+    let mut req = completion(&w);
+    req.device_id = dev.id.clone();
+    req.parts = vec![used("GT06", 1)];
+    req.payment_collected = Some(cny(100));
+    let mut t = app.tech("t-b").await;
+    assert_invalid(&t.complete_work_order(req.clone()).await.expect_err("charged"), "payment_collected");
+    req.payment_collected = None;
+    let done = t.complete_work_order(req).await.unwrap().into_inner().work_order.unwrap();
+    assert!(done.in_warranty);
+    assert_eq!(done.amount_due, Some(cny(0)));
+    assert_eq!(done.parts.len(), 1);
+    assert_eq!(app.count("cash_collections").await, 0);
+}
+
+#[tokio::test]
+async fn a_bad_completion_changes_nothing() {
+    let app = App::new().await;
+    let cust = app.customer("丙", None).await;
+    let other = app.customer("丁", None).await;
+    let tech = app.technician("t-c", &["gps"], "north", 3).await;
+    let dev = app.device(&cust, "T-1", "S-1", NaiveDate::from_ymd_opt(2025, 1, 10).unwrap()).await;
+    let foreign = app.device(&other, "T-2", "S-2", NaiveDate::from_ymd_opt(2030, 1, 1).unwrap()).await;
+    app.part("GT06", 35_000).await;
+    let w = app.on_site(&app.approved_repair(&cust).await, &tech.id, "t-c").await;
+    let mut t = app.tech("t-c").await;
+    // Wrong old number: the registry is the truth.
+    let mut req = completion(&w);
+    req.device_id = dev.id.clone();
+    req.terminal_swap = swap("T-9", "T-NEW");
+    req.swap_reason = "坏了".into();
+    assert_rule(&t.complete_work_order(req).await.expect_err("mismatch"), "DEVICE_NUMBER_MISMATCH");
+    // A new terminal number already in use elsewhere.
+    let mut req = completion(&w);
+    req.device_id = dev.id.clone();
+    req.terminal_swap = swap("T-1", "T-2");
+    req.swap_reason = "坏了".into();
+    assert_eq!(t.complete_work_order(req).await.expect_err("taken").code(), Code::AlreadyExists);
+    // Another customer's device.
+    let mut req = completion(&w);
+    req.device_id = foreign.id.clone();
+    assert_rule(&t.complete_work_order(req).await.expect_err("foreign"), "DEVICE_OF_ANOTHER_CUSTOMER");
+    // Field errors: unknown part, swap without reason or device, overpayment.
+    let mut req = completion(&w);
+    req.parts = vec![used("NOPE", 1)];
+    assert_invalid(&t.complete_work_order(req).await.expect_err("part"), "parts[0].part_code");
+    let mut req = completion(&w);
+    req.sim_swap = swap("S-1", "S-9");
+    let err = t.complete_work_order(req).await.expect_err("swap");
+    assert_invalid(&err, "device_id");
+    assert_invalid(&err, "swap_reason");
+    let mut req = completion(&w);
+    req.device_id = dev.id.clone();
+    req.parts = vec![used("GT06", 1)];
+    req.payment_collected = Some(cny(35_001));
+    assert_invalid(&t.complete_work_order(req).await.expect_err("over"), "payment_collected");
+    let mut req = completion(&w);
+    req.parts = vec![used("GT06", 0)];
+    assert_invalid(&t.complete_work_order(req).await.expect_err("qty"), "parts[0].quantity");
+    // Nothing moved.
+    assert_eq!(app.get(&w.id).await.state, pb::WorkOrderState::OnSite as i32);
+    for table in ["device_swaps", "work_order_parts", "cash_collections", "outbox"] {
+        assert_eq!(app.count(table).await, 0, "{table}");
+    }
+    let d = app.dispatcher().await.get_device(pb::GetDeviceRequest { id: dev.id.clone() }).await.unwrap();
+    assert_eq!(d.into_inner().device.unwrap().serial_number, "T-1");
+}
+
+#[tokio::test]
+async fn cash_is_handed_over_and_reconciled() {
+    let app = App::new().await;
+    let cust = app.customer("戊", None).await;
+    let tech = app.technician("t-d", &["gps"], "north", 5).await;
+    app.part("GT06", 10_000).await;
+    let mut t = app.tech("t-d").await;
+    for collected in [10_000, 6_000] {
+        let w = app.on_site(&app.approved_maintenance(&cust).await, &tech.id, "t-d").await;
+        let mut req = completion(&w);
+        req.parts = vec![used("GT06", 1)];
+        req.payment_collected = Some(cny(collected));
+        let done = t.complete_work_order(req).await.unwrap().into_inner().work_order.unwrap();
+        // Maintenance of no registered device: parts charged, no labour.
+        assert_eq!(done.amount_due, Some(cny(10_000)));
+    }
+    let mut fin = app.client(&[Role::Finance], "fin-1").await;
+    let open = fin
+        .list_unreconciled_collections(pb::ListUnreconciledCollectionsRequest {
+            technician_id: tech.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .collections;
+    assert_eq!(open.iter().map(|c| c.amount.as_ref().unwrap().amount_minor).collect::<Vec<_>>(), [10_000, 6_000]);
+    // Technicians do not see or settle the cash desk's side.
+    let err = t
+        .record_cash_handover(pb::RecordCashHandoverRequest {
+            request_id: rid(),
+            technician_id: tech.id.clone(),
+            counted: Some(cny(16_000)),
+            note: String::new(),
+        })
+        .await
+        .expect_err("technician");
+    assert_eq!(err.code(), Code::PermissionDenied);
+    // Short by 10.00 without a word: refused; with a note: kept as a difference.
+    let short = |note: &str| pb::RecordCashHandoverRequest {
+        request_id: rid(),
+        technician_id: tech.id.clone(),
+        counted: Some(cny(15_000)),
+        note: note.into(),
+    };
+    assert_rule(&fin.record_cash_handover(short("")).await.expect_err("unexplained"), "DIFFERENCE_NEEDS_NOTE");
+    let req = short("少 10 元，已登记");
+    let h = fin.record_cash_handover(req.clone()).await.unwrap().into_inner().handover.unwrap();
+    assert_eq!(h.expected, Some(cny(16_000)));
+    assert_eq!(h.difference, Some(cny(-1_000)));
+    assert!(!h.reconciled);
+    assert_eq!(h.received_by, "fin-1");
+    assert_eq!(h.collection_ids.len(), 2);
+    // A retry is the same hand-over; nothing is left to hand over afterwards.
+    assert_eq!(fin.record_cash_handover(req).await.unwrap().into_inner().handover.unwrap(), h);
+    assert_eq!(app.count("cash_handovers").await, 1);
+    let left = fin
+        .list_unreconciled_collections(pb::ListUnreconciledCollectionsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .collections;
+    assert!(left.is_empty());
+    let err = fin
+        .record_cash_handover(pb::RecordCashHandoverRequest {
+            request_id: rid(),
+            technician_id: tech.id.clone(),
+            counted: Some(cny(0)),
+            note: String::new(),
+        })
+        .await
+        .expect_err("nothing");
+    assert_eq!(reason(&err), "NOTHING_TO_HAND_OVER");
+}
+
+#[tokio::test]
+async fn the_parts_catalogue_has_unique_codes() {
+    let app = App::new().await;
+    let p = app.part("gt06", 35_000).await;
+    assert_eq!(p.code, "GT06");
+    let mut m = app.manager().await;
+    let dup = pb::CreatePartRequest {
+        request_id: rid(),
+        part: Some(pb::Part {
+            code: "GT06".into(),
+            name: "again".into(),
+            unit_price: Some(cny(1)),
+            ..Default::default()
+        }),
+    };
+    assert_eq!(m.create_part(dup).await.expect_err("dup").code(), Code::AlreadyExists);
+    let bad = pb::CreatePartRequest {
+        request_id: rid(),
+        part: Some(pb::Part { code: "X".into(), name: "x".into(), unit_price: Some(cny(-5)), ..Default::default() }),
+    };
+    assert_invalid(&m.create_part(bad).await.expect_err("negative"), "part.unit_price");
+    let parts = m.list_parts(pb::ListPartsRequest::default()).await.unwrap().into_inner().parts;
+    assert_eq!(parts, [p]);
+    let err = app
+        .tech("t")
+        .await
+        .create_part(pb::CreatePartRequest { request_id: rid(), part: None })
+        .await
+        .expect_err("technician");
+    assert_eq!(err.code(), Code::PermissionDenied);
+}
