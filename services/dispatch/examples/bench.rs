@@ -431,6 +431,7 @@ async fn main() -> Result<(), BoxError> {
             cols.missed_reason.push(String::new());
             cols.anomaly.push(None);
             cols.repair_work_order_id.push(None);
+            cols.register_change.push(None);
         }
     }
     let t = Instant::now();
@@ -452,7 +453,8 @@ async fn main() -> Result<(), BoxError> {
             currency: cols.currency[r.clone()].to_vec(),
             missed_reason: cols.missed_reason[r.clone()].to_vec(),
             anomaly: cols.anomaly[r.clone()].to_vec(),
-            repair_work_order_id: cols.repair_work_order_id[r].to_vec(),
+            repair_work_order_id: cols.repair_work_order_id[r.clone()].to_vec(),
+            register_change: cols.register_change[r].to_vec(),
         };
         inserted += crm_dispatch::store::insert_readings(&mut conn, &part, "bench", Utc::now()).await?.len();
     }

@@ -321,7 +321,7 @@ fn push(
     repair: Option<uuid::Uuid>,
 ) {
     let (kind, base, volume, balance, missed) = match outcome {
-        Outcome::Read { base_reading, cumulative_volume, balance } => {
+        Outcome::Read { base_reading, cumulative_volume, balance, .. } => {
             ("read", Some(*base_reading), Some(*cumulative_volume), *balance, String::new())
         }
         Outcome::Missed { reason } => ("missed", None, None, None, reason.clone()),
@@ -342,6 +342,10 @@ fn push(
     c.missed_reason.push(missed);
     c.anomaly.push(a.anomaly.map(|x| x.as_str().to_string()));
     c.repair_work_order_id.push(repair);
+    c.register_change.push(match outcome {
+        Outcome::Read { change, .. } => change.as_str().map(str::to_string),
+        _ => None,
+    });
 }
 
 /// DSP-7: a fast, slow or dead meter raises a repair order, created as a

@@ -148,6 +148,29 @@ pub struct Meter {
     pub created_at: DateTime<Utc>,
 }
 
+/// How the register changed since the previous reading (DSP-7): only these
+/// let a reading go below the previous one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RegisterChange {
+    #[default]
+    None,
+    /// A new meter was fitted; the old one read `old_final` when it came out,
+    /// the new one starts at the reading's `base_reading`.
+    MeterReplaced { old_final: i64 },
+    /// The register passed `max` and wrapped to zero.
+    RolledOver { max: i64 },
+}
+
+impl RegisterChange {
+    pub fn as_str(&self) -> Option<&'static str> {
+        match self {
+            RegisterChange::None => None,
+            RegisterChange::MeterReplaced { .. } => Some("meter_replaced"),
+            RegisterChange::RolledOver { .. } => Some("rolled_over"),
+        }
+    }
+}
+
 /// What the field sent for one meter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -155,6 +178,7 @@ pub enum Outcome {
         base_reading: i64,
         cumulative_volume: i64,
         balance: Option<Money>,
+        change: RegisterChange,
     },
     Missed {
         reason: String,
@@ -209,7 +233,7 @@ pub fn check(
             return Err(reject("INVALID", "a missed reading needs missed_reason"));
         }
         Outcome::Missed { .. } => return Ok(Accepted { consumption: None, days: None, anomaly: None }),
-        Outcome::Read { base_reading, cumulative_volume, balance } => {
+        Outcome::Read { base_reading, cumulative_volume, balance, .. } => {
             if *base_reading < 0 || *cumulative_volume < 0 {
                 return Err(reject("INVALID", "register values must not be negative"));
             }
@@ -225,16 +249,42 @@ pub fn check(
     if read_at <= prev.read_at {
         return Err(reject("OUT_OF_ORDER", "the meter was read later than this already"));
     }
-    if volume < prev.cumulative_volume {
-        return Err(reject(
-            "BACKWARDS_READING",
-            format!(
-                "{volume} is below the previous reading {}; a replaced meter is registered anew",
-                prev.cumulative_volume
-            ),
-        ));
-    }
-    let consumption = volume - prev.cumulative_volume;
+    let (change, base) = match outcome {
+        Outcome::Read { change, base_reading, .. } => (*change, *base_reading),
+        _ => (RegisterChange::None, 0),
+    };
+    // Consumption is never negative: a register that went down must say why.
+    let consumption = match change {
+        RegisterChange::None if volume < prev.cumulative_volume => {
+            return Err(reject(
+                "BACKWARDS_READING",
+                format!(
+                    "{volume} is below the previous reading {}; mark it as a meter replacement or roll-over",
+                    prev.cumulative_volume
+                ),
+            ));
+        }
+        RegisterChange::None => volume - prev.cumulative_volume,
+        RegisterChange::MeterReplaced { old_final } if old_final >= prev.cumulative_volume && volume >= base => {
+            (old_final - prev.cumulative_volume) + (volume - base)
+        }
+        RegisterChange::MeterReplaced { .. } => {
+            return Err(reject(
+                "INVALID",
+                "a replacement needs the old meter's final value (not below the previous reading) and a new \
+                 register not below its base",
+            ));
+        }
+        RegisterChange::RolledOver { max } if max > prev.cumulative_volume && volume < prev.cumulative_volume => {
+            (max - prev.cumulative_volume) + volume
+        }
+        RegisterChange::RolledOver { .. } => {
+            return Err(reject(
+                "INVALID",
+                "a roll-over wraps past the register's maximum (above the previous reading) to below the previous reading",
+            ));
+        }
+    };
     let days = i32::try_from((read_at - prev.read_at).num_days().max(1)).unwrap_or(i32::MAX);
     let anomaly = match (prev.consumption, prev.days) {
         (Some(p), Some(pd)) => detect(consumption, days, p, pd),
@@ -306,7 +356,7 @@ mod tests {
     }
 
     fn read(v: i64) -> Outcome {
-        Outcome::Read { base_reading: 0, cumulative_volume: v, balance: None }
+        Outcome::Read { base_reading: 0, cumulative_volume: v, balance: None, change: RegisterChange::None }
     }
 
     #[test]
@@ -343,7 +393,12 @@ mod tests {
         assert_eq!(r(&Outcome::NotRead, &m), Err("ESTIMATE_NOT_ALLOWED"));
         assert_eq!(r(&Outcome::Missed { reason: " ".into() }, &m), Err("INVALID"));
         assert!(r(&Outcome::Missed { reason: "门锁".into() }, &m).is_ok());
-        let with_balance = Outcome::Read { base_reading: 0, cumulative_volume: 5, balance: Some(Money::cny(100)) };
+        let with_balance = Outcome::Read {
+            base_reading: 0,
+            cumulative_volume: 5,
+            balance: Some(Money::cny(100)),
+            change: RegisterChange::None,
+        };
         assert_eq!(r(&with_balance, &m), Err("INVALID"));
         assert!(r(&with_balance, &meter(true)).is_ok());
         assert_eq!(r(&read(5), &meter(true)), Err("INVALID"));
@@ -389,6 +444,40 @@ mod tests {
                 prop_assert!(a.consumption.unwrap_or(0) >= 0);
             }
             prop_assert_eq!(detect(i64::from(day) * 10, i32::try_from(day).unwrap_or(1), 100, 10), None);
+        }
+    }
+
+    #[test]
+    fn replacements_and_roll_overs_may_go_down_but_never_consume_negatively() {
+        let m = meter(false);
+        let prev = Previous { read_at: at(1), cumulative_volume: 1_000, consumption: None, days: None };
+        let with = |v: i64, base: i64, change: RegisterChange| Outcome::Read {
+            base_reading: base,
+            cumulative_volume: v,
+            balance: None,
+            change,
+        };
+        // The old meter read 1 200 when it came out; the new one started at 10 and reads 60.
+        let replaced =
+            check(&m, &with(60, 10, RegisterChange::MeterReplaced { old_final: 1_200 }), at(22), Some(&prev));
+        assert_eq!(replaced.map(|a| a.consumption), Ok(Some(250)));
+        let bad = check(&m, &with(60, 10, RegisterChange::MeterReplaced { old_final: 900 }), at(22), Some(&prev));
+        assert_eq!(bad.map_err(|e| e.reason), Err("INVALID"));
+        // A 9 999 L register wrapped: 1 000 → 9 999 → 0 → 300.
+        let rolled = check(&m, &with(300, 0, RegisterChange::RolledOver { max: 9_999 }), at(22), Some(&prev));
+        assert_eq!(rolled.map(|a| a.consumption), Ok(Some(9_299)));
+        let not_rolled = check(&m, &with(1_300, 0, RegisterChange::RolledOver { max: 9_999 }), at(22), Some(&prev));
+        assert_eq!(not_rolled.map_err(|e| e.reason), Err("INVALID"));
+        for change in [
+            RegisterChange::None,
+            RegisterChange::MeterReplaced { old_final: 2_000 },
+            RegisterChange::RolledOver { max: 5_000 },
+        ] {
+            for v in [0, 500, 999, 1_000, 4_000] {
+                if let Ok(a) = check(&m, &with(v, 0, change), at(22), Some(&prev)) {
+                    assert!(a.consumption.unwrap_or(0) >= 0, "{change:?} {v}");
+                }
+            }
         }
     }
 }

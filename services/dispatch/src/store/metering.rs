@@ -243,6 +243,7 @@ pub struct ReadingColumns {
     pub missed_reason: Vec<String>,
     pub anomaly: Vec<Option<String>>,
     pub repair_work_order_id: Vec<Option<Uuid>>,
+    pub register_change: Vec<Option<String>>,
 }
 
 /// Inserts the chunk; returns the ids actually inserted (a concurrent stream
@@ -256,10 +257,10 @@ pub async fn insert_readings(
     Ok(sqlx::query_scalar(
         "INSERT INTO dispatch.meter_readings (id, meter_id, period, read_at, outcome, base_reading, \
          cumulative_volume, consumption, days, balance_minor, currency, missed_reason, anomaly, \
-         repair_work_order_id, recorded_by, recorded_at) \
+         repair_work_order_id, register_change, recorded_by, recorded_at) \
          SELECT u.*, $15, $16 FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::text[], \
          $6::bigint[], $7::bigint[], $8::bigint[], $9::int[], $10::bigint[], $11::text[], $12::text[], $13::text[], \
-         $14::uuid[]) AS u ON CONFLICT DO NOTHING RETURNING id",
+         $14::uuid[], $17::text[]) AS u ON CONFLICT DO NOTHING RETURNING id",
     )
     .bind(&c.id)
     .bind(&c.meter_id)
@@ -277,6 +278,7 @@ pub async fn insert_readings(
     .bind(&c.repair_work_order_id)
     .bind(by)
     .bind(at)
+    .bind(&c.register_change)
     .fetch_all(conn)
     .await?)
 }

@@ -271,3 +271,36 @@ async fn read_rates_are_reported_against_the_target() {
     let err = m.get_read_rate(pb::GetReadRateRequest { period: "last month".into(), route_id: String::new() }).await;
     assert_invalid(&err.expect_err("garbage"), "period");
 }
+
+#[tokio::test]
+async fn a_replaced_or_rolled_over_register_may_go_down_and_never_consumes_negatively() {
+    let app = App::new().await;
+    let cust = app.customer("丁", None).await;
+    let r = route(&app, "r9", pb::RouteSchedule::ResidentialMonthly).await;
+    register(&app, meter(&cust, &r.id, "R-1")).await;
+    register(&app, meter(&cust, &r.id, "W-1")).await;
+    let mut reader = app.client(&[Role::MeterReader], "reader-9").await;
+    send(&mut reader, vec![vec![read("R-1", 40, 5_000), read("W-1", 40, 99_000)]]).await;
+    // R-1 was replaced: the old register read 5 600 when it came out; the new
+    // one started at 20 and reads 320. W-1's 99 999 L register wrapped to 300.
+    let mut replaced = read("R-1", 0, 320);
+    replaced.base_reading = 20;
+    replaced.register_change = pb::RegisterChange::MeterReplaced as i32;
+    replaced.old_meter_final_volume = 5_600;
+    let mut rolled = read("W-1", 0, 300);
+    rolled.register_change = pb::RegisterChange::RolledOver as i32;
+    rolled.register_max_volume = 99_999;
+    let resp = send(&mut reader, vec![vec![replaced, rolled]]).await;
+    assert_eq!((resp.accepted, resp.rejected.len()), (2, 0), "{resp:?}");
+    let rows: Vec<(Option<i64>, Option<String>)> = sqlx::query_as(
+        "SELECT r.consumption, r.register_change FROM dispatch.meter_readings r JOIN dispatch.meters m ON m.id = r.meter_id \
+         WHERE r.register_change IS NOT NULL ORDER BY m.number",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        rows,
+        vec![(Some(600 + 300), Some("meter_replaced".into())), (Some(999 + 300), Some("rolled_over".into()))]
+    );
+}

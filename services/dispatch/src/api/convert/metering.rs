@@ -9,7 +9,7 @@ use tonic::Status;
 use super::{date_out, line, money_in, required_date, ts};
 use crate::model::{
     ServiceLevel,
-    metering::{FlowDirection, Meter, MeterId, MeterKind, Outcome, Route, Schedule},
+    metering::{FlowDirection, Meter, MeterId, MeterKind, Outcome, RegisterChange, Route, Schedule},
 };
 
 macro_rules! enum_map {
@@ -177,6 +177,14 @@ pub(crate) fn field_reading(r: &pb::MeterReading, now: DateTime<Utc>) -> Result<
             base_reading: r.base_reading,
             cumulative_volume: r.cumulative_volume,
             balance: r.balance.as_ref().map(money_in).transpose().map_err(|e| format!("balance {}", e.reason))?,
+            change: match pb::RegisterChange::try_from(r.register_change) {
+                Ok(pb::RegisterChange::Unspecified) => RegisterChange::None,
+                Ok(pb::RegisterChange::MeterReplaced) => {
+                    RegisterChange::MeterReplaced { old_final: r.old_meter_final_volume }
+                }
+                Ok(pb::RegisterChange::RolledOver) => RegisterChange::RolledOver { max: r.register_max_volume },
+                Err(_) => return Err("register_change is not a known value".into()),
+            },
         },
         Ok(pb::ReadingOutcome::Missed) => Outcome::Missed { reason: r.missed_reason.trim().to_string() },
         Ok(pb::ReadingOutcome::Estimated | pb::ReadingOutcome::Copied) => Outcome::NotRead,
