@@ -9,6 +9,7 @@ pub mod money;
 pub mod name;
 pub mod page;
 pub mod role;
+pub mod rules;
 pub mod text;
 
 pub use calendar::{CalendarError, WorkingCalendar};
@@ -17,6 +18,7 @@ pub use money::{Currency, Money, MoneyError};
 pub use name::{normalize_for_match, width_fold};
 pub use page::{PageSize, PageToken, PageTokenError};
 pub use role::Role;
+pub use rules::{RuleViolation, etag};
 
 /// Why a value from outside was refused. `field` is filled in by the caller
 /// that knows the field path; `reason` is a sentence for a person.

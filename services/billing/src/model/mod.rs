@@ -8,26 +8,7 @@ pub mod pricing;
 pub mod states;
 pub mod usage;
 
-/// Declares a closed vocabulary stored as text in the database.
-macro_rules! vocabulary {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            pub fn as_str(&self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-
-            pub fn from_db(s: &str) -> Option<Self> {
-                match s { $($text => Some($name::$variant),)+ _ => None }
-            }
-        }
-    };
-}
+pub(crate) use crm_domain::vocabulary;
 
 vocabulary!(AccountKind { Prepaid = "prepaid", Postpaid = "postpaid" });
 vocabulary!(AccountStatus { Active = "active", Suspended = "suspended", Closed = "closed" });
@@ -43,21 +24,6 @@ vocabulary!(PaymentMethod {
 vocabulary!(EntryKind { Charge = "charge", Payment = "payment", Credit = "credit", Refund = "refund", Adjustment = "adjustment" });
 vocabulary!(CatalogueKind { Part = "part", Service = "service" });
 
-/// A business rule that refused a request: FAILED_PRECONDITION with `reason`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct RuleViolation {
-    pub reason: &'static str,
-    pub message: String,
-}
+pub use crm_domain::RuleViolation;
 
-impl RuleViolation {
-    pub fn new(reason: &'static str, message: impl Into<String>) -> Self {
-        Self { reason, message: message.into() }
-    }
-}
-
-/// The opaque etag of a version.
-pub fn etag(version: i64) -> String {
-    format!("\"{version}\"")
-}
+pub use crm_domain::etag;

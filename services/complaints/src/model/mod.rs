@@ -17,26 +17,7 @@ crm_domain::typed_id!(
     ComplaintId
 );
 
-/// Declares a closed vocabulary stored as text in the database.
-macro_rules! vocabulary {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            pub fn as_str(&self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-
-            pub fn from_db(s: &str) -> Option<Self> {
-                match s { $($text => Some($name::$variant),)+ _ => None }
-            }
-        }
-    };
-}
+pub(crate) use crm_domain::vocabulary;
 
 vocabulary!(
     /// CMP-3..CMP-7 lifecycle state.
@@ -93,19 +74,7 @@ vocabulary!(
     DeadlineUnit { CalendarDays = "calendar_days", WorkingDays = "working_days", WorkingHours = "working_hours" }
 );
 
-/// A business rule refused the change: FAILED_PRECONDITION with `reason`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct RuleViolation {
-    pub reason: &'static str,
-    pub message: String,
-}
-
-impl RuleViolation {
-    pub fn new(reason: &'static str, message: impl Into<String>) -> Self {
-        Self { reason, message: message.into() }
-    }
-}
+pub use crm_domain::RuleViolation;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct References {
@@ -156,7 +125,7 @@ pub struct Complaint {
 
 impl Complaint {
     pub fn etag(&self) -> String {
-        self.version.to_string()
+        crm_domain::etag(self.version)
     }
 
     /// The round under way, if the complaint was accepted.

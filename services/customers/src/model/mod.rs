@@ -14,28 +14,7 @@ pub mod visit;
 use chrono::{DateTime, Utc};
 use crm_domain::ids::{AddressId, ContactId, CustomerId};
 
-/// Declares a closed vocabulary stored as text in the database.
-macro_rules! vocabulary {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            pub fn as_str(&self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-
-            pub fn from_db(s: &str) -> Option<Self> {
-                match s { $($text => Some($name::$variant),)+ _ => None }
-            }
-        }
-    };
-}
-
-pub(crate) use vocabulary;
+pub(crate) use crm_domain::vocabulary;
 
 vocabulary!(PartyKind { Person = "person", Organization = "organization" });
 vocabulary!(SizeBand { Micro = "micro", Small = "small", Medium = "medium", Large = "large" });
@@ -126,10 +105,7 @@ impl Customer {
     }
 }
 
-/// The opaque etag of a version. Clients compare it, never parse it.
-pub fn etag(version: i64) -> String {
-    format!("\"{version}\"")
-}
+pub use crm_domain::etag;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Contact {
@@ -175,19 +151,7 @@ pub struct DuplicateCandidate {
 /// 0..1) in the same region are reported as likely duplicates.
 pub const DUPLICATE_NAME_SIMILARITY: f64 = 0.5;
 
-/// A business rule that refused a request: FAILED_PRECONDITION with `reason`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct RuleViolation {
-    pub reason: &'static str,
-    pub message: String,
-}
-
-impl RuleViolation {
-    pub fn new(reason: &'static str, message: impl Into<String>) -> Self {
-        Self { reason, message: message.into() }
-    }
-}
+pub use crm_domain::RuleViolation;
 
 #[cfg(test)]
 mod tests {

@@ -68,7 +68,7 @@ pub struct Swap {
 
 impl Device {
     pub fn etag(&self) -> String {
-        self.version.to_string()
+        crm_domain::etag(self.version)
     }
 
     /// The number a swap of `kind` replaces ("" for a device without SIM).

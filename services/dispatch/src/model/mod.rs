@@ -26,26 +26,7 @@ crm_domain::typed_id!(
     TechnicianId
 );
 
-/// Declares a closed vocabulary stored as text in the database.
-macro_rules! vocabulary {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            pub fn as_str(&self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-
-            pub fn from_db(s: &str) -> Option<Self> {
-                match s { $($text => Some($name::$variant),)+ _ => None }
-            }
-        }
-    };
-}
+pub(crate) use crm_domain::vocabulary;
 
 vocabulary!(
     /// DSP-2 lifecycle state.
@@ -84,19 +65,7 @@ impl Kind {
     }
 }
 
-/// A business rule refused the change: FAILED_PRECONDITION with `reason`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct RuleViolation {
-    pub reason: &'static str,
-    pub message: String,
-}
-
-impl RuleViolation {
-    pub fn new(reason: &'static str, message: impl Into<String>) -> Self {
-        Self { reason, message: message.into() }
-    }
-}
+pub use crm_domain::RuleViolation;
 
 /// One vehicle of an installation request (DSP-2): an order line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -234,7 +203,7 @@ impl WorkOrder {
     }
 
     pub fn etag(&self) -> String {
-        self.version.to_string()
+        crm_domain::etag(self.version)
     }
 
     /// The purchase date the caller gave for a repair.
@@ -272,7 +241,7 @@ pub struct Technician {
 
 impl Technician {
     pub fn etag(&self) -> String {
-        self.version.to_string()
+        crm_domain::etag(self.version)
     }
 }
 
