@@ -236,6 +236,28 @@ where
     }
 }
 
+/// Who is calling an RPC, and the RPC's request id: what handlers need of
+/// the request once it is decoded. Derefs to the `Principal`.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub who: Principal,
+    pub request_id: Option<String>,
+}
+
+impl Caller {
+    pub fn of<T>(req: &tonic::Request<T>) -> Result<Caller, Status> {
+        Ok(Caller { who: principal(req)?, request_id: crate::client::request_id(req) })
+    }
+}
+
+impl std::ops::Deref for Caller {
+    type Target = Principal;
+
+    fn deref(&self) -> &Principal {
+        &self.who
+    }
+}
+
 /// The caller of an RPC, put there by the auth layer.
 pub fn principal<T>(req: &tonic::Request<T>) -> Result<Principal, Status> {
     req.extensions().get::<Principal>().cloned().ok_or_else(|| error::unauthenticated("no principal"))

@@ -17,7 +17,7 @@ pub mod server;
 pub mod service;
 pub mod telemetry;
 
-pub use auth::{Policy, Principal, TokenKeys};
+pub use auth::{Caller, Policy, Principal, TokenKeys};
 pub use config::{CalendarConfig, ServerConfig};
 pub use error::Violations;
 pub use server::{ServiceSpec, serve};

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use chrono::{Datelike, Utc};
 use crm_domain::text;
-use crm_platform::{Violations, auth::principal, client, error::invalid_argument, idempotency::IdempotentCall};
+use crm_platform::{Violations, client, error::invalid_argument, idempotency::IdempotentCall};
 use crm_proto::{
     billing::v1::{self as pb, billing_service_server::BillingService},
     customers::v1::{self as cpb, customer_service_client::CustomerServiceClient},
@@ -879,13 +879,13 @@ macro_rules! rpc {
                 &self,
                 request: Request<tonic::Streaming<pb::RecordMeterReadingsRequest>>,
             ) -> std::result::Result<Response<pb::RecordMeterReadingsResponse>, Status> {
-                let caller = Caller { who: principal(&request)?, request_id: client::request_id(&request) };
+                let caller = Caller::of(&request)?;
                 let mut stream = request.into_inner();
                 Ok(Response::new(self.record_readings(&caller, &mut stream).await?))
             }
             $(
                 async fn $name(&self, request: Request<$req>) -> std::result::Result<Response<$resp>, Status> {
-                    let caller = Caller { who: principal(&request)?, request_id: client::request_id(&request) };
+                    let caller = Caller::of(&request)?;
                     Ok(Response::new(self.$inner(&caller, request.into_inner()).await?))
                 }
             )+

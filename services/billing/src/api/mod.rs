@@ -8,7 +8,7 @@ mod handlers;
 pub mod usage;
 
 use crm_domain::WorkingCalendar;
-use crm_platform::{Policy, Principal, ServiceContext, client::Peer, idempotency::IdempotentCall};
+use crm_platform::{Policy, ServiceContext, client::Peer, idempotency::IdempotentCall};
 use crm_proto::billing::v1 as pb;
 use prost::Message;
 use sqlx::{PgPool, Postgres, Transaction};
@@ -62,19 +62,7 @@ pub struct BillingApi {
     customers: std::result::Result<Peer, String>,
 }
 
-/// Who is calling and the RPC's request id.
-pub(crate) struct Caller {
-    who: Principal,
-    request_id: Option<String>,
-}
-
-impl std::ops::Deref for Caller {
-    type Target = Principal;
-
-    fn deref(&self) -> &Principal {
-        &self.who
-    }
-}
+pub(crate) use crm_platform::Caller;
 
 impl BillingApi {
     pub fn new(pool: PgPool, ctx: &ServiceContext) -> Self {

@@ -11,12 +11,7 @@ mod steps;
 
 use chrono::{DateTime, Utc};
 use crm_domain::WorkingCalendar;
-use crm_platform::{
-    Policy, Principal, ServiceContext,
-    auth::principal,
-    client::{Peer, request_id},
-    idempotency::IdempotentCall,
-};
+use crm_platform::{Policy, ServiceContext, client::Peer, idempotency::IdempotentCall};
 use crm_proto::complaints::v1::{self as pb, complaint_service_server::ComplaintService};
 use prost::Message;
 use sqlx::{PgPool, Postgres, Transaction};
@@ -71,11 +66,7 @@ pub struct ComplaintsApi {
     customers: std::result::Result<Peer, String>,
 }
 
-/// Who is calling, and the request id to pass on to peers.
-pub(crate) struct Caller {
-    pub who: Principal,
-    pub request_id: Option<String>,
-}
+pub(crate) use crm_platform::Caller;
 
 impl ComplaintsApi {
     pub fn new(pool: PgPool, ctx: &ServiceContext) -> Self {
@@ -168,7 +159,7 @@ macro_rules! rpc {
         impl ComplaintService for ComplaintsApi {
             $(
                 async fn $name(&self, request: Request<$req>) -> std::result::Result<Response<$resp>, Status> {
-                    let caller = Caller { who: principal(&request)?, request_id: request_id(&request) };
+                    let caller = Caller::of(&request)?;
                     Ok(Response::new(self.$inner(&caller, request.into_inner()).await?))
                 }
             )+

@@ -5,7 +5,7 @@ use crm_domain::{
     PageSize, PageToken, Role,
     ids::{AddressId, ContactId, CustomerId},
 };
-use crm_platform::{Violations, auth::principal, error::invalid_argument, idempotency::IdempotentCall};
+use crm_platform::{Violations, error::invalid_argument, idempotency::IdempotentCall};
 use crm_proto::customers::v1::{self as pb, customer_service_server::CustomerService};
 use prost::Message;
 use sqlx::{Postgres, Transaction};
@@ -492,10 +492,7 @@ macro_rules! rpc {
         impl CustomerService for CustomersApi {
             $(
                 async fn $name(&self, request: Request<$req>) -> std::result::Result<Response<$resp>, Status> {
-                    let caller = Caller {
-                        who: principal(&request)?,
-                        request_id: crm_platform::client::request_id(&request),
-                    };
+                    let caller = Caller::of(&request)?;
                     Ok(Response::new(self.$inner(&caller, request.into_inner()).await?))
                 }
             )+

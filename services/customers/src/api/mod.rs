@@ -8,7 +8,7 @@ mod sales;
 mod sales_convert;
 
 use crm_domain::Role;
-use crm_platform::{Policy, Principal, idempotency::IdempotentCall};
+use crm_platform::{Policy, idempotency::IdempotentCall};
 use crm_proto::customers::v1 as pb;
 use prost::Message;
 use sqlx::{PgPool, Postgres, Transaction};
@@ -98,19 +98,7 @@ impl CustomersApi {
     }
 }
 
-/// Who is calling and the RPC's request id (for the audit trail).
-pub(crate) struct Caller {
-    who: Principal,
-    request_id: Option<String>,
-}
-
-impl std::ops::Deref for Caller {
-    type Target = Principal;
-
-    fn deref(&self) -> &Principal {
-        &self.who
-    }
-}
+pub(crate) use crm_platform::Caller;
 
 enum Opened<R> {
     Replay(R),

@@ -13,12 +13,7 @@ mod planning;
 
 use chrono::{DateTime, Utc};
 use crm_domain::WorkingCalendar;
-use crm_platform::{
-    Policy, Principal, ServiceContext,
-    auth::principal,
-    client::{Peer, request_id},
-    idempotency::IdempotentCall,
-};
+use crm_platform::{Policy, Principal, ServiceContext, client::Peer, idempotency::IdempotentCall};
 use crm_proto::dispatch::v1::{self as pb, dispatch_service_server::DispatchService};
 use prost::Message;
 use sqlx::{PgPool, Postgres, Transaction};
@@ -86,11 +81,7 @@ pub struct DispatchApi {
     customers: std::result::Result<Peer, String>,
 }
 
-/// Who is calling, and the request id to pass on to peers.
-pub(crate) struct Caller {
-    pub who: Principal,
-    pub request_id: Option<String>,
-}
+pub(crate) use crm_platform::Caller;
 
 impl DispatchApi {
     pub fn new(pool: PgPool, ctx: &ServiceContext) -> Self {
@@ -194,12 +185,12 @@ macro_rules! rpc {
                 &self,
                 request: Request<tonic::Streaming<pb::RecordReadingsRequest>>,
             ) -> std::result::Result<Response<pb::RecordReadingsResponse>, Status> {
-                let caller = Caller { who: principal(&request)?, request_id: request_id(&request) };
+                let caller = Caller::of(&request)?;
                 Ok(Response::new(self.record_reading_stream(&caller, request.into_inner()).await?))
             }
             $(
                 async fn $name(&self, request: Request<$req>) -> std::result::Result<Response<$resp>, Status> {
-                    let caller = Caller { who: principal(&request)?, request_id: request_id(&request) };
+                    let caller = Caller::of(&request)?;
                     Ok(Response::new(self.$inner(&caller, request.into_inner()).await?))
                 }
             )+
