@@ -175,7 +175,7 @@ async fn main() -> Result<(), BoxError> {
         .id;
     let mut disp = client(&[Role::Dispatcher, Role::ServiceManager], "bench").await;
     let mut technicians = vec![];
-    for n in 0..50 {
+    for n in 0..800 {
         let t = disp
             .create_technician(pb::CreateTechnicianRequest {
                 request_id: rid(),
@@ -214,7 +214,7 @@ async fn main() -> Result<(), BoxError> {
         .into_inner()
         .work_order
         .ok_or("no order")?;
-    let copies = 2_400;
+    let copies = 40_000;
     sqlx::query(
         "INSERT INTO dispatch.work_orders (id, customer_id, customer_name, service_level, kind, state, urgency, \
          priority, site_address, contact_name, contact_phone, description, required_skills, territory, created_by, \
@@ -243,7 +243,15 @@ async fn main() -> Result<(), BoxError> {
     tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(health)
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+            // TCP_NODELAY as the platform sets it, so the ceiling is not Nagle's.
+            .serve_with_incoming(tokio_stream::StreamExt::map(
+                tokio_stream::wrappers::TcpListenerStream::new(listener),
+                |c| {
+                    let c = c?;
+                    c.set_nodelay(true)?;
+                    Ok::<_, std::io::Error>(c)
+                },
+            )),
     );
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?.connect().await?;
     let bare = tonic_health::pb::health_client::HealthClient::new(channel);
