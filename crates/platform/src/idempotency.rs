@@ -19,6 +19,13 @@ use tonic::{Code, Status};
 
 use crate::{Principal, error};
 
+/// A mutating call's start: its stored first response, or a fresh
+/// transaction holding its key.
+pub enum Opened<R> {
+    Replay(R),
+    Fresh(Transaction<'static, Postgres>),
+}
+
 /// One mutating call, identified by its key.
 pub struct IdempotentCall {
     table: &'static str,
@@ -45,6 +52,16 @@ impl IdempotentCall {
     /// The RPC this call is (e.g. `UpdateCustomer`).
     pub fn method(&self) -> &'static str {
         self.method
+    }
+
+    /// Opens the call's transaction and claims its key: a call that already
+    /// ran yields its first response instead of a transaction.
+    pub async fn open<R: Message + Default>(&self, pool: &PgPool) -> Result<Opened<R>, Status> {
+        let mut tx = pool.begin().await.map_err(|e| error::from_sqlx(&e))?;
+        Ok(match self.claim::<R>(&mut tx).await? {
+            Some(done) => Opened::Replay(done),
+            None => Opened::Fresh(tx),
+        })
     }
 
     /// Claims the key inside `tx`. `Some(response)` means this call already

@@ -3,6 +3,13 @@
 use chrono::{DateTime, Utc};
 use crm_domain::Invalid;
 
+/// Now, at the database's precision (microseconds), so that what a response
+/// echoes equals what a later read returns.
+pub fn now() -> DateTime<Utc> {
+    let t = Utc::now();
+    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
+}
+
 pub fn to_proto(t: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp { seconds: t.timestamp(), nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0) }
 }

@@ -8,10 +8,10 @@ mod handlers;
 pub mod usage;
 
 use crm_domain::WorkingCalendar;
-use crm_platform::{Policy, ServiceContext, client::Peer, idempotency::IdempotentCall};
+use crm_platform::{Policy, ServiceContext, client::Peer, idempotency::IdempotentCall, idempotency::Opened};
 use crm_proto::billing::v1 as pb;
 use prost::Message;
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::PgPool;
 
 use crate::{
     error::Result,
@@ -77,17 +77,8 @@ impl BillingApi {
     /// Opens the transaction of a mutating call and claims its key; a call
     /// that already ran yields its first response instead.
     async fn open<R: Message + Default>(&self, call: &IdempotentCall) -> Result<Opened<R>> {
-        let mut tx = self.pool.begin().await?;
-        Ok(match call.claim::<R>(&mut tx).await? {
-            Some(done) => Opened::Replay(done),
-            None => Opened::Fresh(tx),
-        })
+        Ok(call.open(&self.pool).await?)
     }
-}
-
-enum Opened<R> {
-    Replay(R),
-    Fresh(Transaction<'static, Postgres>),
 }
 
 #[cfg(test)]

@@ -9,9 +9,8 @@ mod intake;
 mod reads;
 mod steps;
 
-use chrono::{DateTime, Utc};
 use crm_domain::WorkingCalendar;
-use crm_platform::{Policy, ServiceContext, client::Peer, idempotency::IdempotentCall};
+use crm_platform::{Policy, ServiceContext, client::Peer, idempotency::IdempotentCall, idempotency::Opened};
 use crm_proto::complaints::v1::{self as pb, complaint_service_server::ComplaintService};
 use prost::Message;
 use sqlx::{PgPool, Postgres, Transaction};
@@ -81,11 +80,7 @@ impl ComplaintsApi {
     /// Opens the transaction of a mutating call and claims its idempotency
     /// key; a call that already ran yields its first response instead.
     async fn open<R: Message + Default>(&self, call: &IdempotentCall) -> Result<Opened<R>> {
-        let mut tx = self.pool.begin().await?;
-        Ok(match call.claim::<R>(&mut tx).await? {
-            Some(done) => Opened::Replay(done),
-            None => Opened::Fresh(tx),
-        })
+        Ok(call.open(&self.pool).await?)
     }
 
     /// Claims the key, locks the complaint, checks the etag and asks the
@@ -127,11 +122,6 @@ impl ComplaintsApi {
     }
 }
 
-enum Opened<R> {
-    Replay(R),
-    Fresh(Transaction<'static, Postgres>),
-}
-
 /// A change to one complaint, opened under its row lock.
 struct Fresh {
     tx: Transaction<'static, Postgres>,
@@ -145,11 +135,7 @@ enum Change<R> {
     Fresh(Box<Fresh>),
 }
 
-/// Now, at the database's precision (microseconds).
-pub fn now() -> DateTime<Utc> {
-    let t = Utc::now();
-    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
-}
+pub use crm_platform::proto_time::now;
 
 /// Each RPC: who is calling, then the inherent method; errors map to statuses
 /// in one place (`crate::error`).

@@ -1,6 +1,5 @@
 //! The RPCs of `crm.customers.v1.CustomerService`.
 
-use chrono::{DateTime, Utc};
 use crm_domain::{
     PageSize, PageToken, Role,
     ids::{AddressId, ContactId, CustomerId},
@@ -478,11 +477,7 @@ impl CustomersApi {
     }
 }
 
-/// Now, at the database's precision (microseconds).
-fn now() -> DateTime<Utc> {
-    let t = Utc::now();
-    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
-}
+use crm_platform::proto_time::now;
 
 /// Each RPC: who is calling, then the inherent method; errors map to statuses
 /// in one place (`crate::error`).

@@ -8,10 +8,10 @@ mod sales;
 mod sales_convert;
 
 use crm_domain::Role;
-use crm_platform::{Policy, idempotency::IdempotentCall};
+use crm_platform::{Policy, idempotency::IdempotentCall, idempotency::Opened};
 use crm_proto::customers::v1 as pb;
 use prost::Message;
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::PgPool;
 
 use crate::{
     error::Result,
@@ -89,21 +89,17 @@ impl CustomersApi {
     /// audit trail (CUS-13) and claims its idempotency key; a call that
     /// already ran yields its first response instead.
     async fn open<R: Message + Default>(&self, call: &IdempotentCall, who: &Caller) -> Result<Opened<R>> {
-        let mut tx = self.pool.begin().await?;
-        crate::store::set_actor(&mut tx, &who.sub, call.method(), who.request_id.as_deref()).await?;
-        Ok(match call.claim::<R>(&mut tx).await? {
-            Some(done) => Opened::Replay(done),
-            None => Opened::Fresh(tx),
+        Ok(match call.open(&self.pool).await? {
+            Opened::Fresh(mut tx) => {
+                crate::store::set_actor(&mut tx, &who.sub, call.method(), who.request_id.as_deref()).await?;
+                Opened::Fresh(tx)
+            }
+            replay => replay,
         })
     }
 }
 
 pub(crate) use crm_platform::Caller;
-
-enum Opened<R> {
-    Replay(R),
-    Fresh(Transaction<'static, Postgres>),
-}
 
 #[cfg(test)]
 mod tests {

@@ -13,7 +13,7 @@ mod planning;
 
 use chrono::{DateTime, Utc};
 use crm_domain::WorkingCalendar;
-use crm_platform::{Policy, Principal, ServiceContext, client::Peer, idempotency::IdempotentCall};
+use crm_platform::{Policy, Principal, ServiceContext, client::Peer, idempotency::IdempotentCall, idempotency::Opened};
 use crm_proto::dispatch::v1::{self as pb, dispatch_service_server::DispatchService};
 use prost::Message;
 use sqlx::{PgPool, Postgres, Transaction};
@@ -96,11 +96,7 @@ impl DispatchApi {
     /// Opens the transaction of a mutating call and claims its idempotency
     /// key; a call that already ran yields its first response instead.
     async fn open<R: Message + Default>(&self, call: &IdempotentCall) -> Result<Opened<R>> {
-        let mut tx = self.pool.begin().await?;
-        Ok(match call.claim::<R>(&mut tx).await? {
-            Some(done) => Opened::Replay(done),
-            None => Opened::Fresh(tx),
-        })
+        Ok(call.open(&self.pool).await?)
     }
 
     /// Claims the key, locks the order, checks the etag and asks the
@@ -141,11 +137,6 @@ impl DispatchApi {
     }
 }
 
-enum Opened<R> {
-    Replay(R),
-    Fresh(Transaction<'static, Postgres>),
-}
-
 /// A change to one work order, opened under its row lock.
 struct Fresh {
     tx: Transaction<'static, Postgres>,
@@ -168,11 +159,7 @@ fn incomplete(what: &str) -> Error {
     Error::Corrupt(format!("validated {what} incomplete"))
 }
 
-/// Now, at the database's precision (microseconds).
-pub fn now() -> DateTime<Utc> {
-    let t = Utc::now();
-    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
-}
+pub use crm_platform::proto_time::now;
 
 /// Each RPC: who is calling, then the inherent method; errors map to statuses
 /// in one place (`crate::error`). The one client-streaming RPC is spelled
