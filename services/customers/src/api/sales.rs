@@ -53,6 +53,13 @@ async fn customer_in_scope(conn: &mut PgConnection, id: CustomerId, scope: &Scop
         .ok_or_else(|| Error::NotFound { resource: "customer", id: id.to_string() })
 }
 
+/// The customer, if the caller's scope covers it (NOT_FOUND otherwise).
+async fn visible(conn: &mut PgConnection, id: CustomerId, scope: &Scope) -> Result<Customer> {
+    store::load(conn, id, scope, false)
+        .await?
+        .ok_or_else(|| Error::NotFound { resource: "customer", id: id.to_string() })
+}
+
 /// CUS-11: a terminated customer is do-not-contact; no new work for it.
 fn live(c: &Customer) -> Result<()> {
     if c.stage == Stage::Terminated {
@@ -142,9 +149,7 @@ impl CustomersApi {
         let id = convert::customer_id("customer_id", &req.customer_id)?;
         let scope = Scope::of(who, READERS)?;
         let mut conn = self.pool.acquire().await?;
-        let c = store::load(&mut conn, id, &scope, false)
-            .await?
-            .ok_or_else(|| Error::NotFound { resource: "customer", id: id.to_string() })?;
+        let c = visible(&mut conn, id, &scope).await?;
         let records = store::ownership_history(&mut conn, c.id).await?;
         Ok(pb::ListOwnershipHistoryResponse { records: records.iter().map(sc::ownership).collect() })
     }
@@ -241,9 +246,7 @@ impl CustomersApi {
             PageToken::decode(&req.page_token, fp).map_err(|e| invalid_argument("page_token", e.to_string()))?;
         let scope = Scope::of(who, READERS)?;
         let mut conn = self.pool.acquire().await?;
-        let c = store::load(&mut conn, id, &scope, false)
-            .await?
-            .ok_or_else(|| Error::NotFound { resource: "customer", id: id.to_string() })?;
+        let c = visible(&mut conn, id, &scope).await?;
         let mut rows = store::list_interactions(&mut conn, c.id, token.map(|t| t.after), size.0).await?;
         let more = rows.len() > size.0 as usize;
         rows.truncate(size.0 as usize);
@@ -500,9 +503,7 @@ impl CustomersApi {
         let id = convert::customer_id("customer_id", &req.customer_id)?;
         let scope = Scope::of(who, READERS)?;
         let mut conn = self.pool.acquire().await?;
-        let c = store::load(&mut conn, id, &scope, false)
-            .await?
-            .ok_or_else(|| Error::NotFound { resource: "customer", id: id.to_string() })?;
+        let c = visible(&mut conn, id, &scope).await?;
         let visits = store::list_visits(&mut conn, c.id).await?;
         Ok(pb::ListVisitsResponse { visits: visits.iter().map(sc::visit).collect() })
     }
@@ -642,9 +643,7 @@ impl CustomersApi {
         let id = convert::customer_id("customer_id", &req.customer_id)?;
         let scope = Scope::of(who, READERS)?;
         let mut conn = self.pool.acquire().await?;
-        let c = store::load(&mut conn, id, &scope, false)
-            .await?
-            .ok_or_else(|| Error::NotFound { resource: "customer", id: id.to_string() })?;
+        let c = visible(&mut conn, id, &scope).await?;
         let plans = store::list_plans(&mut conn, c.id).await?;
         Ok(pb::ListAccountPlansResponse { plans: plans.iter().map(sc::plan).collect() })
     }
@@ -715,9 +714,7 @@ impl CustomersApi {
         let before = sc::decode_audit_token(&req.page_token, &id)?;
         let scope = Scope::of(who, AUDIT_READERS)?;
         let mut conn = self.pool.acquire().await?;
-        let c = store::load(&mut conn, id, &scope, false)
-            .await?
-            .ok_or_else(|| Error::NotFound { resource: "customer", id: id.to_string() })?;
+        let c = visible(&mut conn, id, &scope).await?;
         let mut events = store::audit_events(&mut conn, c.id, before, size.0).await?;
         let more = events.len() > size.0 as usize;
         events.truncate(size.0 as usize);
