@@ -54,7 +54,11 @@ pub async fn run(args: UpArgs) -> Result<(), BoxError> {
     let keys = crm_platform::TokenKeys::hs256(secret.as_bytes())?;
     let mut ctx = ServiceContext::new(&cfg, keys.clone())?;
     // In one process every peer is on this machine, on its own port.
-    ctx.customers_url = format!("http://{}", SocketAddr::new(loopback(args.bind), crm_customers::SERVICE.default_port));
+    let local = |port| format!("http://{}", SocketAddr::new(loopback(args.bind), port));
+    ctx.customers_url = local(crm_customers::SERVICE.default_port);
+    ctx.complaints_url = local(crm_complaints::SERVICE.default_port);
+    ctx.dispatch_url = local(crm_dispatch::SERVICE.default_port);
+    ctx.billing_url = local(crm_billing::SERVICE.default_port);
 
     let admin = cfg.admin_addr.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9090)));
     if let Err(e) = crm_platform::metrics::install_exporter(admin) {

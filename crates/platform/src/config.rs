@@ -60,6 +60,22 @@ pub struct ServerConfig {
     #[arg(long, env = "CRM_CUSTOMERS_URL", default_value = "http://127.0.0.1:50051")]
     pub customers_url: String,
 
+    /// Where the complaints service answers (its event feed).
+    #[arg(long, env = "CRM_COMPLAINTS_URL", default_value = "http://127.0.0.1:50052")]
+    pub complaints_url: String,
+
+    /// Where the dispatch service answers (its event feed).
+    #[arg(long, env = "CRM_DISPATCH_URL", default_value = "http://127.0.0.1:50053")]
+    pub dispatch_url: String,
+
+    /// Where the billing service answers (its event feed).
+    #[arg(long, env = "CRM_BILLING_URL", default_value = "http://127.0.0.1:50054")]
+    pub billing_url: String,
+
+    /// How often a held step of the termination saga is checked again, in ms.
+    #[arg(long, env = "CRM_SAGA_RETRY_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(10..))]
+    pub saga_retry_ms: u64,
+
     #[command(flatten)]
     pub calendar: CalendarConfig,
 }

@@ -21,4 +21,4 @@ pub use auth::{Caller, Policy, Principal, TokenKeys};
 pub use config::{CalendarConfig, ServerConfig};
 pub use error::Violations;
 pub use server::{ServiceSpec, serve};
-pub use service::{ServiceContext, ServiceDef};
+pub use service::{ServiceContext, ServiceDef, Stopping};

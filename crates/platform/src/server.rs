@@ -25,7 +25,10 @@ pub struct ServiceSpec {
     pub name: &'static str,
     /// Who may call what; its service name is also the health-check name.
     pub policy: Policy,
-    /// The service's gRPC routes.
+    /// Further gRPC services served beside it (its event feed), each with
+    /// its own policy table.
+    pub also: Vec<Policy>,
+    /// The gRPC routes of the service and of `also`.
     pub routes: Routes,
     /// Encoded `FileDescriptorSet` for reflection.
     pub file_descriptor_set: &'static [u8],
@@ -49,14 +52,16 @@ pub async fn serve(
     // Both reflection versions: grpcurl still asks for v1alpha, buf curl for v1.
     // Advertise only what this server serves: the descriptor set holds every
     // crm service, and `grpcurl list` should not offer another port's.
+    let also: Vec<&'static str> = spec.also.iter().map(Policy::service).collect();
     let reflection = || {
-        tonic_reflection::server::Builder::configure()
+        let builder = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(spec.file_descriptor_set)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             // google.rpc error details, so grpcurl shows BadRequest/ErrorInfo decoded.
             .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
             .with_service_name(service_name)
-            .with_service_name("grpc.health.v1.Health")
+            .with_service_name("grpc.health.v1.Health");
+        also.iter().fold(builder, |b, name| b.with_service_name(*name))
     };
     let routes = spec
         .routes
@@ -66,7 +71,7 @@ pub async fn serve(
     let stack = ServiceBuilder::new()
         .layer(RpcLayer::new(spec.name, cfg.rpc_timeout()))
         .layer(AdmissionLayer::new(cfg.concurrency_limit))
-        .layer(AuthLayer::new(keys, vec![spec.policy]));
+        .layer(AuthLayer::new(keys, std::iter::once(spec.policy).chain(spec.also).collect()));
 
     let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
     let drain_health = health.clone();

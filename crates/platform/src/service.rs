@@ -40,11 +40,72 @@ pub struct ServiceContext {
     pub keys: TokenKeys,
     /// Where the customers service answers (CRM_CUSTOMERS_URL).
     pub customers_url: String,
+    /// Where the other services answer (CRM_COMPLAINTS_URL, CRM_DISPATCH_URL,
+    /// CRM_BILLING_URL): their event feeds.
+    pub complaints_url: String,
+    pub dispatch_url: String,
+    pub billing_url: String,
+    /// How often held saga steps are checked again.
+    pub saga_retry: Duration,
+    /// Fires when the server starts shutting down, so long-lived streams
+    /// (event feeds) end and let it drain.
+    pub stopping: Stopping,
 }
 
 impl ServiceContext {
     pub fn new(cfg: &ServerConfig, keys: TokenKeys) -> Result<Self, BoxError> {
-        Ok(Self { calendar: cfg.calendar.build()?, keys, customers_url: cfg.customers_url.clone() })
+        Ok(Self {
+            calendar: cfg.calendar.build()?,
+            keys,
+            customers_url: cfg.customers_url.clone(),
+            complaints_url: cfg.complaints_url.clone(),
+            dispatch_url: cfg.dispatch_url.clone(),
+            billing_url: cfg.billing_url.clone(),
+            saga_retry: Duration::from_millis(cfg.saga_retry_ms),
+            stopping: Stopping::never(),
+        })
+    }
+
+    /// The URL of a peer service by its short name.
+    pub fn peer_url(&self, service: &str) -> Option<&str> {
+        match service {
+            "customers" => Some(&self.customers_url),
+            "complaints" => Some(&self.complaints_url),
+            "dispatch" => Some(&self.dispatch_url),
+            "billing" => Some(&self.billing_url),
+            _ => None,
+        }
+    }
+}
+
+/// A signal that the server is shutting down.
+#[derive(Debug, Clone)]
+pub struct Stopping(tokio::sync::watch::Receiver<bool>);
+
+impl Stopping {
+    /// A signal that never fires (until a server installs its own).
+    pub fn never() -> Self {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        // Keep the sender alive for ever: a dropped sender would read as "stopped".
+        std::mem::forget(tx);
+        Self(rx)
+    }
+
+    fn pair() -> (tokio::sync::watch::Sender<bool>, Self) {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        (tx, Self(rx))
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Resolves once shutdown has begun.
+    pub async fn wait(&self) {
+        let mut rx = self.0.clone();
+        if rx.wait_for(|s| *s).await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 }
 
@@ -75,6 +136,12 @@ pub async fn serve_prepared(
     ctx: &ServiceContext,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), BoxError> {
+    let (stop_tx, stopping) = Stopping::pair();
+    let ctx = &ServiceContext { stopping, ..ctx.clone() };
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    };
     let ttl = Duration::from_secs(u64::from(cfg.idempotency_ttl_hours) * 3600);
     let purge =
         tokio::spawn(idempotency::purge_loop(pool.clone(), def.idempotency_table, ttl, Duration::from_secs(3600)));

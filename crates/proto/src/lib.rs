@@ -33,3 +33,9 @@ pub mod dispatch {
         tonic::include_proto!("crm.dispatch.v1");
     }
 }
+
+pub mod events {
+    pub mod v1 {
+        tonic::include_proto!("crm.events.v1");
+    }
+}

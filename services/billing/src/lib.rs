@@ -7,6 +7,7 @@
 pub mod api;
 pub mod dunning;
 pub mod error;
+pub mod events;
 pub mod model;
 pub mod store;
 
@@ -27,14 +28,24 @@ pub const SERVICE: ServiceDef = ServiceDef {
 };
 
 fn background(pool: PgPool, ctx: ServiceContext) -> BackgroundTask {
-    Box::pin(dunning::run(pool, ctx.calendar, dunning::EVERY))
+    let subscriptions = events::subscriptions(&ctx);
+    let consumers = crm_events::consume(SERVICE.name, pool.clone(), ctx.clone(), subscriptions);
+    Box::pin(async move {
+        tokio::join!(dunning::run(pool, ctx.calendar, dunning::EVERY), consumers);
+    })
 }
 
 fn build(pool: PgPool, ctx: &ServiceContext) -> ServiceSpec {
     ServiceSpec {
         name: SERVICE.name,
         policy: api::policy(),
-        routes: Routes::new(api::BillingApi::new(pool, ctx).into_server()),
+        also: vec![crm_events::feed::policy()],
+        routes: Routes::new(api::BillingApi::new(pool.clone(), ctx).into_server()).add_service(crm_events::feed(
+            SERVICE.name,
+            pool,
+            ctx,
+            events::subscriptions(ctx),
+        )),
         file_descriptor_set: crm_proto::FILE_DESCRIPTOR_SET,
     }
 }

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod error;
 pub mod escalation;
+pub mod events;
 pub mod model;
 pub mod store;
 
@@ -31,11 +32,21 @@ fn build(pool: PgPool, ctx: &ServiceContext) -> ServiceSpec {
     ServiceSpec {
         name: SERVICE.name,
         policy: api::policy(),
-        routes: Routes::new(api::ComplaintsApi::new(pool, ctx).into_server()),
+        also: vec![crm_events::feed::policy()],
+        routes: Routes::new(api::ComplaintsApi::new(pool.clone(), ctx).into_server()).add_service(crm_events::feed(
+            SERVICE.name,
+            pool,
+            ctx,
+            events::subscriptions(ctx),
+        )),
         file_descriptor_set: crm_proto::FILE_DESCRIPTOR_SET,
     }
 }
 
-fn background(pool: PgPool, _ctx: ServiceContext) -> BackgroundTask {
-    Box::pin(escalation::run(pool, escalation::EVERY))
+fn background(pool: PgPool, ctx: ServiceContext) -> BackgroundTask {
+    let subscriptions = events::subscriptions(&ctx);
+    let consumers = crm_events::consume(SERVICE.name, pool.clone(), ctx, subscriptions);
+    Box::pin(async move {
+        tokio::join!(escalation::run(pool, escalation::EVERY), consumers);
+    })
 }

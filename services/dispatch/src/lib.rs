@@ -6,10 +6,11 @@
 
 pub mod api;
 pub mod error;
+pub mod events;
 pub mod model;
 pub mod store;
 
-use crm_platform::{ServiceContext, ServiceDef, ServiceSpec};
+use crm_platform::{ServiceContext, ServiceDef, ServiceSpec, service::BackgroundTask};
 use sqlx::{PgPool, migrate::Migrator};
 use tonic::service::Routes;
 
@@ -23,15 +24,26 @@ pub const SERVICE: ServiceDef = ServiceDef {
     migrator: &MIGRATOR,
     idempotency_table: store::IDEMPOTENCY_TABLE,
     build,
-    // Nothing runs in the background: the at-risk list is computed on read.
-    background: None,
+    // The at-risk list is computed on read; only the event consumers run in the background.
+    background: Some(background),
 };
 
 fn build(pool: PgPool, ctx: &ServiceContext) -> ServiceSpec {
     ServiceSpec {
         name: SERVICE.name,
         policy: api::policy(),
-        routes: Routes::new(api::DispatchApi::new(pool, ctx).into_server()),
+        also: vec![crm_events::feed::policy()],
+        routes: Routes::new(api::DispatchApi::new(pool.clone(), ctx).into_server()).add_service(crm_events::feed(
+            SERVICE.name,
+            pool,
+            ctx,
+            events::subscriptions(ctx),
+        )),
         file_descriptor_set: crm_proto::FILE_DESCRIPTOR_SET,
     }
+}
+
+fn background(pool: PgPool, ctx: ServiceContext) -> BackgroundTask {
+    let subscriptions = events::subscriptions(&ctx);
+    Box::pin(crm_events::consume(SERVICE.name, pool, ctx, subscriptions))
 }

@@ -1,0 +1,381 @@
+//! Consuming a peer's feed with exactly-once effect.
+//!
+//! For each event, one transaction: record its id in `events_applied` (a
+//! duplicate finds it there and changes nothing), apply the handler's effect,
+//! and move the cursor. A crash anywhere before the commit leaves no trace;
+//! after it, redelivery is a no-op. A handler error is retried a few times
+//! with backoff; an event that still fails — or that the handler calls
+//! poison — is parked with its error in `events_parked`, the cursor moves on,
+//! and an admin can retry it through `RetryParkedEvent`.
+
+use std::{collections::HashMap, pin::Pin, sync::Arc, time::Duration};
+
+use chrono::{DateTime, Utc};
+use crm_platform::{client::Peer, error, proto_time};
+use prost::Message;
+use sqlx::{PgConnection, PgPool, Row};
+use tokio_stream::StreamExt;
+use tonic::Status;
+use uuid::Uuid;
+
+use crate::pb::{self, event_feed_service_client::EventFeedServiceClient};
+
+/// Attempts before an event that keeps failing is parked.
+pub const MAX_ATTEMPTS: i32 = 4;
+
+/// Why a handler could not apply an event.
+#[derive(Debug)]
+pub enum ApplyError {
+    /// May succeed later (database hiccup, peer unavailable): retried.
+    Retry(String),
+    /// Will never succeed as it is (malformed, refers to nothing): parked at once.
+    Poison(String),
+}
+
+impl std::fmt::Display for ApplyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApplyError::Retry(m) => write!(f, "{m}"),
+            ApplyError::Poison(m) => write!(f, "poison: {m}"),
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApplyError {
+    fn from(e: sqlx::Error) -> Self {
+        ApplyError::Retry(e.to_string())
+    }
+}
+
+pub type ApplyFuture<'a> = Pin<Box<dyn Future<Output = Result<(), ApplyError>> + Send + 'a>>;
+
+/// Applies one peer's events inside the consumer's transaction (`conn`).
+/// Whatever it writes — including events of its own — commits with the
+/// event's id and the cursor, or not at all.
+pub trait Handler: Send + Sync + 'static {
+    fn apply<'a>(&'a self, conn: &'a mut PgConnection, event: &'a pb::Event) -> ApplyFuture<'a>;
+}
+
+/// This service's consumer of one peer's feed.
+#[derive(Clone)]
+pub struct Subscription {
+    /// The peer: customers, complaints, dispatch or billing.
+    pub source: &'static str,
+    /// Event types to receive.
+    pub types: &'static [&'static str],
+    pub handler: Arc<dyn Handler>,
+}
+
+/// All consumers of one service: running them, their status, parked events.
+pub struct Consumers {
+    schema: &'static str,
+    pool: PgPool,
+    subscriptions: Vec<Subscription>,
+}
+
+/// The result of offering one event to a consumer.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Applied,
+    Duplicate,
+    Parked,
+}
+
+fn uuid(field: &str, s: &str) -> Result<Uuid, ApplyError> {
+    Uuid::parse_str(s).map_err(|_| ApplyError::Poison(format!("{field} {s:?} is not a UUID")))
+}
+
+impl Consumers {
+    pub fn new(schema: &'static str, pool: PgPool, subscriptions: Vec<Subscription>) -> Self {
+        Self { schema, pool, subscriptions }
+    }
+
+    fn subscription(&self, source: &str) -> Option<&Subscription> {
+        self.subscriptions.iter().find(|s| s.source == source)
+    }
+
+    /// Runs every consumer until the task is aborted, each reconnecting to
+    /// its peer (`url_of(source)`) after any failure.
+    pub async fn run(self: Arc<Self>, peers: HashMap<&'static str, Peer>) {
+        let mut tasks = tokio::task::JoinSet::new();
+        for sub in &self.subscriptions {
+            let Some(peer) = peers.get(sub.source).cloned() else {
+                tracing::error!(schema = self.schema, source = sub.source, "no address for the feed; not consuming it");
+                continue;
+            };
+            let this = Arc::clone(&self);
+            let source = sub.source;
+            tasks.spawn(async move { this.consume(source, peer).await });
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+
+    async fn consume(&self, source: &'static str, peer: Peer) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.follow(source, &peer).await {
+                Ok(()) => backoff = Duration::from_millis(100),
+                Err(e) => {
+                    tracing::info!(schema = self.schema, source, error = %e, "event feed interrupted; resuming");
+                }
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    /// Follows one feed from the stored cursor until it ends or fails.
+    async fn follow(&self, source: &'static str, peer: &Peer) -> Result<(), String> {
+        let Some(sub) = self.subscription(source).cloned() else { return Ok(()) };
+        let after_seq = self.cursor(source).await.map_err(|e| e.to_string())?;
+        let mut client = EventFeedServiceClient::with_interceptor(peer.channel.clone(), peer.auth.clone());
+        let req = pb::SubscribeRequest { after_seq, types: sub.types.iter().map(|t| (*t).to_string()).collect() };
+        let mut stream = client.subscribe(req).await.map_err(|s| s.message().to_string())?.into_inner();
+        tracing::info!(schema = self.schema, source, after_seq, "following event feed");
+        while let Some(item) = stream.next().await {
+            let event = item.map_err(|s| s.message().to_string())?.event.unwrap_or_default();
+            self.deliver(&sub, &event).await.map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    async fn cursor(&self, source: &str) -> sqlx::Result<i64> {
+        let schema = self.schema;
+        let seq: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT after_seq FROM {schema}.event_cursors WHERE source = $1"
+        )))
+        .bind(source)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(seq.unwrap_or(0))
+    }
+
+    async fn advance(&self, conn: &mut PgConnection, source: &str, seq: i64) -> sqlx::Result<()> {
+        let schema = self.schema;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO {schema}.event_cursors (source, after_seq) VALUES ($1, $2) \
+             ON CONFLICT (source) DO UPDATE SET after_seq = GREATEST(event_cursors.after_seq, EXCLUDED.after_seq), \
+             update_time = now()"
+        )))
+        .bind(source)
+        .bind(seq)
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+
+    /// One attempt: the id, the effect and (when `move_cursor`) the cursor in
+    /// one transaction.
+    async fn attempt(&self, sub: &Subscription, event: &pb::Event, move_cursor: bool) -> Result<Outcome, ApplyError> {
+        let schema = self.schema;
+        let id = uuid("event id", &event.id)?;
+        let mut tx = self.pool.begin().await?;
+        let fresh = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO {schema}.events_applied (event_id, source, seq, event_type) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (event_id) DO NOTHING"
+        )))
+        .bind(id)
+        .bind(sub.source)
+        .bind(event.seq)
+        .bind(&event.r#type)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if fresh {
+            if event.schema_version != crate::outbox::SCHEMA_VERSION {
+                return Err(ApplyError::Poison(format!("unknown schema version {}", event.schema_version)));
+            }
+            if event.payload.is_none() {
+                return Err(ApplyError::Poison("the event carries no payload".into()));
+            }
+            sub.handler.apply(&mut tx, event).await?;
+        }
+        if move_cursor {
+            self.advance(&mut tx, sub.source, event.seq).await?;
+        }
+        tx.commit().await?;
+        Ok(if fresh { Outcome::Applied } else { Outcome::Duplicate })
+    }
+
+    /// Offers `event` from `sub`'s feed: applied, a duplicate, or parked.
+    /// Only a failure to reach the database at all is returned as an error
+    /// (the feed is then followed again from the cursor).
+    pub async fn deliver(&self, sub: &Subscription, event: &pb::Event) -> Result<Outcome, sqlx::Error> {
+        let mut backoff = Duration::from_millis(50);
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let err = match self.attempt(sub, event, true).await {
+                Ok(outcome) => return Ok(outcome),
+                Err(e) => e,
+            };
+            let poison = matches!(err, ApplyError::Poison(_));
+            if poison || attempts >= MAX_ATTEMPTS {
+                tracing::warn!(schema = self.schema, source = sub.source, event = %event.id, kind = %event.r#type,
+                    error = %err, attempts, "parking event");
+                self.park(sub, event, &err.to_string(), attempts).await?;
+                return Ok(Outcome::Parked);
+            }
+            tracing::info!(schema = self.schema, source = sub.source, event = %event.id, error = %err, attempts,
+                "event not applied; retrying");
+            tokio::time::sleep(backoff).await;
+            backoff *= 4;
+        }
+    }
+
+    async fn park(&self, sub: &Subscription, event: &pb::Event, error: &str, attempts: i32) -> sqlx::Result<()> {
+        let schema = self.schema;
+        let id = Uuid::parse_str(&event.id).unwrap_or_else(|_| Uuid::nil());
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO {schema}.events_parked (event_id, source, seq, event_type, event, error, attempts) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (event_id) DO UPDATE SET error = EXCLUDED.error, \
+             attempts = events_parked.attempts + EXCLUDED.attempts, park_time = now(), resolve_time = NULL"
+        )))
+        .bind(id)
+        .bind(sub.source)
+        .bind(event.seq)
+        .bind(&event.r#type)
+        .bind(event.encode_to_vec())
+        .bind(error)
+        .bind(attempts)
+        .execute(&mut *tx)
+        .await?;
+        self.advance(&mut tx, sub.source, event.seq).await?;
+        tx.commit().await
+    }
+
+    /// Applies a parked event once more (not moving any cursor).
+    pub async fn retry(&self, id: Uuid) -> Result<pb::ParkedEvent, Status> {
+        let schema = self.schema;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT source, event FROM {schema}.events_parked WHERE event_id = $1 AND resolve_time IS NULL"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| error::internal(&e))?
+        .ok_or_else(|| error::not_found("parked event", &id.to_string()))?;
+        let source: String = row.try_get("source").map_err(|e| error::internal(&e))?;
+        let body: Vec<u8> = row.try_get("event").map_err(|e| error::internal(&e))?;
+        let event = pb::Event::decode(body.as_slice()).map_err(|e| error::internal(&e))?;
+        let sub = self
+            .subscription(&source)
+            .ok_or_else(|| error::failed_precondition("NO_CONSUMER", format!("nothing here consumes {source}")))?;
+        let outcome = self.attempt(sub, &event, false).await;
+        let resolved = match outcome {
+            Ok(_) => {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "UPDATE {schema}.events_parked SET resolve_time = now(), attempts = attempts + 1 WHERE event_id = $1"
+                )))
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| error::internal(&e))?;
+                None
+            }
+            Err(e) => {
+                let message = e.to_string();
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "UPDATE {schema}.events_parked SET error = $2, attempts = attempts + 1 WHERE event_id = $1"
+                )))
+                .bind(id)
+                .bind(&message)
+                .execute(&self.pool)
+                .await
+                .map_err(|e| error::internal(&e))?;
+                Some(message)
+            }
+        };
+        if let Some(message) = resolved {
+            return Err(error::failed_precondition("EVENT_STILL_FAILING", message));
+        }
+        self.parked_one(id)
+            .await
+            .map_err(|e| error::internal(&e))?
+            .ok_or_else(|| Status::internal("parked event vanished"))
+    }
+
+    async fn parked_one(&self, id: Uuid) -> sqlx::Result<Option<pb::ParkedEvent>> {
+        let schema = self.schema;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT event, error, attempts, park_time, resolve_time FROM {schema}.events_parked WHERE event_id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| parked_from_row(&r)).transpose()
+    }
+
+    /// Parked events, newest first.
+    pub async fn parked(&self, include_resolved: bool, limit: i64) -> sqlx::Result<Vec<pb::ParkedEvent>> {
+        let schema = self.schema;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT event, error, attempts, park_time, resolve_time FROM {schema}.events_parked \
+             WHERE $1 OR resolve_time IS NULL ORDER BY park_time DESC, event_id LIMIT $2"
+        )))
+        .bind(include_resolved)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(parked_from_row).collect()
+    }
+
+    /// Where each consumer stands.
+    pub async fn status(&self) -> sqlx::Result<Vec<pb::Consumer>> {
+        let schema = self.schema;
+        let mut out = Vec::new();
+        for sub in &self.subscriptions {
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT (SELECT after_seq FROM {schema}.event_cursors WHERE source = $1) AS after_seq, \
+                 (SELECT update_time FROM {schema}.event_cursors WHERE source = $1) AS update_time, \
+                 (SELECT count(*) FROM {schema}.events_applied WHERE source = $1) AS applied, \
+                 (SELECT count(*) FROM {schema}.events_parked WHERE source = $1 AND resolve_time IS NULL) AS parked"
+            )))
+            .bind(sub.source)
+            .fetch_one(&self.pool)
+            .await?;
+            let update: Option<DateTime<Utc>> = row.try_get("update_time")?;
+            out.push(pb::Consumer {
+                source: sub.source.to_string(),
+                types: sub.types.iter().map(|t| (*t).to_string()).collect(),
+                after_seq: row.try_get::<Option<i64>, _>("after_seq")?.unwrap_or(0),
+                update_time: update.map(proto_time::to_proto),
+                applied: row.try_get("applied")?,
+                parked: row.try_get("parked")?,
+            });
+        }
+        Ok(out)
+    }
+}
+
+fn parked_from_row(r: &sqlx::postgres::PgRow) -> sqlx::Result<pb::ParkedEvent> {
+    let body: Vec<u8> = r.try_get("event")?;
+    let event = pb::Event::decode(body.as_slice()).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    let park: DateTime<Utc> = r.try_get("park_time")?;
+    let resolve: Option<DateTime<Utc>> = r.try_get("resolve_time")?;
+    Ok(pb::ParkedEvent {
+        event: Some(event),
+        error: r.try_get("error")?,
+        attempts: r.try_get("attempts")?,
+        park_time: Some(proto_time::to_proto(park)),
+        resolve_time: resolve.map(proto_time::to_proto),
+    })
+}
+
+/// Helpers for handlers reading payload fields.
+pub mod read {
+    use super::{ApplyError, Uuid};
+
+    /// A required UUID field of a payload; a bad one makes the event poison.
+    pub fn id(field: &str, s: &str) -> Result<Uuid, ApplyError> {
+        super::uuid(field, s)
+    }
+
+    /// The payload the subscription asked for, or poison.
+    pub fn wrong(event: &crate::pb::Event) -> ApplyError {
+        ApplyError::Poison(format!("unexpected event type {}", event.r#type))
+    }
+}

@@ -1,0 +1,76 @@
+//! Events between the services (SPEC X-1), one way for all four:
+//!
+//! - [`emit`] writes an event into the producer's outbox in the transaction
+//!   of the change it reports;
+//! - [`Feed`] serves that outbox as `crm.events.v1.EventFeedService.Subscribe`
+//!   (woken by LISTEN/NOTIFY, resumable from any seq);
+//! - [`Consumers`] follow the peers' feeds and apply each event with its id
+//!   and the cursor in one transaction — at-least-once delivery,
+//!   exactly-once effect — parking poison events for `RetryParkedEvent`.
+//!
+//! The catalogue of events is `proto/crm/events/v1/events.proto` and
+//! docs/events.md.
+
+pub mod consumer;
+pub mod feed;
+pub mod outbox;
+
+use std::{collections::HashMap, sync::Arc};
+
+use crm_platform::{ServiceContext, client::Peer};
+use sqlx::PgPool;
+
+pub use consumer::{ApplyError, ApplyFuture, Consumers, Handler, Outcome, Subscription};
+pub use crm_proto::events::v1 as pb;
+pub use feed::Feed;
+pub use outbox::{emit, emit_many, type_of};
+pub use pb::event::Payload;
+
+/// The feed of `schema`'s outbox and the views of its consumers, ready to be
+/// added to the service's routes (with [`feed::policy`] in `ServiceSpec::also`).
+pub fn feed(
+    schema: &'static str,
+    pool: PgPool,
+    ctx: &ServiceContext,
+    subscriptions: Vec<Subscription>,
+) -> pb::event_feed_service_server::EventFeedServiceServer<Feed> {
+    let consumers = Arc::new(Consumers::new(schema, pool.clone(), subscriptions));
+    Feed::new(schema, pool, ctx.stopping.clone(), consumers).into_server()
+}
+
+/// Runs `schema`'s consumers of its peers' feeds until aborted.
+pub async fn consume(schema: &'static str, pool: PgPool, ctx: ServiceContext, subscriptions: Vec<Subscription>) {
+    let mut peers = HashMap::new();
+    for sub in &subscriptions {
+        let Some(url) = ctx.peer_url(sub.source) else {
+            tracing::error!(schema, source = sub.source, "unknown peer");
+            continue;
+        };
+        match Peer::lazy(url, ctx.keys.clone(), schema) {
+            Ok(peer) => {
+                peers.insert(sub.source, peer);
+            }
+            Err(e) => tracing::error!(schema, source = sub.source, url, error = %e, "bad peer address"),
+        }
+    }
+    Arc::new(Consumers::new(schema, pool, subscriptions)).run(peers).await;
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every service's events migration is the shared template for its schema.
+    #[test]
+    fn service_migrations_match_the_template() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../services");
+        for schema in ["customers", "complaints", "dispatch", "billing"] {
+            let dir = root.join(schema).join("migrations");
+            let found = std::fs::read_dir(&dir)
+                .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+                .filter_map(Result::ok)
+                .find(|e| e.file_name().to_string_lossy().ends_with("_events.sql"))
+                .unwrap_or_else(|| panic!("{schema} has no events migration"));
+            let text = std::fs::read_to_string(found.path()).unwrap_or_default();
+            assert_eq!(text, crate::outbox::migration_sql(schema), "{schema}'s events migration drifted");
+        }
+    }
+}
