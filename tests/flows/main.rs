@@ -1,1 +1,6 @@
-//! Flow tests.
+//! End-to-end flows between the four services (SPEC, CUS-11): all
+//! of them in-process on one ephemeral cluster, over real gRPC, each
+//! following the others' event feeds.
+#![allow(clippy::expect_used, clippy::unwrap_used)] // a failed expectation is a failed test
+
+mod feed;
