@@ -38,5 +38,9 @@ fn build(pool: PgPool, ctx: &ServiceContext) -> ServiceSpec {
 
 fn background(pool: PgPool, ctx: ServiceContext) -> BackgroundTask {
     let subscriptions = events::subscriptions(&ctx);
-    Box::pin(crm_events::consume(SERVICE.name, pool, ctx, subscriptions))
+    let every = ctx.saga_retry;
+    let consumers = crm_events::consume(SERVICE.name, pool.clone(), ctx, subscriptions);
+    Box::pin(async move {
+        tokio::join!(consumers, events::run_saga(pool, every));
+    })
 }

@@ -7,6 +7,7 @@ use crm_platform::{Violations, proto_time};
 use crm_proto::customers::v1 as pb;
 use tonic::Status;
 
+use crate::model::termination::{StepOutcome, TerminationReason, TerminationState};
 use crate::{
     model::{
         Address, AddressKind, Contact, Customer, DemandGrade, DuplicateCandidate, DuplicateReason, PartyKind,
@@ -66,6 +67,34 @@ enum_map!(
     ValueTier,
     [(Potential, Potential), (General, General), (Key, Key), (Vip, Vip)]
 );
+enum_map!(
+    termination_reason,
+    termination_reason_pb,
+    pb::TerminationReason,
+    TerminationReason,
+    [
+        (StoppedBuying, StoppedBuying),
+        (RulesOrEthics, RulesOrEthics),
+        (OfferNoLongerFits, OfferNoLongerFits),
+        (RelationshipBroken, RelationshipBroken),
+        (MarketExit, MarketExit),
+    ]
+);
+enum_map!(
+    termination_state,
+    termination_state_pb,
+    pb::TerminationState,
+    TerminationState,
+    [(Requested, Requested), (Notice, Notice), (Clearing, Clearing), (Terminated, Terminated), (Rejected, Rejected)]
+);
+/// Steps are only ever output.
+pub(crate) fn step_outcome_pb(o: StepOutcome) -> i32 {
+    (match o {
+        StepOutcome::Pending => pb::StepOutcome::Pending,
+        StepOutcome::Done => pb::StepOutcome::Done,
+        StepOutcome::Held => pb::StepOutcome::Held,
+    }) as i32
+}
 enum_map!(
     service_level,
     service_level_pb,
@@ -425,6 +454,9 @@ pub(crate) fn customer(c: &Customer) -> pb::Customer {
         first_contact_due_time: c.first_contact_due.map(proto_time::to_proto),
         first_contact_time: c.first_contact_at.map(proto_time::to_proto),
         merged_from: c.merged_from.iter().map(ToString::to_string).collect(),
+        // CUS-11: a terminated customer is do-not-contact and do-not-market.
+        do_not_contact: c.stage == Stage::Terminated,
+        do_not_market: c.stage == Stage::Terminated,
     }
 }
 

@@ -10,9 +10,12 @@ use prost::Message;
 use sqlx::{Postgres, Transaction};
 use tonic::{Request, Response, Status};
 
+use crm_events::{Payload, pb as ev};
+
 use super::{Caller, CustomersApi, Opened, convert};
 use crate::{
     error::{Error, Result},
+    events::publish,
     model::{
         Address, Classification, Contact, Customer, DuplicateReason, RuleViolation, Stage,
         access::{self, CLASSIFIERS, EDITORS, MANAGERS, READERS, Scope},
@@ -144,7 +147,20 @@ impl CustomersApi {
                 store::insert_address(&mut tx, c.id, a).await?;
             }
             store::record_owner(&mut tx, &c, &who.sub, "registered").await?;
-            store::record_stage(&mut tx, c.id, None, c.stage, &who.sub, "registered").await
+            store::record_stage(&mut tx, c.id, None, c.stage, &who.sub, "registered").await?;
+            publish(
+                &mut tx,
+                c.id.0,
+                Payload::CustomerRegistered(ev::CustomerRegistered {
+                    customer_id: c.id.to_string(),
+                    display_name: c.display_name.clone(),
+                    branch: c.branch.clone(),
+                    owner_id: c.owner_id.clone(),
+                    region: c.region.clone(),
+                    registered_by: who.sub.clone(),
+                }),
+            )
+            .await
         }
         .await;
         if let Err(e) = result {
@@ -182,6 +198,8 @@ impl CustomersApi {
             drop(tx);
             return Err(self.explain(e, c.registration_number.as_deref()).await);
         }
+        let fields = req.update_mask.as_ref().map(|m| m.paths.clone()).unwrap_or_default();
+        updated(&mut tx, id, fields, who).await?;
         Self::finish_change(call, tx, id, |c| pb::UpdateCustomerResponse { customer: Some(convert::customer(c)) }).await
     }
 
@@ -209,6 +227,7 @@ impl CustomersApi {
         }
         store::insert_contact(&mut tx, id, &contact).await?;
         store::touch(&mut tx, id).await?;
+        updated(&mut tx, id, vec!["contacts".into()], who).await?;
         let added = convert::contact(&contact);
         Self::finish_change(call, tx, id, |c| pb::AddContactResponse {
             customer: Some(convert::customer(c)),
@@ -237,6 +256,7 @@ impl CustomersApi {
         contact.apply(patch);
         store::save_contact(&mut tx, id, contact).await?;
         store::touch(&mut tx, id).await?;
+        updated(&mut tx, id, vec!["contacts".into()], who).await?;
         Self::finish_change(call, tx, id, |c| pb::UpdateContactResponse { customer: Some(convert::customer(c)) }).await
     }
 
@@ -252,6 +272,7 @@ impl CustomersApi {
             return Err(Error::NotFound { resource: "contact", id: contact_id.to_string() });
         }
         store::touch(&mut tx, id).await?;
+        updated(&mut tx, id, vec!["contacts".into()], who).await?;
         Self::finish_change(call, tx, id, |c| pb::RemoveContactResponse { customer: Some(convert::customer(c)) }).await
     }
 
@@ -281,6 +302,7 @@ impl CustomersApi {
         }
         store::insert_address(&mut tx, id, &address).await?;
         store::touch(&mut tx, id).await?;
+        updated(&mut tx, id, vec!["addresses".into()], who).await?;
         let added = convert::address(&address);
         Self::finish_change(call, tx, id, |c| pb::AddAddressResponse {
             customer: Some(convert::customer(c)),
@@ -309,6 +331,7 @@ impl CustomersApi {
         address.apply(patch);
         store::save_address(&mut tx, id, address).await?;
         store::touch(&mut tx, id).await?;
+        updated(&mut tx, id, vec!["addresses".into()], who).await?;
         Self::finish_change(call, tx, id, |c| pb::UpdateAddressResponse { customer: Some(convert::customer(c)) }).await
     }
 
@@ -324,6 +347,7 @@ impl CustomersApi {
             return Err(Error::NotFound { resource: "address", id: address_id.to_string() });
         }
         store::touch(&mut tx, id).await?;
+        updated(&mut tx, id, vec!["addresses".into()], who).await?;
         Self::finish_change(call, tx, id, |c| pb::RemoveAddressResponse { customer: Some(convert::customer(c)) }).await
     }
 
@@ -347,6 +371,17 @@ impl CustomersApi {
         c.stage = from.transition(to)?;
         store::save_customer(&mut tx, &c).await?;
         store::record_stage(&mut tx, id, Some(from), c.stage, &who.sub, &reason).await?;
+        publish(
+            &mut tx,
+            id.0,
+            Payload::CustomerStageChanged(ev::CustomerStageChanged {
+                customer_id: id.to_string(),
+                from_stage: from.as_str().into(),
+                to_stage: c.stage.as_str().into(),
+                changed_by: who.sub.clone(),
+            }),
+        )
+        .await?;
         Self::finish_change(call, tx, id, |c| pb::ChangeStageResponse { customer: Some(convert::customer(c)) }).await
     }
 
@@ -390,6 +425,20 @@ impl CustomersApi {
         }
         store::save_customer(&mut tx, &c).await?;
         store::record_classification(&mut tx, &c, &who.sub, &reason).await?;
+        if c.classification.value_tier != before.value_tier {
+            let tier = crate::events::tier_changed(id, before.value_tier, c.classification.value_tier, false, &who.sub);
+            publish(&mut tx, id.0, tier).await?;
+        }
+        let mut fields = vec![];
+        if c.classification.grade != before.grade {
+            fields.push("grade".to_string());
+        }
+        if c.classification.service_level != before.service_level {
+            fields.push("service_level".to_string());
+        }
+        if !fields.is_empty() {
+            updated(&mut tx, id, fields, who).await?;
+        }
         Self::finish_change(call, tx, id, |c| pb::SetClassificationResponse { customer: Some(convert::customer(c)) })
             .await
     }
@@ -427,6 +476,7 @@ impl CustomersApi {
         }
         store::save_customer(&mut tx, &c).await?;
         store::record_owner(&mut tx, &c, &who.sub, &reason).await?;
+        updated(&mut tx, id, vec!["owner_id".into(), "branch".into()], who).await?;
         Self::finish_change(call, tx, id, |c| pb::AssignOwnerResponse { customer: Some(convert::customer(c)) }).await
     }
 
@@ -478,6 +528,21 @@ impl CustomersApi {
 }
 
 use crm_platform::proto_time::now;
+
+/// `customer.updated`, naming the fields that changed (never their values:
+/// CUS-13).
+async fn updated(conn: &mut sqlx::PgConnection, id: CustomerId, fields: Vec<String>, who: &Caller) -> Result<()> {
+    publish(
+        conn,
+        id.0,
+        Payload::CustomerUpdated(ev::CustomerUpdated {
+            customer_id: id.to_string(),
+            fields,
+            updated_by: who.sub.clone(),
+        }),
+    )
+    .await
+}
 
 /// Each RPC: who is calling, then the inherent method; errors map to statuses
 /// in one place (`crate::error`).
@@ -534,4 +599,12 @@ rpc! {
     list_account_plans(pb::ListAccountPlansRequest) -> pb::ListAccountPlansResponse => list_account_plans;
     merge_customers(pb::MergeCustomersRequest) -> pb::MergeCustomersResponse => merge_customers;
     list_audit_events(pb::ListAuditEventsRequest) -> pb::ListAuditEventsResponse => audit_events;
+    request_termination(pb::RequestTerminationRequest) -> pb::RequestTerminationResponse => request_termination;
+    approve_termination(pb::ApproveTerminationRequest) -> pb::ApproveTerminationResponse => approve_termination;
+    reject_termination(pb::RejectTerminationRequest) -> pb::RejectTerminationResponse => reject_termination;
+    get_termination(pb::GetTerminationRequest) -> pb::GetTerminationResponse => get_termination;
+    list_terminations(pb::ListTerminationsRequest) -> pb::ListTerminationsResponse => list_terminations;
+    get_customer_behaviour(pb::GetCustomerBehaviourRequest) -> pb::GetCustomerBehaviourResponse => customer_behaviour;
+    get_tier_policy(pb::GetTierPolicyRequest) -> pb::GetTierPolicyResponse => get_tier_policy;
+    set_tier_policy(pb::SetTierPolicyRequest) -> pb::SetTierPolicyResponse => set_tier_policy;
 }

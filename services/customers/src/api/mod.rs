@@ -4,6 +4,7 @@
 
 mod convert;
 mod handlers;
+mod relationship;
 mod sales;
 mod sales_convert;
 
@@ -25,6 +26,12 @@ pub const SERVICE_NAME: &str = "crm.customers.v1.CustomerService";
 
 /// Who may call which RPC at all (CUS-13). Row-level visibility is decided
 /// per customer by `model::access::Scope`.
+/// CUS-11: a senior manager approves (or refuses) a termination.
+const TERMINATION_APPROVERS: &[Role] = &[Role::SeniorManager];
+/// Managers see how tiers are computed; auditors too.
+const POLICY_READERS: &[Role] =
+    &[Role::SalesManager, Role::BranchManager, Role::SeniorManager, Role::Admin, Role::Auditor];
+
 pub fn policy() -> Policy {
     const EDIT: &[Role] = EDITORS;
     Policy::new(SERVICE_NAME)
@@ -66,6 +73,14 @@ pub fn policy() -> Policy {
         .allow("ListAccountPlans", READERS)
         .allow("MergeCustomers", MANAGERS)
         .allow("ListAuditEvents", AUDIT_READERS)
+        .allow("RequestTermination", EDIT)
+        .allow("ApproveTermination", TERMINATION_APPROVERS)
+        .allow("RejectTermination", TERMINATION_APPROVERS)
+        .allow("GetTermination", READERS)
+        .allow("ListTerminations", READERS)
+        .allow("GetCustomerBehaviour", READERS)
+        .allow("GetTierPolicy", POLICY_READERS)
+        .allow("SetTierPolicy", &[Role::Admin])
 }
 
 /// The gRPC service over one database pool.

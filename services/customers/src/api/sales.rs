@@ -9,9 +9,12 @@ use crm_proto::customers::v1 as pb;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crm_events::{Payload, pb as ev};
+
 use super::{Caller, CustomersApi, Opened, convert, sales_convert as sc};
 use crate::{
     error::{Error, Result},
+    events::publish,
     model::{
         Customer, RuleViolation, Stage,
         access::{
@@ -684,15 +687,14 @@ impl CustomersApi {
         store::mark_merged(&mut tx, merged.id, survivor.id).await?;
         survivor.absorb(&merged);
         store::save_customer(&mut tx, &survivor).await?;
-        store::outbox(
+        publish(
             &mut tx,
-            "customer.merged",
             survivor.id.0,
-            serde_json::json!({
-                "survivor_id": survivor.id.to_string(),
-                "merged_id": merged.id.to_string(),
-                "merged_by": who.sub,
-                "reason": reason,
+            Payload::CustomersMerged(ev::CustomersMerged {
+                survivor_id: survivor.id.to_string(),
+                merged_id: merged.id.to_string(),
+                merged_by: who.sub.clone(),
+                reason: reason.clone(),
             }),
         )
         .await?;

@@ -9,6 +9,8 @@ pub mod leads;
 pub mod lifecycle;
 pub mod plan;
 pub mod records;
+pub mod termination;
+pub mod tiering;
 pub mod visit;
 
 use chrono::{DateTime, Utc};

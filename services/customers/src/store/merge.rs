@@ -1,10 +1,10 @@
 //! CUS-2 merging: everything that hangs off the merged record moves to the
 //! survivor in one transaction; the merged row stays (history, old ids) and
-//! points at its survivor; a `customer.merged` event goes to the outbox.
+//! points at its survivor; a `customer.merged` event goes to the outbox
+//! (`crate::events::publish`).
 
 use crm_domain::ids::CustomerId;
 use sqlx::PgConnection;
-use uuid::Uuid;
 
 use crate::error::Result;
 
@@ -43,23 +43,5 @@ pub async fn mark_merged(conn: &mut PgConnection, merged: CustomerId, survivor: 
     .bind(survivor.0)
     .execute(conn)
     .await?;
-    Ok(())
-}
-
-/// Writes an event for the events issue's publisher, in the caller's
-/// transaction.
-pub async fn outbox(
-    conn: &mut PgConnection,
-    event_type: &str,
-    aggregate: Uuid,
-    payload: serde_json::Value,
-) -> Result<()> {
-    sqlx::query("INSERT INTO customers.outbox (id, event_type, aggregate_id, payload) VALUES ($1, $2, $3, $4)")
-        .bind(Uuid::now_v7())
-        .bind(event_type)
-        .bind(aggregate)
-        .bind(payload)
-        .execute(conn)
-        .await?;
     Ok(())
 }

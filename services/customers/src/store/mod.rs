@@ -6,6 +6,7 @@ mod audit;
 mod children;
 mod merge;
 mod query;
+mod relationship;
 mod reports;
 mod workflow;
 
@@ -13,6 +14,7 @@ pub use audit::*;
 pub use children::*;
 pub use merge::*;
 pub use query::*;
+pub use relationship::*;
 pub use reports::*;
 pub use workflow::*;
 

@@ -99,13 +99,20 @@ async fn a_merge_moves_everything_and_the_old_id_resolves_to_the_survivor() {
         .into_inner();
     assert_eq!(added.customer.expect("customer").id, survivor.id);
 
-    // The event the other services will consume is recorded with the change.
-    let (kind, payload): (String, String) =
-        sqlx::query_as("SELECT event_type, payload->>'merged_id' FROM customers.outbox")
-            .fetch_one(&app.pool)
+    // The event the other services consume is recorded with the change.
+    let bodies: Vec<Vec<u8>> =
+        sqlx::query_scalar("SELECT body FROM customers.outbox WHERE event_type = 'customer.merged'")
+            .fetch_all(&app.pool)
             .await
             .expect("outbox");
-    assert_eq!((kind.as_str(), payload.as_str()), ("customer.merged", dup.id.as_str()));
+    assert_eq!(bodies.len(), 1);
+    let event = <crm_events::pb::Event as prost::Message>::decode(bodies[0].as_slice()).expect("protobuf body");
+    match event.payload {
+        Some(crm_events::Payload::CustomersMerged(m)) => {
+            assert_eq!((m.survivor_id.as_str(), m.merged_id.as_str()), (survivor.id.as_str(), dup.id.as_str()));
+        }
+        other => panic!("unexpected payload {other:?}"),
+    }
 
     let err = mgr.merge_customers(merge(&survivor.id, &dup.id)).await.expect_err("twice");
     assert_eq!(reason(&err), "ALREADY_MERGED");
