@@ -14,5 +14,6 @@ mod lifecycle;
 mod merge;
 mod parts;
 mod read;
+mod termination;
 mod update;
 mod visits;
