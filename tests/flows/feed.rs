@@ -95,7 +95,7 @@ async fn bad_subscriptions_are_refused() {
         (pb::SubscribeRequest { after_seq: 999, types: vec![] }, "after_seq"),
         (pb::SubscribeRequest { after_seq: 0, types: vec!["nope".into()] }, "types[0]"),
     ] {
-        let err = feed.subscribe(req).await.err().expect("refused");
+        let err = feed.subscribe(req).await.expect_err("refused");
         assert_eq!(err.code(), tonic::Code::InvalidArgument, "{field}");
         assert!(err.message().contains(field) || field.starts_with("types"), "{}", err.message());
     }
@@ -105,6 +105,6 @@ async fn bad_subscriptions_are_refused() {
         channel,
         sys.group.get("billing").bearer(&[crm_testkit::Role::Sales], "s1", Some("bj")),
     );
-    let err = as_sales.subscribe(pb::SubscribeRequest::default()).await.err().expect("denied");
+    let err = as_sales.subscribe(pb::SubscribeRequest::default()).await.expect_err("denied");
     assert_eq!(err.code(), tonic::Code::PermissionDenied);
 }

@@ -89,3 +89,407 @@ where
 pub fn rid() -> String {
     uuid::Uuid::now_v7().to_string()
 }
+
+pub use crm_proto::{
+    billing::v1 as bpb, common::v1 as common, complaints::v1 as kpb, customers::v1 as cpb, dispatch::v1 as dpb,
+};
+
+pub fn cny(amount_minor: i64) -> Option<common::Money> {
+    Some(common::Money { amount_minor, currency_code: "CNY".into() })
+}
+
+pub fn date(d: chrono::NaiveDate) -> common::Date {
+    use chrono::Datelike;
+    common::Date { year: d.year(), month: d.month() as i32, day: d.day() as i32 }
+}
+
+/// A working day (Monday to Friday) a week or more ahead.
+pub fn working_day() -> chrono::NaiveDate {
+    use chrono::{Datelike, Days, Weekday};
+    let mut d = chrono::Utc::now().date_naive() + Days::new(7);
+    while matches!(d.weekday(), Weekday::Sat | Weekday::Sun) {
+        d = d + Days::new(1);
+    }
+    d
+}
+
+/// Steps staff take, each through the service's gRPC API.
+impl System {
+    /// A customer registered by salesperson s1 of branch bj.
+    pub async fn customer(&self, name: &str) -> String {
+        self.customers(&[Role::Sales], "s1")
+            .await
+            .create_customer(cpb::CreateCustomerRequest {
+                request_id: rid(),
+                customer: Some(cpb::Customer {
+                    kind: cpb::PartyKind::Organization as i32,
+                    display_name: name.into(),
+                    region: "CN-BJ".into(),
+                    ..Default::default()
+                }),
+                confirm_not_duplicate: true,
+            })
+            .await
+            .expect("customer")
+            .into_inner()
+            .customer
+            .expect("created")
+            .id
+    }
+
+    pub async fn get_customer(&self, id: &str) -> cpb::Customer {
+        self.customers(&[Role::Admin], "admin")
+            .await
+            .get_customer(cpb::GetCustomerRequest { id: id.into() })
+            .await
+            .expect("get customer")
+            .into_inner()
+            .customer
+            .expect("customer")
+    }
+
+    pub async fn behaviour(&self, id: &str) -> cpb::CustomerBehaviour {
+        self.customers(&[Role::Admin], "admin")
+            .await
+            .get_customer_behaviour(cpb::GetCustomerBehaviourRequest { customer_id: id.into() })
+            .await
+            .expect("behaviour")
+            .into_inner()
+            .behaviour
+            .expect("figures")
+    }
+
+    /// The customer's postpaid commercial billing account.
+    pub async fn account(&self, customer: &str) -> bpb::Account {
+        self.billing(&[Role::Finance], "fin1")
+            .await
+            .open_account(bpb::OpenAccountRequest {
+                request_id: rid(),
+                customer_id: customer.into(),
+                kind: bpb::AccountKind::Postpaid as i32,
+                customer_class: bpb::CustomerClass::Commercial as i32,
+                currency_code: String::new(),
+            })
+            .await
+            .expect("account")
+            .into_inner()
+            .account
+            .expect("account")
+    }
+
+    pub async fn get_account(&self, id: &str) -> bpb::Account {
+        self.billing(&[Role::Finance], "fin1")
+            .await
+            .get_account(bpb::GetAccountRequest { account_id: id.into(), ..Default::default() })
+            .await
+            .expect("get account")
+            .into_inner()
+            .account
+            .expect("account")
+    }
+
+    pub async fn invoices(&self, account: &str) -> Vec<bpb::Invoice> {
+        self.billing(&[Role::Finance], "fin1")
+            .await
+            .list_invoices(bpb::ListInvoicesRequest { account_id: account.into(), status: 0 })
+            .await
+            .expect("invoices")
+            .into_inner()
+            .invoices
+    }
+
+    /// A bank transfer of `minor` fen onto the account.
+    pub async fn pay(&self, account: &str, minor: i64) {
+        self.billing(&[Role::Finance], "fin1")
+            .await
+            .record_payment(bpb::RecordPaymentRequest {
+                request_id: rid(),
+                account_id: account.into(),
+                method: bpb::PaymentMethod::Transfer as i32,
+                amount: cny(minor),
+                reference: "bank".into(),
+            })
+            .await
+            .expect("payment");
+    }
+
+    /// Field service set-up: technician `sub` (gps, north) and catalogue parts.
+    pub async fn field_team(&self, sub: &str, parts: &[(&str, i64)]) -> dpb::Technician {
+        let mut mgr = self.dispatch(&[Role::ServiceManager], "mgr-1").await;
+        for (code, price) in parts {
+            mgr.create_part(dpb::CreatePartRequest {
+                request_id: rid(),
+                part: Some(dpb::Part {
+                    code: (*code).into(),
+                    name: format!("part {code}"),
+                    unit_price: cny(*price),
+                    ..Default::default()
+                }),
+            })
+            .await
+            .expect("part");
+        }
+        mgr.create_technician(dpb::CreateTechnicianRequest {
+            request_id: rid(),
+            technician: Some(dpb::Technician {
+                user_sub: sub.into(),
+                display_name: format!("Tech {sub}"),
+                skills: vec!["gps".into()],
+                territory: "north".into(),
+                daily_capacity: 5,
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("technician")
+        .into_inner()
+        .technician
+        .expect("technician")
+    }
+
+    /// A maintenance order for `customer`, approved by the dispatcher.
+    pub async fn approved_order(&self, customer: &str) -> dpb::WorkOrder {
+        let mut d = self.dispatch(&[Role::Dispatcher], "disp-1").await;
+        let w = d
+            .create_work_order(dpb::CreateWorkOrderRequest {
+                request_id: rid(),
+                customer_id: customer.into(),
+                kind: dpb::WorkOrderKind::Maintenance as i32,
+                urgency: dpb::Urgency::Normal as i32,
+                site_address: "北京市朝阳区建国路 1 号".into(),
+                contact_name: "王经理".into(),
+                contact_phone: "13800138000".into(),
+                description: "年度保养".into(),
+                required_skills: vec!["gps".into()],
+                territory: "north".into(),
+                installation: None,
+                repair: None,
+            })
+            .await
+            .expect("create work order")
+            .into_inner()
+            .work_order
+            .expect("order");
+        d.approve_work_order(dpb::ApproveWorkOrderRequest {
+            request_id: rid(),
+            id: w.id,
+            etag: w.etag,
+            note: String::new(),
+        })
+        .await
+        .expect("approve")
+        .into_inner()
+        .work_order
+        .expect("order")
+    }
+
+    /// `w` assigned to the technician, checked, travelled, on site, and
+    /// completed with `parts` used and `collected` fen taken on site.
+    pub async fn complete(
+        &self,
+        w: &dpb::WorkOrder,
+        tech: &dpb::Technician,
+        parts: &[(&str, i32)],
+        collected: i64,
+    ) -> dpb::WorkOrder {
+        self.dispatch(&[Role::Dispatcher], "disp-1")
+            .await
+            .assign_work_order(dpb::AssignWorkOrderRequest {
+                request_id: rid(),
+                id: w.id.clone(),
+                etag: String::new(),
+                technician_id: tech.id.clone(),
+                day: Some(date(working_day())),
+            })
+            .await
+            .expect("assign");
+        let mut t = self.dispatch(&[Role::Technician], &tech.user_sub).await;
+        let id = w.id.clone();
+        t.confirm_checklist(dpb::ConfirmChecklistRequest {
+            request_id: rid(),
+            id: id.clone(),
+            etag: String::new(),
+            checklist: Some(dpb::Checklist {
+                order_details_checked: true,
+                tools_checked: true,
+                spare_parts_checked: true,
+                documents_checked: true,
+            }),
+        })
+        .await
+        .expect("checklist");
+        t.start_travel(dpb::StartTravelRequest { request_id: rid(), id: id.clone(), etag: String::new() })
+            .await
+            .expect("travel");
+        t.arrive_on_site(dpb::ArriveOnSiteRequest { request_id: rid(), id: id.clone(), etag: String::new() })
+            .await
+            .expect("arrive");
+        t.complete_work_order(dpb::CompleteWorkOrderRequest {
+            request_id: rid(),
+            id,
+            work_done: "保养完成".into(),
+            signed_off_by: "王经理".into(),
+            parts: parts.iter().map(|(c, q)| dpb::PartUsed { part_code: (*c).into(), quantity: *q }).collect(),
+            payment_collected: (collected > 0).then(|| cny(collected)).flatten(),
+            ..Default::default()
+        })
+        .await
+        .expect("complete")
+        .into_inner()
+        .work_order
+        .expect("order")
+    }
+
+    /// A billing complaint of `customer`, registered by the service desk.
+    pub async fn complaint(&self, customer: &str) -> kpb::Complaint {
+        self.complaints(&[Role::ServiceDesk], "desk-1")
+            .await
+            .register_complaint(kpb::RegisterComplaintRequest {
+                request_id: rid(),
+                customer_id: customer.into(),
+                channel: kpb::Channel::Email as i32,
+                category: kpb::Category::Billing as i32,
+                department: "billing".into(),
+                urgency: kpb::Urgency::Normal as i32,
+                description: "账单金额有误".into(),
+                references: Some(kpb::References { report_ids: vec!["R-1".into()], ..Default::default() }),
+                report_received_on: None,
+            })
+            .await
+            .expect("register complaint")
+            .into_inner()
+            .complaint
+            .expect("complaint")
+    }
+
+    /// Accepted, investigated and resolved as justified.
+    pub async fn resolve(&self, c: kpb::Complaint) -> kpb::Complaint {
+        let mut desk = self.complaints(&[Role::ServiceDesk], "desk-1").await;
+        let mut head = self.complaints(&[Role::DeptHead], "head-1").await;
+        let c = desk
+            .accept_complaint(kpb::AcceptComplaintRequest {
+                request_id: rid(),
+                id: c.id,
+                etag: c.etag,
+                note: String::new(),
+            })
+            .await
+            .expect("accept")
+            .into_inner()
+            .complaint
+            .expect("complaint");
+        let c = head
+            .start_investigation(kpb::StartInvestigationRequest { request_id: rid(), id: c.id, etag: c.etag })
+            .await
+            .expect("investigate")
+            .into_inner()
+            .complaint
+            .expect("complaint");
+        head.resolve_complaint(kpb::ResolveComplaintRequest {
+            request_id: rid(),
+            id: c.id,
+            etag: c.etag,
+            findings: Some(kpb::Findings {
+                verdict: kpb::Verdict::Justified as i32,
+                facts: "the invoice doubled a line".into(),
+                root_cause: "manual entry".into(),
+                corrective_actions: "corrected the invoice".into(),
+                preventive_actions: "validation on entry".into(),
+            }),
+        })
+        .await
+        .expect("resolve")
+        .into_inner()
+        .complaint
+        .expect("complaint")
+    }
+
+    /// A resolved complaint answered and closed with the customer satisfied.
+    pub async fn close(&self, c: kpb::Complaint) -> kpb::Complaint {
+        let mut desk = self.complaints(&[Role::ServiceDesk], "desk-1").await;
+        let c = desk
+            .answer_complaint(kpb::AnswerComplaintRequest {
+                request_id: rid(),
+                id: c.id,
+                etag: c.etag,
+                answer: "We are sorry; fixed.".into(),
+            })
+            .await
+            .expect("answer")
+            .into_inner()
+            .complaint
+            .expect("complaint");
+        desk.record_feedback(kpb::RecordFeedbackRequest {
+            request_id: rid(),
+            id: c.id,
+            etag: c.etag,
+            satisfied: true,
+            feedback: "ok".into(),
+        })
+        .await
+        .expect("feedback")
+        .into_inner()
+        .complaint
+        .expect("complaint")
+    }
+
+    /// Proposed by the department head, approved by a senior manager.
+    pub async fn compensate(&self, complaint_id: &str, minor: i64) {
+        self.complaints(&[Role::DeptHead], "head-1")
+            .await
+            .propose_compensation(kpb::ProposeCompensationRequest {
+                request_id: rid(),
+                id: complaint_id.into(),
+                etag: String::new(),
+                amount: cny(minor),
+                reason: "the customer paid twice".into(),
+            })
+            .await
+            .expect("propose");
+        self.complaints(&[Role::SeniorManager], "senior-1")
+            .await
+            .approve_compensation(kpb::ApproveCompensationRequest {
+                request_id: rid(),
+                id: complaint_id.into(),
+                etag: String::new(),
+            })
+            .await
+            .expect("approve compensation");
+    }
+
+    /// `schema`'s cursor on `source`'s feed (0 before the first event).
+    pub async fn cursor(&self, schema: &str, source: &str) -> i64 {
+        sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!(
+            "SELECT after_seq FROM {schema}.event_cursors WHERE source = $1"
+        )))
+        .bind(source)
+        .fetch_optional(&self.pool)
+        .await
+        .expect("cursor")
+        .unwrap_or(0)
+    }
+
+    /// The highest seq of events of `types` in `schema`'s outbox.
+    pub async fn last_seq(&self, schema: &str, types: &[&str]) -> i64 {
+        let types: Vec<String> = types.iter().map(|t| (*t).to_string()).collect();
+        sqlx::query_scalar::<_, Option<i64>>(sqlx::AssertSqlSafe(format!(
+            "SELECT max(seq) FROM {schema}.outbox WHERE event_type = ANY($1)"
+        )))
+        .bind(&types)
+        .fetch_one(&self.pool)
+        .await
+        .expect("last seq")
+        .unwrap_or(0)
+    }
+
+    /// Waits until `schema` has applied (or parked) every event of `types`
+    /// that `source` has published so far.
+    pub async fn caught_up(&self, schema: &str, source: &str, types: &[&str]) {
+        let last = self.last_seq(source, types).await;
+        let what = format!("{schema} to consume {source} up to {last}");
+        eventually(&what, Duration::from_secs(20), || async {
+            (self.cursor(schema, source).await >= last).then_some(())
+        })
+        .await;
+    }
+}

@@ -3,4 +3,9 @@
 //! following the others' event feeds.
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a failed expectation is a failed test
 
+mod compensation;
+mod delivery;
 mod feed;
+mod paid_work;
+mod readings;
+mod termination;

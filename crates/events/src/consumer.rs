@@ -20,8 +20,10 @@ use uuid::Uuid;
 
 use crate::pb::{self, event_feed_service_client::EventFeedServiceClient};
 
-/// Attempts before an event that keeps failing is parked.
-pub const MAX_ATTEMPTS: i32 = 4;
+/// Attempts before an event that keeps failing is parked (about 12 s with
+/// the backoff below). An outage of this service's own database parks
+/// nothing: the consumer stops and follows the feed again from its cursor.
+pub const MAX_ATTEMPTS: i32 = 6;
 
 /// Why a handler could not apply an event.
 #[derive(Debug)]
@@ -202,7 +204,7 @@ impl Consumers {
     /// Only a failure to reach the database at all is returned as an error
     /// (the feed is then followed again from the cursor).
     pub async fn deliver(&self, sub: &Subscription, event: &pb::Event) -> Result<Outcome, sqlx::Error> {
-        let mut backoff = Duration::from_millis(50);
+        let mut backoff = Duration::from_millis(100);
         let mut attempts = 0;
         loop {
             attempts += 1;
@@ -211,6 +213,10 @@ impl Consumers {
                 Err(e) => e,
             };
             let poison = matches!(err, ApplyError::Poison(_));
+            if !poison && attempts >= MAX_ATTEMPTS {
+                // Down is not poison: do not park what a healthy database would take.
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+            }
             if poison || attempts >= MAX_ATTEMPTS {
                 tracing::warn!(schema = self.schema, source = sub.source, event = %event.id, kind = %event.r#type,
                     error = %err, attempts, "parking event");
@@ -220,13 +226,21 @@ impl Consumers {
             tracing::info!(schema = self.schema, source = sub.source, event = %event.id, error = %err, attempts,
                 "event not applied; retrying");
             tokio::time::sleep(backoff).await;
-            backoff *= 4;
+            backoff = (backoff * 3).min(Duration::from_secs(5));
         }
     }
 
     async fn park(&self, sub: &Subscription, event: &pb::Event, error: &str, attempts: i32) -> sqlx::Result<()> {
         let schema = self.schema;
-        let id = Uuid::parse_str(&event.id).unwrap_or_else(|_| Uuid::nil());
+        // An event whose id is not a UUID is parked under one made from its
+        // feed and position, so two such events never share a row.
+        let id = Uuid::parse_str(&event.id).unwrap_or_else(|_| {
+            let source = sub
+                .source
+                .bytes()
+                .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+            Uuid::from_u64_pair(source, event.seq as u64)
+        });
         let mut tx = self.pool.begin().await?;
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO {schema}.events_parked (event_id, source, seq, event_type, event, error, attempts) \

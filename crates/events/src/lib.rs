@@ -64,12 +64,15 @@ mod tests {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../services");
         for schema in ["customers", "complaints", "dispatch", "billing"] {
             let dir = root.join(schema).join("migrations");
-            let found = std::fs::read_dir(&dir)
+            // The one migration that renames the old outbox is the template's copy.
+            let found: Vec<_> = std::fs::read_dir(&dir)
                 .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
                 .filter_map(Result::ok)
-                .find(|e| e.file_name().to_string_lossy().ends_with("_events.sql"))
-                .unwrap_or_else(|| panic!("{schema} has no events migration"));
-            let text = std::fs::read_to_string(found.path()).unwrap_or_default();
+                .map(|e| e.path())
+                .filter(|p| std::fs::read_to_string(p).is_ok_and(|t| t.contains("RENAME TO outbox_v0")))
+                .collect();
+            assert_eq!(found.len(), 1, "{schema} needs exactly one events migration, found {found:?}");
+            let text = std::fs::read_to_string(&found[0]).unwrap_or_default();
             assert_eq!(text, crate::outbox::migration_sql(schema), "{schema}'s events migration drifted");
         }
     }

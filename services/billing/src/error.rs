@@ -16,6 +16,12 @@ pub enum Error {
     /// BIL-1: one account per customer.
     #[error("the customer already has an account")]
     AccountExists { account_id: Option<String> },
+    /// a work order is invoiced at most once.
+    #[error("work order {work_order_id} is already invoiced")]
+    WorkOrderInvoiced { work_order_id: String },
+    /// CMP-8 / BIL-6: a complaint's compensation is one credit note.
+    #[error("complaint {complaint_id} already has a credit note")]
+    ComplaintCredited { complaint_id: String },
     #[error("{field}: {reason}")]
     InvalidField { field: &'static str, reason: String },
     #[error("the customers service is unavailable: {0}")]
@@ -39,6 +45,18 @@ impl From<Error> for Status {
                 "ACCOUNT_EXISTS",
                 "the customer already has a billing account (BIL-1: one per customer)",
                 &account_id.map(|id| vec![("account_id", id)]).unwrap_or_default(),
+            ),
+            Error::WorkOrderInvoiced { work_order_id } => status::with_reason(
+                Code::AlreadyExists,
+                "WORK_ORDER_INVOICED",
+                "the work order is already invoiced (X-2: at most once)",
+                &[("work_order_id", work_order_id)],
+            ),
+            Error::ComplaintCredited { complaint_id } => status::with_reason(
+                Code::AlreadyExists,
+                "COMPLAINT_CREDITED",
+                "the complaint already has a credit note (BIL-6: one per complaint)",
+                &[("complaint_id", complaint_id)],
             ),
             Error::InvalidField { field, reason } => status::invalid_argument(field, reason),
             Error::CustomersUnavailable(detail) => {

@@ -1,15 +1,18 @@
 //! The billing service (`crm.billing.v1`): accounts, tariffs and the price
 //! catalogue, invoices, payments and credit notes allocated oldest first,
 //! arrears, and the immutable ledger with statements (SPEC BIL-1, BIL-2,
-//! BIL-4..BIL-9). Data flows api → model → store; `dunning` is the
-//! background job that records reminders.
+//! BIL-4..BIL-9). Data flows api → model → store; `posting` holds the
+//! money operations the RPCs and the event consumers (`events`, X-2) share;
+//! `dunning` and `termination` (CUS-11) are background jobs.
 
 pub mod api;
 pub mod dunning;
 pub mod error;
 pub mod events;
 pub mod model;
+pub mod posting;
 pub mod store;
+pub mod termination;
 
 use crm_platform::{ServiceContext, ServiceDef, ServiceSpec, service::BackgroundTask};
 use sqlx::{PgPool, migrate::Migrator};
@@ -31,7 +34,11 @@ fn background(pool: PgPool, ctx: ServiceContext) -> BackgroundTask {
     let subscriptions = events::subscriptions(&ctx);
     let consumers = crm_events::consume(SERVICE.name, pool.clone(), ctx.clone(), subscriptions);
     Box::pin(async move {
-        tokio::join!(dunning::run(pool, ctx.calendar, dunning::EVERY), consumers);
+        tokio::join!(
+            dunning::run(pool.clone(), ctx.calendar.clone(), dunning::EVERY),
+            termination::run(pool, ctx.saga_retry),
+            consumers
+        );
     })
 }
 

@@ -2,7 +2,8 @@
 //! investigation and escalation, re-test of test data, answer deadlines and
 //! their escalation, outcome and feedback, compensation, records and reports
 //! (SPEC CMP-1..CMP-9). Data flows api → model → store; `escalation` is the
-//! background job that escalates overdue answers.
+//! background job that escalates overdue answers; `events` publishes and
+//! consumes events, and re-checks held termination steps in the background.
 
 pub mod api;
 pub mod error;
@@ -45,8 +46,9 @@ fn build(pool: PgPool, ctx: &ServiceContext) -> ServiceSpec {
 
 fn background(pool: PgPool, ctx: ServiceContext) -> BackgroundTask {
     let subscriptions = events::subscriptions(&ctx);
+    let recheck = events::termination::run(pool.clone(), ctx.saga_retry);
     let consumers = crm_events::consume(SERVICE.name, pool.clone(), ctx, subscriptions);
     Box::pin(async move {
-        tokio::join!(escalation::run(pool, escalation::EVERY), consumers);
+        tokio::join!(escalation::run(pool, escalation::EVERY), consumers, recheck);
     })
 }

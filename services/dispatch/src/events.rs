@@ -1,10 +1,22 @@
-//! This service's part in the events between services (SPEC ): the
-//! feeds it consumes and what it does with each event.
+//! This service's part in the events between services (SPEC ): what
+//! it publishes (`outgoing`) and the peers' feeds it follows (`termination`).
+
+mod outgoing;
+mod termination;
+
+use std::sync::Arc;
 
 use crm_events::Subscription;
 use crm_platform::ServiceContext;
 
-/// The peers' feeds this service follows.
+pub(crate) use outgoing::*;
+
+/// The peers' feeds this service follows: the customers' termination saga
+/// (CUS-11, X-2), whose dispatch part is cancelling the customer's open work.
 pub fn subscriptions(_ctx: &ServiceContext) -> Vec<Subscription> {
-    vec![]
+    vec![Subscription {
+        source: "customers",
+        types: &["customer.termination_started"],
+        handler: Arc::new(termination::TerminationStarted),
+    }]
 }

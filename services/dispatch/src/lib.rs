@@ -5,6 +5,7 @@
 //! reading (SPEC DSP-1..DSP-7). Data flows api → model → store.
 
 pub mod api;
+mod cancellation;
 pub mod error;
 pub mod events;
 pub mod model;

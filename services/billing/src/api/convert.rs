@@ -280,6 +280,14 @@ pub(crate) fn invoice(i: &Invoice) -> pb::Invoice {
     }
 }
 
+pub(crate) fn allocation(a: &crate::posting::Allocated) -> pb::Allocation {
+    pb::Allocation {
+        invoice_id: a.invoice_id.to_string(),
+        invoice_number: a.invoice_number.clone(),
+        amount: Some(money(a.amount_minor, &a.currency)),
+    }
+}
+
 fn line(l: &Line, currency: &str) -> pb::InvoiceLine {
     pb::InvoiceLine {
         catalogue_code: l.catalogue_code.clone().unwrap_or_default(),

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use chrono::{Datelike, Utc};
+use chrono::Utc;
 use crm_domain::text;
 use crm_platform::{Violations, client, error::invalid_argument, idempotency::IdempotentCall};
 use crm_proto::{
@@ -17,12 +17,11 @@ use super::{BillingApi, Caller, Opened, convert};
 use crate::{
     error::{Error, Result},
     model::{
-        AccountStatus, EntryKind, InvoiceStatus, RuleViolation,
-        allocation::{Open, allocate},
-        etag,
+        AccountStatus, EntryKind, InvoiceStatus, RuleViolation, etag,
         pricing::{self, div_half_up},
         states::{AccountEvent, InvoiceEvent},
     },
+    posting,
     store::{self, Account, Fund, IDEMPOTENCY_TABLE, Invoice, Line},
 };
 
@@ -54,40 +53,6 @@ async fn account_locked(conn: &mut PgConnection, id: Uuid) -> Result<Account> {
 
 async fn reload_account(conn: &mut PgConnection, id: Uuid) -> Result<Account> {
     store::load_account(conn, id, false).await?.ok_or_else(|| Error::Corrupt(format!("account {id} vanished")))
-}
-
-/// Applies `amount` of fund `fund` to the account's open invoices, oldest
-/// first (BIL-5); returns the allocations and what is left as credit.
-async fn apply_fund(
-    conn: &mut PgConnection,
-    account: Uuid,
-    fund: Uuid,
-    amount: i64,
-) -> Result<(Vec<pb::Allocation>, i64)> {
-    let mut open = store::open_invoices(conn, account).await?;
-    let slots: Vec<Open<usize>> =
-        open.iter().enumerate().map(|(i, inv)| Open { id: i, outstanding: inv.total_minor - inv.paid_minor }).collect();
-    let (plan, left) = allocate(amount, &slots);
-    let mut out = Vec::with_capacity(plan.len());
-    for (i, take) in plan {
-        let inv = &mut open[i];
-        store::allocate(conn, fund, inv.id, take).await?;
-        settle(conn, inv, take).await?;
-        out.push(pb::Allocation {
-            invoice_id: inv.id.to_string(),
-            invoice_number: inv.number.clone().unwrap_or_default(),
-            amount: Some(convert::money(take, &inv.currency)),
-        });
-    }
-    Ok((out, left))
-}
-
-/// Records `amount` paid on an invoice and moves its status.
-async fn settle(conn: &mut PgConnection, inv: &mut Invoice, amount: i64) -> Result<()> {
-    inv.paid_minor += amount;
-    inv.status =
-        inv.status.transition(InvoiceEvent::Settle { paid_minor: inv.paid_minor, total_minor: inv.total_minor })?;
-    store::save_invoice(conn, inv).await
 }
 
 impl BillingApi {
@@ -188,17 +153,13 @@ impl BillingApi {
         let mut tx = open_or_replay!(self, call);
         let a = account_locked(&mut tx, id).await?;
         check_etag(a.version, given_etag)?;
-        let open = i64::try_from(store::open_invoices(&mut tx, id).await?.len()).unwrap_or(i64::MAX);
+        // The same test as a termination's (model::standing): owed invoices.
+        let open = store::standing(&mut tx, id).await?.open_invoices;
         let to = a.status.transition(event(&a, open))?;
-        store::save_account_status(&mut tx, id, to).await?;
         if to == AccountStatus::Closed {
-            store::outbox(
-                &mut tx,
-                "account.closed",
-                id,
-                serde_json::json!({ "account_id": id.to_string(), "customer_id": a.customer_id.to_string() }),
-            )
-            .await?;
+            posting::close_account(&mut tx, &a, None).await?;
+        } else {
+            store::save_account_status(&mut tx, id, to).await?;
         }
         let resp = respond(convert::account(&reload_account(&mut tx, id).await?));
         call.commit(tx, &resp).await?;
@@ -434,6 +395,7 @@ impl BillingApi {
             issued_at: None,
             void_reason: None,
             version: 1,
+            work_order_id: None,
         };
         store::insert_invoice(&mut tx, &inv, &who.sub).await?;
         let saved = store::load_invoice(&mut tx, inv.id, false)
@@ -459,48 +421,9 @@ impl BillingApi {
         let mut tx = open_or_replay!(self, call);
         let mut inv = self.invoice_locked(&mut tx, &req.invoice_id, &req.etag).await?;
         let account = account_locked(&mut tx, inv.account_id).await?;
-        inv.status = inv.status.transition(InvoiceEvent::Issue)?;
+        inv.status.transition(InvoiceEvent::Issue)?;
         account.status.may_bill()?;
-        let now = Utc::now();
-        let today = self.calendar.local_date(now);
-        inv.number = Some(store::next_number(&mut tx, &inv.series, today.year()).await?);
-        inv.issued_at = Some(now);
-        inv.due_on = today.checked_add_days(chrono::Days::new(u64::try_from(inv.due_in_days).unwrap_or(0)));
-        store::save_invoice(&mut tx, &inv).await?;
-        let number = inv.number.clone().unwrap_or_default();
-        store::post(
-            &mut tx,
-            inv.account_id,
-            EntryKind::Charge,
-            inv.total_minor,
-            &format!("invoice {number}"),
-            Some(inv.id),
-            None,
-            &who.sub,
-        )
-        .await?;
-        // Credit the account holds (earlier overpayments, credit notes) pays it first.
-        for (fund, available) in store::open_funds(&mut tx, inv.account_id, false).await? {
-            let outstanding = inv.total_minor - inv.paid_minor;
-            if outstanding == 0 {
-                break;
-            }
-            let take = available.min(outstanding);
-            store::allocate(&mut tx, fund, inv.id, take).await?;
-            settle(&mut tx, &mut inv, take).await?;
-        }
-        store::outbox(
-            &mut tx,
-            "invoice.issued",
-            inv.id,
-            serde_json::json!({
-                "invoice_id": inv.id.to_string(),
-                "number": number,
-                "account_id": inv.account_id.to_string(),
-                "total_minor": inv.total_minor,
-            }),
-        )
-        .await?;
+        posting::issue_invoice(&mut tx, &self.calendar, &account, &mut inv, &who.sub).await?;
         let saved = store::load_invoice(&mut tx, inv.id, false)
             .await?
             .ok_or_else(|| Error::Corrupt("invoice vanished".into()))?;
@@ -533,6 +456,8 @@ impl BillingApi {
                 &who.sub,
             )
             .await?;
+            let account = reload_account(&mut tx, inv.account_id).await?;
+            posting::report_if_cleared(&mut tx, &account, crm_platform::proto_time::now()).await?;
         }
         let saved = store::load_invoice(&mut tx, inv.id, false)
             .await?
@@ -571,9 +496,6 @@ impl BillingApi {
         let amount = convert::positive_amount(&mut v, "amount", req.amount.as_ref(), &account.currency);
         v.finish()?;
         let amount = amount.ok_or_else(|| Error::Corrupt("validated amount missing".into()))?;
-        if account.status == AccountStatus::Closed {
-            return Err(RuleViolation::new("ACCOUNT_CLOSED", "the account is closed").into());
-        }
         let fund = Fund {
             id: Uuid::now_v7(),
             account_id,
@@ -584,8 +506,9 @@ impl BillingApi {
             reason: String::new(),
             invoice_id: None,
             complaint_id: None,
+            work_order_id: None,
         };
-        store::insert_fund(&mut tx, &fund, &who.sub).await?;
+        let (allocations, credit) = posting::receive_payment(&mut tx, &account, &fund, None, &who.sub).await?;
         // BIL-8: a cashier takes payments in their open shift.
         if who.has(crm_domain::Role::Cashier)
             && !who.has_any(&[crm_domain::Role::Finance, crm_domain::Role::Admin, crm_domain::Role::System])
@@ -595,33 +518,9 @@ impl BillingApi {
                 .ok_or_else(|| RuleViolation::new("NO_OPEN_SHIFT", "open a cash-desk shift before taking payments"))?;
             store::set_fund_shift(&mut tx, fund.id, shift.id).await?;
         }
-        store::post(
-            &mut tx,
-            account_id,
-            EntryKind::Payment,
-            -amount,
-            &format!("payment ({})", method.as_str()),
-            None,
-            Some(fund.id),
-            &who.sub,
-        )
-        .await?;
-        let (allocations, credit) = apply_fund(&mut tx, account_id, fund.id, amount).await?;
-        store::outbox(
-            &mut tx,
-            "payment.received",
-            fund.id,
-            serde_json::json!({
-                "payment_id": fund.id.to_string(),
-                "account_id": account_id.to_string(),
-                "method": method.as_str(),
-                "amount_minor": amount,
-            }),
-        )
-        .await?;
         let resp = pb::RecordPaymentResponse {
             payment_id: fund.id.to_string(),
-            allocations,
+            allocations: allocations.iter().map(convert::allocation).collect(),
             credit: Some(convert::money(credit, &account.currency)),
             account: Some(convert::account(&reload_account(&mut tx, account_id).await?)),
         };
@@ -662,6 +561,7 @@ impl BillingApi {
         }
         store::post(&mut tx, account_id, EntryKind::Refund, amount, &format!("refund: {reason}"), None, None, &who.sub)
             .await?;
+        posting::report_if_cleared(&mut tx, &account, crm_platform::proto_time::now()).await?;
         let resp =
             pb::RefundCreditResponse { account: Some(convert::account(&reload_account(&mut tx, account_id).await?)) };
         call.commit(tx, &resp).await?;
@@ -690,9 +590,6 @@ impl BillingApi {
         let amount = convert::positive_amount(&mut v, "amount", req.amount.as_ref(), &account.currency);
         v.finish()?;
         let amount = amount.ok_or_else(|| Error::Corrupt("validated amount missing".into()))?;
-        if account.status == AccountStatus::Closed {
-            return Err(RuleViolation::new("ACCOUNT_CLOSED", "the account is closed").into());
-        }
         let fund = Fund {
             id: Uuid::now_v7(),
             account_id,
@@ -700,78 +597,15 @@ impl BillingApi {
             method: None,
             amount_minor: amount,
             reference: String::new(),
-            reason: reason.clone(),
+            reason,
             invoice_id: invoice,
             complaint_id: complaint,
+            work_order_id: None,
         };
-        let mut allocations = Vec::new();
-        if let Some(inv_id) = invoice {
-            let mut inv = store::load_invoice(&mut tx, inv_id, true)
-                .await?
-                .filter(|i| i.account_id == account_id)
-                .ok_or_else(|| Error::NotFound { resource: "invoice", id: inv_id.to_string() })?;
-            if !matches!(inv.status, InvoiceStatus::Issued | InvoiceStatus::PartlyPaid) {
-                return Err(
-                    RuleViolation::new("INVOICE_NOT_OPEN", format!("the invoice is {}", inv.status.as_str())).into()
-                );
-            }
-            if amount > inv.total_minor - inv.paid_minor {
-                return Err(RuleViolation::new(
-                    "CREDIT_EXCEEDS_OUTSTANDING",
-                    "a credit note for an invoice cannot exceed what is owed on it",
-                )
-                .into());
-            }
-            store::insert_fund(&mut tx, &fund, &who.sub).await?;
-            store::post(
-                &mut tx,
-                account_id,
-                EntryKind::Credit,
-                -amount,
-                &format!("credit note: {reason}"),
-                Some(inv_id),
-                Some(fund.id),
-                &who.sub,
-            )
-            .await?;
-            store::allocate(&mut tx, fund.id, inv_id, amount).await?;
-            settle(&mut tx, &mut inv, amount).await?;
-            allocations.push(pb::Allocation {
-                invoice_id: inv.id.to_string(),
-                invoice_number: inv.number.clone().unwrap_or_default(),
-                amount: Some(convert::money(amount, &inv.currency)),
-            });
-        } else {
-            store::insert_fund(&mut tx, &fund, &who.sub).await?;
-            store::post(
-                &mut tx,
-                account_id,
-                EntryKind::Credit,
-                -amount,
-                &format!("credit note: {reason}"),
-                None,
-                Some(fund.id),
-                &who.sub,
-            )
-            .await?;
-            allocations = apply_fund(&mut tx, account_id, fund.id, amount).await?.0;
-        }
-        store::outbox(
-            &mut tx,
-            "credit_note.issued",
-            fund.id,
-            serde_json::json!({
-                "credit_note_id": fund.id.to_string(),
-                "account_id": account_id.to_string(),
-                "amount_minor": amount,
-                "invoice_id": invoice.map(|i| i.to_string()),
-                "complaint_id": complaint.map(|c| c.to_string()),
-            }),
-        )
-        .await?;
+        let allocations = posting::issue_credit_note(&mut tx, &account, &fund, &who.sub).await?;
         let resp = pb::IssueCreditNoteResponse {
             credit_note_id: fund.id.to_string(),
-            allocations,
+            allocations: allocations.iter().map(convert::allocation).collect(),
             account: Some(convert::account(&reload_account(&mut tx, account_id).await?)),
         };
         call.commit(tx, &resp).await?;

@@ -9,12 +9,15 @@ use tonic::Streaming;
 use uuid::Uuid;
 
 use super::{BillingApi, Caller, Opened, convert, handlers::open_or_replay};
+use crm_events::{Payload, pb as ev};
+
 use crate::{
     error::{Error, Result},
     model::{
         CustomerClass, RuleViolation,
-        usage::{ReadingKind, Segment, consumption, period_charge},
+        usage::{ReadingKind, Segment, Verdict, judge, period_charge},
     },
+    posting,
     store::{self, IDEMPOTENCY_TABLE, NewReading, Tariff, UsageInvoice},
 };
 
@@ -152,41 +155,19 @@ impl BillingApi {
                 continue;
             }
             let previous = last.get(&meter).copied();
-            if seen.contains(&(meter.clone(), day)) {
-                t.duplicates += 1;
-                continue;
-            }
-            match previous {
-                Some((d, _)) if d == day => {
-                    // Twice in the same stream.
+            match judge(previous, seen.contains(&(meter.clone(), day)), day, litres, kind) {
+                Verdict::Accept => {}
+                Verdict::Duplicate => {
                     t.duplicates += 1;
                     continue;
                 }
-                Some((d, _)) if d > day => {
-                    reject(t, i, &meter, "OUT_OF_ORDER", format!("the meter already has a reading on {d}"));
+                Verdict::Reject { reason, message } => {
+                    reject(t, i, &meter, reason, message);
                     continue;
                 }
-                _ => {}
-            }
-            if let Err(reason) = consumption(previous.map(|p| p.1), litres, kind) {
-                reject(t, i, &meter, reason, "the reading does not follow the previous one");
-                continue;
             }
             last.insert(meter.clone(), (day, litres));
-            let (kind_db, old_final, max) = match kind {
-                ReadingKind::Normal => ("normal", None, None),
-                ReadingKind::Replacement { old_meter_final } => ("replacement", Some(old_meter_final), None),
-                ReadingKind::Rollover { meter_max } => ("rollover", None, Some(meter_max)),
-            };
-            rows.push(NewReading {
-                meter_id: meter,
-                read_on: day,
-                account_id: account,
-                reading_litres: litres,
-                kind: kind_db,
-                old_meter_final_litres: old_final,
-                meter_max_litres: max,
-            });
+            rows.push(NewReading::of(meter, day, account, litres, kind));
         }
         let inserted = i64::try_from(store::insert_readings(&mut tx, &rows).await?).unwrap_or(0);
         tx.commit().await?;
@@ -264,6 +245,7 @@ pub async fn bill_period(
         .collect();
     let due_on = today.checked_add_days(chrono::Days::new(15)).unwrap_or(today);
     store::insert_usage_invoices(conn, &invoices, start, end, due_on, now, by).await?;
+    let customers: HashMap<Uuid, Uuid> = usage.iter().map(|u| (u.account_id, u.customer_id)).collect();
     // Accounts holding credit pay the new invoice from it at once.
     let accounts: Vec<Uuid> = invoices.iter().map(|i| i.account_id).collect();
     for account in store::accounts_with_credit(conn, &accounts).await? {
@@ -285,7 +267,31 @@ pub async fn bill_period(
             })?;
             store::save_invoice(conn, &invoice).await?;
         }
+        if invoice.total_minor != 0
+            && let Some(customer) = customers.get(&account)
+        {
+            posting::report_if_cleared_by_id(conn, account, *customer, now).await?;
+        }
     }
+    // invoice.issued for each, in this transaction.
+    let issued = invoices
+        .iter()
+        .map(|i| {
+            let customer = customers.get(&i.account_id);
+            (
+                i.id,
+                Payload::InvoiceIssued(ev::InvoiceIssued {
+                    invoice_id: i.id.to_string(),
+                    number: i.number.clone(),
+                    account_id: i.account_id.to_string(),
+                    customer_id: customer.map(|c| c.to_string()).unwrap_or_default(),
+                    total: Some(posting::money(i.net_minor + i.vat_minor, &i.currency)),
+                    work_order_id: String::new(),
+                }),
+            )
+        })
+        .collect();
+    crm_events::emit_many(conn, posting::SOURCE, now, issued).await?;
     let total: i64 = invoices.iter().map(|i| i.net_minor + i.vat_minor).sum();
     Ok(pb::RunBillingResponse {
         accounts_billed: n,

@@ -1,10 +1,13 @@
 //! The billing model: vocabulary, pricing and rounding, allocation of funds
-//! to invoices, and the account and invoice state machines. Pure: no SQL, no
+//! to invoices, the account and invoice state machines, work-order invoice
+//! lines and where an account stands (cleared, termination). Pure: no SQL, no
 //! protobuf.
 
 pub mod access;
 pub mod allocation;
+pub mod field_work;
 pub mod pricing;
+pub mod standing;
 pub mod states;
 pub mod usage;
 

@@ -12,6 +12,8 @@
 //!   version, and each version's block bounds are scaled by its share of the
 //!   period's days (the tiers are per billing period).
 
+use chrono::NaiveDate;
+
 use super::pricing::{Block, BlockCharge, div_half_up, tiered_charge};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +40,44 @@ pub fn consumption(previous: Option<i64>, reading: i64, kind: ReadingKind) -> Re
         ReadingKind::Replacement { .. } => Err("OLD_METER_FINAL_BELOW_PREVIOUS"),
         ReadingKind::Rollover { meter_max } if meter_max > prev && reading < prev => Ok(meter_max - prev + reading),
         ReadingKind::Rollover { .. } => Err("NOT_A_ROLLOVER"),
+    }
+}
+
+/// What becomes of a reading of a meter whose latest recorded reading is
+/// `latest` (day, litres) — the one rule of the RecordMeterReadings stream
+/// and of `meter.read` events. `already` says the meter has a reading
+/// on `day` recorded (a resent reading).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Accept,
+    Duplicate,
+    Reject { reason: &'static str, message: String },
+}
+
+pub fn judge(
+    latest: Option<(NaiveDate, i64)>,
+    already: bool,
+    day: NaiveDate,
+    litres: i64,
+    kind: ReadingKind,
+) -> Verdict {
+    if already {
+        return Verdict::Duplicate;
+    }
+    match latest {
+        // Twice in the same stream.
+        Some((d, _)) if d == day => return Verdict::Duplicate,
+        Some((d, _)) if d > day => {
+            return Verdict::Reject {
+                reason: "OUT_OF_ORDER",
+                message: format!("the meter already has a reading on {d}"),
+            };
+        }
+        _ => {}
+    }
+    match consumption(latest.map(|p| p.1), litres, kind) {
+        Ok(_) => Verdict::Accept,
+        Err(reason) => Verdict::Reject { reason, message: "the reading does not follow the previous one".into() },
     }
 }
 
@@ -103,6 +143,23 @@ mod tests {
         // 99 999 999 L register wrapped: 99 999 000 → 500.
         assert_eq!(consumption(Some(99_999_000), 500, ReadingKind::Rollover { meter_max: 100_000_000 }), Ok(1_500));
         assert!(consumption(Some(500), 600, ReadingKind::Rollover { meter_max: 1_000 }).is_err());
+    }
+
+    #[test]
+    fn readings_are_judged_against_the_latest() {
+        let d = |n| NaiveDate::from_ymd_opt(2026, 11, n).unwrap_or_default();
+        assert_eq!(judge(None, false, d(1), 5, ReadingKind::Normal), Verdict::Accept);
+        assert_eq!(judge(Some((d(1), 5)), false, d(2), 9, ReadingKind::Normal), Verdict::Accept);
+        assert_eq!(judge(Some((d(2), 9)), true, d(1), 5, ReadingKind::Normal), Verdict::Duplicate);
+        assert_eq!(judge(Some((d(2), 9)), false, d(2), 9, ReadingKind::Normal), Verdict::Duplicate);
+        assert!(matches!(
+            judge(Some((d(2), 9)), false, d(1), 5, ReadingKind::Normal),
+            Verdict::Reject { reason: "OUT_OF_ORDER", .. }
+        ));
+        assert!(matches!(
+            judge(Some((d(1), 9)), false, d(2), 5, ReadingKind::Normal),
+            Verdict::Reject { reason: "READING_BELOW_PREVIOUS", .. }
+        ));
     }
 
     fn flat(price: i64) -> Vec<Block> {

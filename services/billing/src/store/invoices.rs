@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::parse;
 use crate::{
-    error::Result,
+    error::{Error, Result},
     model::{InvoiceStatus, PaymentMethod},
 };
 
@@ -40,6 +40,8 @@ pub struct Invoice {
     pub issued_at: Option<DateTime<Utc>>,
     pub void_reason: Option<String>,
     pub version: i64,
+    /// The completed work order it was raised for (X-2), at most one invoice each.
+    pub work_order_id: Option<Uuid>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -59,6 +61,7 @@ struct InvoiceRow {
     issued_at: Option<DateTime<Utc>>,
     void_reason: Option<String>,
     version: i64,
+    work_order_id: Option<Uuid>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -73,12 +76,12 @@ struct LineRow {
 }
 
 const INVOICE_COLUMNS: &str = "id, account_id, series, number, status, currency, net_minor, vat_minor, total_minor, \
-     paid_minor, due_in_days, due_on, issued_at, void_reason, version";
+     paid_minor, due_in_days, due_on, issued_at, void_reason, version, work_order_id";
 
 pub async fn insert_invoice(conn: &mut PgConnection, inv: &Invoice, by: &str) -> Result<()> {
     sqlx::query(
         "INSERT INTO billing.invoices (id, account_id, series, status, currency, net_minor, vat_minor, total_minor, \
-         due_in_days, created_by) VALUES ($1, $2, $3, 'draft', $4, $5, $6, $7, $8, $9)",
+         due_in_days, created_by, work_order_id) VALUES ($1, $2, $3, 'draft', $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(inv.id)
     .bind(inv.account_id)
@@ -89,8 +92,16 @@ pub async fn insert_invoice(conn: &mut PgConnection, inv: &Invoice, by: &str) ->
     .bind(inv.total_minor)
     .bind(inv.due_in_days)
     .bind(by)
+    .bind(inv.work_order_id)
     .execute(&mut *conn)
-    .await?;
+    .await
+    .map_err(|e| {
+        if crm_platform::error::violated_constraint(&e) == Some("invoices_work_order_key") {
+            Error::WorkOrderInvoiced { work_order_id: inv.work_order_id.map(|w| w.to_string()).unwrap_or_default() }
+        } else {
+            Error::Db(e)
+        }
+    })?;
     for (i, l) in inv.lines.iter().enumerate() {
         sqlx::query(
             "INSERT INTO billing.invoice_lines (invoice_id, position, catalogue_code, description, quantity_milli, \
@@ -159,6 +170,7 @@ async fn with_lines(conn: &mut PgConnection, r: InvoiceRow) -> Result<Invoice> {
         issued_at: r.issued_at,
         void_reason: r.void_reason,
         version: r.version,
+        work_order_id: r.work_order_id,
     })
 }
 
@@ -241,12 +253,14 @@ pub struct Fund {
     pub reason: String,
     pub invoice_id: Option<Uuid>,
     pub complaint_id: Option<Uuid>,
+    /// The work order an on-site payment was collected on.
+    pub work_order_id: Option<Uuid>,
 }
 
 pub async fn insert_fund(conn: &mut PgConnection, f: &Fund, by: &str) -> Result<()> {
     sqlx::query(
         "INSERT INTO billing.funds (id, account_id, kind, method, amount_minor, unallocated_minor, reference, reason, \
-         invoice_id, complaint_id, created_by) VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9, $10)",
+         invoice_id, complaint_id, created_by, work_order_id) VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(f.id)
     .bind(f.account_id)
@@ -258,8 +272,16 @@ pub async fn insert_fund(conn: &mut PgConnection, f: &Fund, by: &str) -> Result<
     .bind(f.invoice_id)
     .bind(f.complaint_id)
     .bind(by)
+    .bind(f.work_order_id)
     .execute(conn)
-    .await?;
+    .await
+    .map_err(|e| {
+        if crm_platform::error::violated_constraint(&e) == Some("funds_complaint_credit_key") {
+            Error::ComplaintCredited { complaint_id: f.complaint_id.map(|c| c.to_string()).unwrap_or_default() }
+        } else {
+            Error::Db(e)
+        }
+    })?;
     Ok(())
 }
 

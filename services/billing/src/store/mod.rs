@@ -3,11 +3,13 @@
 
 mod catalog;
 mod desk;
+mod flows;
 mod invoices;
 mod usage;
 
 pub use catalog::*;
 pub use desk::*;
+pub use flows::*;
 pub use invoices::*;
 pub use usage::*;
 
@@ -206,22 +208,4 @@ pub async fn balance_mismatches(conn: &mut PgConnection) -> Result<Vec<Uuid>> {
     )
     .fetch_all(conn)
     .await?)
-}
-
-/// Writes an event for the events issue's publisher, in the caller's
-/// transaction.
-pub async fn outbox(
-    conn: &mut PgConnection,
-    event_type: &str,
-    aggregate: Uuid,
-    payload: serde_json::Value,
-) -> Result<()> {
-    sqlx::query("INSERT INTO billing.outbox (id, event_type, aggregate_id, payload) VALUES ($1, $2, $3, $4)")
-        .bind(Uuid::now_v7())
-        .bind(event_type)
-        .bind(aggregate)
-        .bind(payload)
-        .execute(conn)
-        .await?;
-    Ok(())
 }

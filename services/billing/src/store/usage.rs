@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::error::Result;
+use crate::{error::Result, model::usage::ReadingKind};
 
 /// A reading ready to store (validated).
 #[derive(Debug, Clone, PartialEq)]
@@ -18,6 +18,27 @@ pub struct NewReading {
     pub kind: &'static str,
     pub old_meter_final_litres: Option<i64>,
     pub meter_max_litres: Option<i64>,
+}
+
+impl NewReading {
+    /// A judged reading (`model::usage::judge`) as it is stored.
+    pub fn of(meter_id: String, read_on: NaiveDate, account_id: Uuid, reading_litres: i64, kind: ReadingKind) -> Self {
+        let (kind, old_meter_final_litres, meter_max_litres) = match kind {
+            ReadingKind::Normal => ("normal", None, None),
+            ReadingKind::Replacement { old_meter_final } => ("replacement", Some(old_meter_final), None),
+            ReadingKind::Rollover { meter_max } => ("rollover", None, Some(meter_max)),
+        };
+        Self { meter_id, read_on, account_id, reading_litres, kind, old_meter_final_litres, meter_max_litres }
+    }
+}
+
+/// The litres recorded for `meter` on `day`, if any.
+pub async fn reading_on(conn: &mut PgConnection, meter: &str, day: NaiveDate) -> Result<Option<i64>> {
+    Ok(sqlx::query_scalar("SELECT reading_litres FROM billing.meter_readings WHERE meter_id = $1 AND read_on = $2")
+        .bind(meter)
+        .bind(day)
+        .fetch_optional(conn)
+        .await?)
 }
 
 /// The latest recorded reading of each of `meters`: (meter, day, litres).
@@ -86,6 +107,7 @@ pub async fn insert_readings(conn: &mut PgConnection, rows: &[NewReading]) -> Re
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct PeriodUsage {
     pub account_id: Uuid,
+    pub customer_id: Uuid,
     pub customer_class: String,
     pub currency: String,
     pub volume_litres: i64,
@@ -108,12 +130,12 @@ pub async fn period_usage(conn: &mut PgConnection, start: NaiveDate, end: NaiveD
                   WHEN kind = 'replacement' THEN old_meter_final_litres - prev \
                   ELSE meter_max_litres - prev + reading_litres END AS litres \
            FROM r WHERE read_on > $1) \
-         SELECT a.id AS account_id, a.customer_class, a.currency, sum(d.litres)::bigint AS volume_litres, \
+         SELECT a.id AS account_id, a.customer_id, a.customer_class, a.currency, sum(d.litres)::bigint AS volume_litres, \
                 EXISTS (SELECT 1 FROM billing.usage_billed u WHERE u.account_id = a.id \
                         AND u.period_start = $1 AND u.period_end = $2) AS billed \
          FROM d JOIN billing.accounts a ON a.id = d.account_id \
          WHERE a.kind = 'postpaid' AND a.status <> 'closed' \
-         GROUP BY a.id, a.customer_class, a.currency ORDER BY a.id",
+         GROUP BY a.id, a.customer_id, a.customer_class, a.currency ORDER BY a.id",
     )
     .bind(start)
     .bind(end)

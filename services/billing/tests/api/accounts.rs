@@ -135,11 +135,11 @@ async fn an_account_closes_only_when_settled() {
         .await
         .expect_err("closed");
     assert_eq!(reason(&err), "ACCOUNT_CLOSED");
-    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM billing.outbox WHERE event_type = 'account.closed'")
-        .fetch_one(&app.pool)
-        .await
-        .expect("outbox");
-    assert_eq!(events, 1);
+    let events = crate::events::published(&app, "account.closed").await;
+    assert_eq!(events.len(), 1);
+    let Some(crm_events::Payload::AccountClosed(closed)) = &events[0].payload else { panic!("payload") };
+    assert_eq!((closed.account_id.as_str(), closed.customer_id.as_str()), (a.id.as_str(), a.customer_id.as_str()));
+    assert!(closed.saga_id.is_empty(), "closed by hand, not by a termination");
 }
 
 #[tokio::test]

@@ -4,9 +4,11 @@
 
 mod accounts;
 mod desk;
+mod events;
 mod helpers;
 mod invoices;
 mod ledger;
 mod payments;
 mod tariffs;
+mod termination;
 mod usage;

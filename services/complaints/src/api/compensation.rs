@@ -4,7 +4,6 @@
 
 use crm_platform::{Violations, idempotency::IdempotentCall};
 use crm_proto::complaints::v1 as pb;
-use serde_json::json;
 
 use super::{
     Caller, Change, ComplaintsApi, Fresh, convert, now,
@@ -12,6 +11,7 @@ use super::{
 };
 use crate::{
     error::Result,
+    events,
     model::{Compensation, RuleViolation, access, lifecycle::Event},
     store::{self, IDEMPOTENCY_TABLE},
 };
@@ -87,17 +87,7 @@ impl ComplaintsApi {
         m.approved_at = Some(at);
         store::save_compensation(&mut tx, c.id, &m).await?;
         // CMP-8: billing turns the agreement into a credit note.
-        let payload = json!({
-            "complaint_id": c.id.to_string(),
-            "number": c.number,
-            "customer_id": c.customer_id.to_string(),
-            "amount": { "amount_minor": m.amount.amount_minor(), "currency_code": m.amount.currency().code() },
-            "reason": m.reason,
-            "proposed_by": m.proposed_by,
-            "approved_by": who.sub,
-            "approved_at": at.to_rfc3339(),
-        });
-        store::record_event(&mut tx, "complaint.compensation_agreed", c.id, payload, at).await?;
+        events::emit(&mut tx, c.id.0, at, events::compensation_agreed(&c, &m, &who.sub)).await?;
         let from = c.state;
         c.state = to;
         let s = step("compensation approved", from, &c, who, at, String::new());

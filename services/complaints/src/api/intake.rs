@@ -15,6 +15,7 @@ use tonic::Code;
 use super::{Caller, ComplaintsApi, Opened, convert, now};
 use crate::{
     error::{Error, Result},
+    events,
     model::{
         Complaint, CustomerTier, ServiceLevel, State, Step,
         intake::{CustomerSnapshot, numbering_year},
@@ -93,6 +94,11 @@ impl ComplaintsApi {
             note: c.rejection_note.clone(),
         };
         store::record_step(&mut tx, c.id, &step).await?;
+        events::emit(&mut tx, c.id.0, at, events::filed(&c)).await?;
+        // CMP-2: a late appeal is rejected at intake — final at once.
+        if !c.state.is_open() {
+            events::emit(&mut tx, c.id.0, at, events::closed(&c, &who.sub)).await?;
+        }
         let saved = store::load(&mut tx, c.id, false)
             .await?
             .ok_or_else(|| Error::Corrupt(format!("complaint {} vanished inside its transaction", c.id)))?;

@@ -5,11 +5,11 @@
 use chrono::{DateTime, Utc};
 use crm_platform::{Principal, Violations, idempotency::IdempotentCall};
 use crm_proto::complaints::v1 as pb;
-use serde_json::json;
 
 use super::{Caller, Change, ComplaintsApi, Fresh, convert, now};
 use crate::{
     error::{Error, Result},
+    events,
     model::{
         Complaint, Escalation, EscalationLevel, Round, State, Step,
         access::{self, Denied, SENIOR_ESCALATORS},
@@ -66,18 +66,7 @@ impl ComplaintsApi {
         c.accepted_at = Some(at);
         c.round = 1;
         // CMP-3: acceptance notifies the quality manager.
-        let payload = json!({
-            "complaint_id": c.id.to_string(),
-            "number": c.number,
-            "customer_id": c.customer_id.to_string(),
-            "category": c.category.as_str(),
-            "department": c.department,
-            "urgency": c.urgency.as_str(),
-            "answer_due_at": round.answer_due_at.to_rfc3339(),
-            "accepted_by": who.sub,
-            "notify_role": "quality_manager",
-        });
-        store::record_event(&mut tx, "complaint.accepted", c.id, payload, at).await?;
+        events::emit(&mut tx, c.id.0, at, events::accepted(&c, &who.sub)).await?;
         let s = step("accepted", from, &c, who, at, note);
         Self::finish_change(call, tx, &c, s, |p| pb::AcceptComplaintResponse { complaint: Some(p) }).await
     }
@@ -95,7 +84,7 @@ impl ComplaintsApi {
         let note = convert::required_text(&mut v, "note", &req.note, NOTE);
         v.finish()?;
         let (Some(id), Some(reason), Some(note)) = (id, reason, note) else { return Err(incomplete("rejection")) };
-        let Fresh { tx, mut c, to } = match self.begin_change(&call, id, &req.etag, Event::Reject).await? {
+        let Fresh { mut tx, mut c, to } = match self.begin_change(&call, id, &req.etag, Event::Reject).await? {
             Change::Replay(r) => return Ok(r),
             Change::Fresh(f) => *f,
         };
@@ -106,6 +95,8 @@ impl ComplaintsApi {
         c.rejection_note = note.clone();
         c.rejected_by = Some(who.sub.clone());
         c.rejected_at = Some(at);
+        // A rejected complaint is final: closed for everyone counting open ones.
+        events::emit(&mut tx, c.id.0, at, events::closed(&c, &who.sub)).await?;
         let s = step("rejected", from, &c, who, at, format!("{}: {note}", reason.as_str()));
         Self::finish_change(call, tx, &c, s, |p| pb::RejectComplaintResponse { complaint: Some(p) }).await
     }
@@ -238,22 +229,14 @@ impl ComplaintsApi {
         let at = now();
         let from = c.state;
         c.state = to;
-        let (cid, number) = (c.id, c.number.clone());
+        let cid = c.id;
         let round = current_round(&mut c)?;
         let Some(retest) = round.retest.as_mut() else { return Err(incomplete("amendment")) };
         access::may_approve_amendment(&who.sub, retest)?;
         retest.approved_by = Some(who.sub.clone());
         retest.approved_at = Some(at);
-        // The reports side revokes the original and issues the correction.
-        let payload = json!({
-            "complaint_id": cid.to_string(),
-            "number": number,
-            "revoked_report_id": retest.revoked_report_id,
-            "corrected_report_id": retest.corrected_report_id,
-            "approved_by": who.sub,
-        });
         store::save_round(&mut tx, cid, round).await?;
-        store::record_event(&mut tx, "complaint.report_amended", cid, payload, at).await?;
+        events::emit(&mut tx, cid.0, at, events::report_amended(&c, &who.sub)).await?;
         let s = step("amendment approved", from, &c, who, at, String::new());
         Self::finish_change(call, tx, &c, s, |p| pb::ApproveAmendmentResponse { complaint: Some(p) }).await
     }
@@ -279,6 +262,7 @@ impl ComplaintsApi {
         let from = c.state;
         c.state = to;
         let note = findings.verdict.as_str().to_string();
+        events::emit(&mut tx, c.id.0, at, events::resolved(&c, findings.verdict, &who.sub)).await?;
         let round = current_round(&mut c)?;
         round.findings = Some(findings);
         round.resolved_by = Some(who.sub.clone());
@@ -379,6 +363,7 @@ impl ComplaintsApi {
         c.state = to;
         let action = if req.satisfied {
             c.closed_at = Some(at);
+            events::emit(&mut tx, c.id.0, at, events::closed(&c, &who.sub)).await?;
             "closed"
         } else {
             // CMP-7: investigated again, in a round of its own with a fresh

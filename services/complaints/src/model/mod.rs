@@ -8,6 +8,7 @@ pub mod escalation;
 pub mod intake;
 pub mod lifecycle;
 pub mod rules;
+pub mod termination;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use crm_domain::{Money, ids::CustomerId};

@@ -4,9 +4,11 @@
 
 mod parts;
 mod query;
+mod terminations;
 
 pub use parts::*;
 pub use query::*;
+pub use terminations::*;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use crm_domain::ids::CustomerId;

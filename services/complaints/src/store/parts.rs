@@ -330,24 +330,3 @@ pub async fn record_step(conn: &mut PgConnection, id: ComplaintId, step: &Step) 
     .await?;
     Ok(())
 }
-
-/// An event for other services, in the transaction of the change.
-pub async fn record_event(
-    conn: &mut PgConnection,
-    kind: &str,
-    id: ComplaintId,
-    payload: serde_json::Value,
-    at: DateTime<Utc>,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO complaints.outbox (id, type, aggregate_id, payload, occurred_at) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(Uuid::now_v7())
-    .bind(kind)
-    .bind(id.0)
-    .bind(payload)
-    .bind(at)
-    .execute(conn)
-    .await?;
-    Ok(())
-}

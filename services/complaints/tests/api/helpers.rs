@@ -1,11 +1,13 @@
 //! Spawning customers + complaints on one database and talking to them as
 //! different staff.
 
+use crm_events::{Payload, pb::Event};
 use crm_proto::{
     complaints::v1::{self as pb, complaint_service_client::ComplaintServiceClient},
     customers::v1::{self as cpb, customer_service_client::CustomerServiceClient},
 };
 use crm_testkit::{Bearer, Role, TestService};
+use prost::Message;
 use sqlx::PgPool;
 use tonic::{Code, Status, service::interceptor::InterceptedService, transport::Channel};
 use tonic_types::StatusExt;
@@ -97,6 +99,28 @@ impl App {
     pub async fn count(&self, table: &str) -> i64 {
         let sql = format!("SELECT count(*) FROM complaints.{table}");
         sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(&self.pool).await.expect("count")
+    }
+
+    /// The events of `event_type` in the outbox, in feed order: aggregate id
+    /// and payload (decoded from the stored protobuf body).
+    pub async fn outbox(&self, event_type: &str) -> Vec<(uuid::Uuid, Payload)> {
+        let rows: Vec<(uuid::Uuid, Vec<u8>)> =
+            sqlx::query_as("SELECT aggregate_id, body FROM complaints.outbox WHERE event_type = $1 ORDER BY seq")
+                .bind(event_type)
+                .fetch_all(&self.pool)
+                .await
+                .expect("outbox");
+        rows.into_iter()
+            .map(|(id, body)| (id, Event::decode(body.as_slice()).expect("event body").payload.expect("payload")))
+            .collect()
+    }
+
+    /// Every event type in the outbox, in feed order.
+    pub async fn outbox_types(&self) -> Vec<String> {
+        sqlx::query_scalar("SELECT event_type FROM complaints.outbox ORDER BY seq")
+            .fetch_all(&self.pool)
+            .await
+            .expect("outbox")
     }
 
     pub async fn register(&self, customer_id: &str, category: pb::Category) -> pb::Complaint {

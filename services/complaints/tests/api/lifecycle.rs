@@ -1,6 +1,7 @@
 //! CMP-3..CMP-7 and CMP-9: transitions over gRPC, who and when, rounds,
 //! escalation, re-test, read-only closed complaints.
 
+use crm_events::Payload;
 use crm_proto::complaints::v1 as pb;
 use tonic::Code;
 
@@ -16,9 +17,7 @@ async fn the_whole_way_to_closed_records_who_and_when() {
     assert_eq!(c.round, 1);
     assert!(c.answer_due_at.is_some());
     // CMP-3: the quality manager is notified through the outbox.
-    let kinds: Vec<String> =
-        sqlx::query_scalar("SELECT type FROM complaints.outbox").fetch_all(&app.pool).await.unwrap();
-    assert_eq!(kinds, vec!["complaint.accepted".to_string()]);
+    assert_eq!(app.outbox_types().await, ["complaint.filed", "complaint.accepted"]);
 
     let c = app.answered(&cust).await;
     assert_eq!(c.state, pb::ComplaintState::Answered as i32);
@@ -45,6 +44,10 @@ async fn the_whole_way_to_closed_records_who_and_when() {
         .unwrap();
     assert_eq!(closed.state, pb::ComplaintState::Closed as i32);
     assert!(closed.closed_at.is_some());
+    // two complaints filed, accepted and (the second) resolved and closed.
+    let kinds = app.outbox_types().await;
+    let tail: Vec<&str> = kinds.iter().skip(4).map(String::as_str).collect();
+    assert_eq!(tail, ["complaint.resolved", "complaint.closed"], "{kinds:?}");
     let actions: Vec<&str> = closed.history.iter().map(|s| s.action.as_str()).collect();
     assert_eq!(actions, ["registered", "accepted", "investigation started", "resolved", "answered", "closed"]);
 
@@ -380,12 +383,10 @@ async fn test_data_is_reviewed_retested_by_two_and_amended_with_approval() {
     let qm2 = app.client(&[crm_testkit::Role::QualityManager], "qm-2").await;
     let c = { qm2 }.approve_amendment(approve()).await.unwrap().into_inner().complaint.unwrap();
     assert_eq!(c.rounds[0].retest.as_ref().unwrap().approved_by, "qm-2");
-    let amended: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM complaints.outbox WHERE type = 'complaint.report_amended'")
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
-    assert_eq!(amended, 1);
+    let amended = app.outbox("complaint.report_amended").await;
+    assert_eq!(amended.len(), 1);
+    let Payload::ComplaintReportAmended(a) = &amended[0].1 else { panic!("{amended:?}") };
+    assert_eq!((a.complaint_id.as_str(), a.round, a.approved_by.as_str()), (id.as_str(), 1, "qm-2"));
     let c = head.resolve_complaint(resolve()).await.unwrap().into_inner().complaint.unwrap();
     assert_eq!(c.state, pb::ComplaintState::Resolved as i32);
 

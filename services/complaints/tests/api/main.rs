@@ -4,6 +4,7 @@
 
 mod access;
 mod deadlines;
+mod events;
 mod helpers;
 mod intake;
 mod lifecycle;

@@ -24,7 +24,7 @@ async fn concurrent_retries_of_an_acceptance_open_one_round() {
     answers.dedup();
     assert_eq!(answers.len(), 1, "all retries see the first response");
     assert_eq!(app.count("rounds").await, 1);
-    assert_eq!(app.count("outbox").await, 1);
+    assert_eq!(app.outbox_types().await, ["complaint.filed", "complaint.accepted"]);
     let history: i64 = sqlx::query_scalar("SELECT count(*) FROM complaints.history WHERE action = 'accepted'")
         .fetch_one(&app.pool)
         .await

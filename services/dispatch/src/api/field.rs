@@ -2,16 +2,15 @@
 //! pre-departure checklist, travel, arrival and completion with parts,
 //! swaps, warranty and payment — each only by the assigned technician.
 
-use chrono::{DateTime, Utc};
 use crm_domain::Money;
-use crm_platform::{Principal, Violations, error::invalid_argument, idempotency::IdempotentCall};
+use crm_platform::{Violations, error::invalid_argument, idempotency::IdempotentCall};
 use crm_proto::dispatch::v1 as pb;
-use serde_json::json;
 use sqlx::PgConnection;
 
 use super::{Caller, Change, DispatchApi, Fresh, convert, incomplete, now, step};
 use crate::{
     error::{Error, Result},
+    events,
     model::{
         Completion, RuleViolation, WorkOrder, access,
         base::{Swap, SwapKind},
@@ -215,8 +214,7 @@ impl DispatchApi {
         w.work_done = input.work_done;
         w.signed_off_by = input.signed_off_by;
         // billing invoices paid work from this event.
-        store::record_event(&mut tx, "work_order.completed", w.id.0, completed_event(&w, &completion, who, at), at)
-            .await?;
+        events::emit(&mut tx, w.id.0, at, events::completed(&w, &completion, &who.sub)).await?;
         let note = if covered { "in warranty".to_string() } else { format!("amount due {}", completion.amount_due) };
         let s = step("completed", from, &w, who, at, note);
         Self::finish_change(call, tx, &w, s, |p| pb::CompleteWorkOrderResponse { work_order: Some(p) }).await
@@ -246,26 +244,4 @@ async fn price_parts(conn: &mut PgConnection, wanted: &[(String, i32)]) -> Resul
     }
     v.finish()?;
     Ok(lines)
-}
-
-fn completed_event(w: &WorkOrder, c: &Completion, who: &Principal, at: DateTime<Utc>) -> serde_json::Value {
-    json!({
-        "work_order_id": w.id.to_string(),
-        "customer_id": w.customer_id.to_string(),
-        "kind": w.kind().as_str(),
-        "technician_id": w.technician_id.map(|t| t.to_string()),
-        "device_id": c.device_id.map(|d| d.to_string()),
-        "in_warranty": c.in_warranty,
-        "parts": c.parts.iter().map(|l| json!({
-            "part_code": l.code,
-            "name": l.name,
-            "quantity": l.quantity,
-            "unit_price_minor": l.unit_price.amount_minor(),
-        })).collect::<Vec<_>>(),
-        "currency": c.amount_due.currency().code(),
-        "amount_due_minor": c.amount_due.amount_minor(),
-        "collected_on_site_minor": c.collected.amount_minor(),
-        "completed_by": who.sub,
-        "completed_at": at.to_rfc3339(),
-    })
 }

@@ -7,12 +7,12 @@ use chrono::{DateTime, Duration, Utc};
 use crm_domain::{PageSize, PageToken, page};
 use crm_platform::{error::invalid_argument, idempotency::IdempotentCall};
 use crm_proto::dispatch::v1 as pb;
-use serde_json::json;
 use tonic::Streaming;
 
 use super::{Caller, DispatchApi, Opened, convert, now};
 use crate::{
     error::{Error, Result},
+    events,
     model::{
         Details, NewWorkOrder, RepairDetails, Step, Urgency, WorkOrder,
         metering::{self, Accepted, Meter, Outcome, Previous},
@@ -191,7 +191,7 @@ impl DispatchApi {
         let since = parsed.iter().map(|(_, f)| f.read_at).min().unwrap_or(at) - Duration::days(100);
         let mut ctx = store::reading_context(&mut tx, &numbers, &ids, since).await?;
         let mut cols = ReadingColumns::default();
-        let (mut event_ids, mut events) = (vec![], vec![]);
+        let mut read_events = vec![];
         let mut accepted = 0i64;
         for (i, f) in parsed {
             if ctx.stored.contains(&f.id) {
@@ -224,7 +224,10 @@ impl DispatchApi {
             accepted += 1;
             ctx.taken.insert((meter.id.0, period.clone()));
             push(&mut cols, f.id, meter, &period, f.read_at, &f.outcome, &a, repair);
-            if let Outcome::Read { cumulative_volume, balance, .. } = &f.outcome {
+            if let Some(e) = events::meter_read(f.id, meter, &period, f.read_at, &f.outcome, &a) {
+                read_events.push((f.id, e));
+            }
+            if let Outcome::Read { cumulative_volume, .. } = &f.outcome {
                 ctx.previous.insert(
                     meter.id.0,
                     Previous {
@@ -234,19 +237,6 @@ impl DispatchApi {
                         days: a.days,
                     },
                 );
-                event_ids.push(meter.id.0);
-                events.push(json!({
-                    "reading_id": f.id.to_string(),
-                    "meter_id": meter.id.to_string(),
-                    "meter_number": meter.number,
-                    "customer_id": meter.customer_id.to_string(),
-                    "period": period,
-                    "read_at": f.read_at.to_rfc3339(),
-                    "cumulative_volume_l": cumulative_volume,
-                    "consumption_l": a.consumption,
-                    "balance_minor": balance.map(|b| b.amount_minor()),
-                    "anomaly": a.anomaly.map(|x| x.as_str()),
-                }));
             }
             if let Some(r) = repair {
                 out.repair_work_order_ids.push(r.to_string());
@@ -257,10 +247,8 @@ impl DispatchApi {
         if inserted.len() != cols.id.len() {
             return Err(Error::Corrupt(format!("{} of {} readings inserted", inserted.len(), cols.id.len())));
         }
-        if !events.is_empty() {
-            // readings flow to billing.
-            store::record_events(&mut tx, "meter.read", &event_ids, &events, at).await?;
-        }
+        // readings flow to billing, in one statement for the chunk.
+        crm_events::emit_many(&mut tx, events::SCHEMA, at, read_events).await?;
         tx.commit().await?;
         out.accepted += accepted;
         Ok(())

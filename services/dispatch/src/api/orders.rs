@@ -15,7 +15,9 @@ use tonic::Code;
 
 use super::{Caller, Change, DispatchApi, Fresh, Opened, convert, incomplete, now, step};
 use crate::{
+    cancellation,
     error::{Error, Result},
+    events,
     model::{ServiceLevel, Step, WorkOrder, access, lifecycle::Event, planning},
     store::{self, IDEMPOTENCY_TABLE},
 };
@@ -76,6 +78,11 @@ impl DispatchApi {
             Opened::Replay(r) => return Ok(r),
             Opened::Fresh(tx) => tx,
         };
+        // CUS-11: once the customer's termination has started, its open work
+        // was cancelled and no new work is taken.
+        if store::is_terminating(&mut tx, new.customer_id).await? {
+            return Err(Error::CustomerTerminated);
+        }
         let w = WorkOrder::create(new, name, level, &who.sub, at);
         store::insert_work_order(&mut tx, &w).await?;
         let s = Step {
@@ -161,7 +168,7 @@ impl DispatchApi {
         let note = convert::optional_text(&mut v, "note", &req.note, NOTE);
         v.finish()?;
         let (Some(id), Some(note)) = (id, note) else { return Err(incomplete("approval")) };
-        let Fresh { tx, mut w, to } =
+        let Fresh { mut tx, mut w, to } =
             match self.begin_change(&call, id, &req.etag, |w| Event::approval_for(w.kind())).await? {
                 Change::Replay(r) => return Ok(r),
                 Change::Fresh(f) => *f,
@@ -171,6 +178,7 @@ impl DispatchApi {
         let from = w.state;
         w.state = to;
         w.parts_due_at = planning::parts_due(w.kind(), w.urgency, at);
+        events::emit(&mut tx, w.id.0, at, events::approved(&w, &who.sub)).await?;
         let s = step("approved", from, &w, who, at, note);
         Self::finish_change(call, tx, &w, s, |p| pb::ApproveWorkOrderResponse { work_order: Some(p) }).await
     }
@@ -191,16 +199,7 @@ impl DispatchApi {
             Change::Replay(r) => return Ok(r),
             Change::Fresh(f) => *f,
         };
-        // The technician's day gets its slot back; the order keeps who it was
-        // assigned to for the record.
-        if let (Some(t), Some(day)) = (w.technician_id, w.scheduled_on) {
-            store::release(&mut tx, t, day).await?;
-        }
-        let at = now();
-        let from = w.state;
-        w.state = to;
-        w.cancel_reason = reason.clone();
-        let s = step("cancelled", from, &w, who, at, reason);
+        let s = cancellation::cancel(&mut tx, &mut w, to, reason, &who.sub, now(), None).await?;
         Self::finish_change(call, tx, &w, s, |p| pb::CancelWorkOrderResponse { work_order: Some(p) }).await
     }
 

@@ -89,7 +89,9 @@ impl State {
         }
     }
 
-    /// Still to be worked on: neither finished nor cancelled.
+    /// Still to be worked on: neither finished nor cancelled — exactly the
+    /// states a cancellation may leave, so a customer's termination (CUS-11)
+    /// cancels every open order and nothing else.
     pub fn is_open(self) -> bool {
         !matches!(self, State::Completed | State::Closed | State::Cancelled)
     }
@@ -165,6 +167,13 @@ mod tests {
         for &s in State::ALL {
             let moves = Event::ALL.iter().filter(|e| s.transition(**e).is_ok_and(|to| to != s)).count();
             assert_eq!(moves == 0, matches!(s, Closed | Cancelled), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn open_means_still_cancellable() {
+        for &s in State::ALL {
+            assert_eq!(s.is_open(), s.transition(E::Cancel).is_ok(), "{s:?}");
         }
     }
 

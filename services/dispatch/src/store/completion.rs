@@ -1,5 +1,5 @@
-//! Completion's money side (DSP-5, DSP-6): the parts catalogue, parts used,
-//! cash collected and handed over, and the outbox billing reads.
+//! Completion's money side (DSP-5, DSP-6): the parts catalogue, parts used
+//! and cash collected and handed over.
 
 use chrono::{DateTime, Utc};
 use crm_domain::{Currency, Money};
@@ -201,26 +201,5 @@ pub async fn insert_handover(conn: &mut PgConnection, h: &Handover) -> Result<()
         .bind(&h.collection_ids)
         .execute(conn)
         .await?;
-    Ok(())
-}
-
-/// the event is committed with the change it reports.
-pub async fn record_event(
-    conn: &mut PgConnection,
-    event_type: &str,
-    aggregate_id: Uuid,
-    payload: serde_json::Value,
-    at: DateTime<Utc>,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO dispatch.outbox (id, event_type, aggregate_id, payload, occurred_at) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(Uuid::now_v7())
-    .bind(event_type)
-    .bind(aggregate_id)
-    .bind(payload)
-    .bind(at)
-    .execute(conn)
-    .await?;
     Ok(())
 }

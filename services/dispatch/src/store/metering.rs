@@ -283,29 +283,6 @@ pub async fn insert_readings(
     .await?)
 }
 
-/// Events for billing, one `UNNEST` insert for the chunk.
-pub async fn record_events(
-    conn: &mut PgConnection,
-    event_type: &str,
-    aggregates: &[Uuid],
-    payloads: &[serde_json::Value],
-    at: DateTime<Utc>,
-) -> Result<()> {
-    let ids: Vec<Uuid> = aggregates.iter().map(|_| Uuid::now_v7()).collect();
-    sqlx::query(
-        "INSERT INTO dispatch.outbox (id, event_type, aggregate_id, payload, occurred_at) \
-         SELECT u.id, $2, u.agg, u.payload, $5 FROM UNNEST($1::uuid[], $3::uuid[], $4::jsonb[]) AS u(id, agg, payload)",
-    )
-    .bind(&ids)
-    .bind(event_type)
-    .bind(aggregates)
-    .bind(payloads)
-    .bind(at)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 /// Per route: meters planned, read, missed and flagged in `period`.
 pub async fn read_counts(conn: &mut PgConnection, route: Uuid, period: &str) -> Result<(i64, i64, i64, i64)> {
     Ok(sqlx::query_as(

@@ -7,12 +7,14 @@ mod completion;
 mod metering;
 mod orders;
 mod technicians;
+mod terminations;
 
 pub use base::*;
 pub use completion::*;
 pub use metering::*;
 pub use orders::*;
 pub use technicians::*;
+pub use terminations::*;
 
 use crate::error::{Error, Result};
 

@@ -4,6 +4,7 @@
 //! collected on site and its hand-over to finance.
 
 use chrono::{Days, NaiveDate, Utc};
+use crm_events::Payload;
 use crm_proto::dispatch::v1 as pb;
 use crm_testkit::Role;
 use tonic::Code;
@@ -90,16 +91,18 @@ async fn out_of_warranty_the_customer_pays_parts_only_and_swaps_are_recorded() {
     // one event for billing, written with the change; a retry adds none.
     let again = t.complete_work_order(req).await.unwrap().into_inner().work_order.unwrap();
     assert_eq!(again, done);
-    let events: Vec<(String, serde_json::Value)> =
-        sqlx::query_as("SELECT event_type, payload FROM dispatch.outbox ORDER BY seq")
-            .fetch_all(&app.pool)
-            .await
-            .unwrap();
+    let events = app.outbox("work_order.completed").await;
     assert_eq!(events.len(), 1);
-    assert_eq!(events[0].0, "work_order.completed");
-    assert_eq!(events[0].1["amount_due_minor"], 39_100);
-    assert_eq!(events[0].1["collected_on_site_minor"], 39_100);
-    assert_eq!(events[0].1["in_warranty"], false);
+    let (aggregate, Payload::WorkOrderCompleted(e)) = &events[0] else { panic!("{events:?}") };
+    assert_eq!(aggregate.to_string(), w.id);
+    assert_eq!((e.work_order_id.as_str(), e.customer_id.as_str()), (w.id.as_str(), cust.as_str()));
+    assert_eq!((e.technician_id.as_str(), e.device_id.as_str()), (tech.id.as_str(), dev.id.as_str()));
+    assert_eq!((e.kind.as_str(), e.completed_by.as_str(), e.in_warranty), ("repair", "t-a", false));
+    assert_eq!(e.amount_due, Some(cny(39_100)));
+    assert_eq!(e.collected_on_site, Some(cny(39_100)));
+    let parts: Vec<(&str, i32, Option<_>)> =
+        e.parts.iter().map(|p| (p.part_code.as_str(), p.quantity, p.unit_price.clone())).collect();
+    assert_eq!(parts, [("GT06", 1, Some(cny(35_000))), ("SIM", 2, Some(cny(2_050)))]);
     assert_eq!(app.count("device_swaps").await, 2);
     assert_eq!(app.count("cash_collections").await, 1);
 }
@@ -173,9 +176,10 @@ async fn a_bad_completion_changes_nothing() {
     assert_invalid(&t.complete_work_order(req).await.expect_err("qty"), "parts[0].quantity");
     // Nothing moved.
     assert_eq!(app.get(&w.id).await.state, pb::WorkOrderState::OnSite as i32);
-    for table in ["device_swaps", "work_order_parts", "cash_collections", "outbox"] {
+    for table in ["device_swaps", "work_order_parts", "cash_collections"] {
         assert_eq!(app.count(table).await, 0, "{table}");
     }
+    assert!(app.outbox("work_order.completed").await.is_empty());
     let d = app.dispatcher().await.get_device(pb::GetDeviceRequest { id: dev.id.clone() }).await.unwrap();
     assert_eq!(d.into_inner().device.unwrap().serial_number, "T-1");
 }

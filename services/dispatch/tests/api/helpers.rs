@@ -2,12 +2,14 @@
 //! different staff.
 
 use chrono::{Datelike, Days, NaiveDate, Weekday};
+use crm_events::{Payload, pb::Event};
 use crm_proto::{
     common::v1 as common,
     customers::v1::{self as cpb, customer_service_client::CustomerServiceClient},
     dispatch::v1::{self as pb, dispatch_service_client::DispatchServiceClient},
 };
 use crm_testkit::{Role, TestService};
+use prost::Message;
 use sqlx::PgPool;
 use tonic::{Code, Status, service::interceptor::InterceptedService, transport::Channel};
 use tonic_types::StatusExt;
@@ -82,6 +84,20 @@ impl App {
     pub async fn count(&self, table: &str) -> i64 {
         let sql = format!("SELECT count(*) FROM dispatch.{table}");
         sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(&self.pool).await.expect("count")
+    }
+
+    /// The events of `event_type` in the outbox, in feed order: aggregate id
+    /// and payload (decoded from the stored protobuf body).
+    pub async fn outbox(&self, event_type: &str) -> Vec<(uuid::Uuid, Payload)> {
+        let rows: Vec<(uuid::Uuid, Vec<u8>)> =
+            sqlx::query_as("SELECT aggregate_id, body FROM dispatch.outbox WHERE event_type = $1 ORDER BY seq")
+                .bind(event_type)
+                .fetch_all(&self.pool)
+                .await
+                .expect("outbox");
+        rows.into_iter()
+            .map(|(id, body)| (id, Event::decode(body.as_slice()).expect("event body").payload.expect("payload")))
+            .collect()
     }
 
     pub async fn create(&self, req: pb::CreateWorkOrderRequest) -> pb::WorkOrder {

@@ -6,6 +6,7 @@ mod access;
 mod assignment;
 mod base;
 mod completion;
+mod events;
 mod helpers;
 mod metering;
 mod orders;

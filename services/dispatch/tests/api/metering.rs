@@ -3,6 +3,7 @@
 //! readings in the outbox for billing, read rates against targets.
 
 use chrono::{Duration, Utc};
+use crm_events::Payload;
 use crm_platform::proto_time;
 use crm_proto::dispatch::v1 as pb;
 use crm_testkit::Role;
@@ -179,6 +180,17 @@ async fn bulk_readings_accept_or_reject_each_reading_and_resend_safely() {
     let kinds: Vec<String> =
         sqlx::query_scalar("SELECT event_type FROM dispatch.outbox ORDER BY seq").fetch_all(&app.pool).await.unwrap();
     assert_eq!(kinds, ["meter.read"; 3]);
+    let billed: Vec<(String, i64, i64, String)> = app
+        .outbox("meter.read")
+        .await
+        .into_iter()
+        .map(|(_, p)| match p {
+            Payload::MeterRead(m) => (m.meter_number, m.reading_litres, m.consumption_litres, m.customer_id),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let c = || cust.clone();
+    assert_eq!(billed, [("M-1".into(), 1_000, 0, c()), ("M-2".into(), 2_000, 0, c()), ("P-1".into(), 40, 0, c())]);
     let stored: Option<i64> =
         sqlx::query_scalar("SELECT balance_minor FROM dispatch.meter_readings WHERE balance_minor IS NOT NULL")
             .fetch_one(&app.pool)

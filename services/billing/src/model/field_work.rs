@@ -1,0 +1,125 @@
+//! X-2 "completed paid work → invoice" (DSP-6): the lines of the invoice
+//! billing raises for a completed work order.
+//!
+//! Dispatch prices the parts and computes `amount_due`; that is what the
+//! customer was charged (and may have paid on site), so the invoice total must
+//! equal it exactly. The lines therefore carry dispatch's prices as they are,
+//! with no VAT added on top (vat 0 bp): adding VAT here would make the invoice
+//! differ from what the technician collected. If the parts do not add up to
+//! `amount_due`, one more line for the remainder ([`REMAINDER`]) makes the
+//! total right; parts adding up to *more* than `amount_due` are inconsistent
+//! and refused.
+
+use super::pricing::line_amounts;
+
+/// The description of the line that brings the parts up to `amount_due`.
+pub const REMAINDER: &str = "labour/call-out";
+
+/// A part used on the job as dispatch reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartUsed {
+    pub code: String,
+    pub name: String,
+    pub quantity: i32,
+    pub unit_price_minor: i64,
+}
+
+/// One invoice line (VAT 0: see the module comment).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChargeLine {
+    pub code: Option<String>,
+    pub description: String,
+    pub quantity_milli: i64,
+    pub unit_price_minor: i64,
+    pub net_minor: i64,
+}
+
+/// The lines of a work order's invoice totalling exactly `amount_due`
+/// (positive). `Err` says why the work order cannot be invoiced as reported.
+pub fn invoice_lines(parts: &[PartUsed], amount_due: i64) -> Result<Vec<ChargeLine>, String> {
+    if amount_due <= 0 {
+        return Err(format!("amount_due {amount_due} is not positive"));
+    }
+    let mut lines = Vec::with_capacity(parts.len() + 1);
+    let mut sum: i64 = 0;
+    for (i, p) in parts.iter().enumerate() {
+        if p.quantity <= 0 {
+            return Err(format!("parts[{i}] ({}): quantity {} is not positive", p.code, p.quantity));
+        }
+        if p.unit_price_minor < 0 {
+            return Err(format!("parts[{i}] ({}): unit price is negative", p.code));
+        }
+        let quantity_milli = i64::from(p.quantity) * 1000;
+        let (net, _) = line_amounts(quantity_milli, p.unit_price_minor, 0)
+            .ok_or_else(|| format!("parts[{i}] ({}): the line amount is out of range", p.code))?;
+        sum = sum.checked_add(net).ok_or_else(|| "the parts' total is out of range".to_string())?;
+        let code = p.code.trim();
+        let name = p.name.trim();
+        lines.push(ChargeLine {
+            code: (!code.is_empty()).then(|| code.to_uppercase()),
+            description: if name.is_empty() { code.to_string() } else { name.to_string() },
+            quantity_milli,
+            unit_price_minor: p.unit_price_minor,
+            net_minor: net,
+        });
+    }
+    if sum > amount_due {
+        return Err(format!("the parts add up to {sum} (minor units), more than the amount due {amount_due}"));
+    }
+    if sum < amount_due {
+        let rest = amount_due - sum;
+        lines.push(ChargeLine {
+            code: None,
+            description: REMAINDER.to_string(),
+            quantity_milli: 1000,
+            unit_price_minor: rest,
+            net_minor: rest,
+        });
+    }
+    Ok(lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn part(code: &str, quantity: i32, price: i64) -> PartUsed {
+        PartUsed { code: code.into(), name: format!("part {code}"), quantity, unit_price_minor: price }
+    }
+
+    #[test]
+    fn parts_that_add_up_are_the_lines() {
+        let lines = invoice_lines(&[part("gps-1", 2, 4_500), part("SIM", 1, 4_000)], 13_000).unwrap_or_default();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0].code.as_deref(), Some("GPS-1"));
+        assert_eq!(lines[0].net_minor, 9_000);
+    }
+
+    #[test]
+    fn a_shortfall_is_a_remainder_line() {
+        let lines = invoice_lines(&[part("A", 1, 1_000)], 3_500).unwrap_or_default();
+        assert_eq!(lines.last().map(|l| (l.description.as_str(), l.net_minor)), Some((REMAINDER, 2_500)));
+        let only = invoice_lines(&[], 800).unwrap_or_default();
+        assert_eq!(only.len(), 1);
+    }
+
+    #[test]
+    fn inconsistent_reports_are_refused() {
+        assert!(invoice_lines(&[part("A", 2, 1_000)], 1_500).is_err());
+        assert!(invoice_lines(&[part("A", 0, 1_000)], 1_500).is_err());
+        assert!(invoice_lines(&[part("A", 1, -1)], 1_500).is_err());
+        assert!(invoice_lines(&[], 0).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn the_total_is_the_amount_due(prices in proptest::collection::vec((1i32..10, 0i64..100_000), 0..8), extra in 0i64..100_000) {
+            let parts: Vec<_> = prices.iter().map(|(q, p)| part("X", *q, *p)).collect();
+            let due = prices.iter().map(|(q, p)| i64::from(*q) * p).sum::<i64>() + extra;
+            prop_assume!(due > 0);
+            let lines = invoice_lines(&parts, due).unwrap_or_default();
+            prop_assert_eq!(lines.iter().map(|l| l.net_minor).sum::<i64>(), due);
+        }
+    }
+}

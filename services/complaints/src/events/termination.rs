@@ -1,0 +1,132 @@
+//! Complaints' part of a customer's termination (CUS-11, X-2): when the
+//! notice has ended (customer.termination_started) the termination is
+//! recorded as pending and answered at once — DONE when the customer has no
+//! open complaint, else HELD (OPEN_COMPLAINTS) naming them. A background
+//! re-check looks at pending terminations every `saga_retry` and reports
+//! DONE once none is open (HELD again only when the reason changed). Each
+//! report commits with the state it reports: in the consumer's transaction,
+//! or in the re-check's under the termination's row lock.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use crm_domain::ids::CustomerId;
+use crm_events::{ApplyError, ApplyFuture, Handler, Payload, consumer::read, pb};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use super::outgoing::emit;
+use crate::{
+    error::{Error, Result},
+    model::termination::{HOLD_CODE, StepReport, step_report},
+    store::{self, PendingTermination},
+};
+
+/// This service's name in the saga's reports.
+const PARTICIPANT: &str = "complaints";
+/// Pending terminations looked at per transaction.
+const BATCH: i64 = 100;
+
+/// Applies customer.termination_started.
+pub(super) struct TerminationStarted;
+
+impl Handler for TerminationStarted {
+    fn apply<'a>(&'a self, conn: &'a mut PgConnection, event: &'a pb::Event) -> ApplyFuture<'a> {
+        Box::pin(async move {
+            let Some(Payload::TerminationStarted(t)) = &event.payload else { return Err(read::wrong(event)) };
+            let saga = read::id("saga_id", &t.saga_id)?;
+            let customer = CustomerId(read::id("customer_id", &t.customer_id)?);
+            start(conn, saga, customer, crate::api::now()).await.map_err(apply_error)
+        })
+    }
+}
+
+/// Records the termination and answers the saga, whatever was answered
+/// before: a fresh TerminationStarted asks again.
+async fn start(conn: &mut PgConnection, saga: Uuid, customer: CustomerId, at: DateTime<Utc>) -> Result<()> {
+    let pending = store::open_termination(conn, saga, customer, at).await?;
+    // Once done, done: the saga has moved on with that answer.
+    let report = if pending.done_at.is_some() {
+        StepReport::Done
+    } else {
+        step_report(&store::open_complaint_numbers(conn, customer).await?)
+    };
+    report_step(conn, &pending, &report, at).await
+}
+
+/// Emits the report and records it, on the termination's locked row.
+async fn report_step(
+    conn: &mut PgConnection,
+    t: &PendingTermination,
+    report: &StepReport,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    let (outcome, reason, code, held) = match report {
+        StepReport::Done => (pb::TerminationStepOutcome::Done, String::new(), String::new(), None),
+        StepReport::Held { reason } => {
+            (pb::TerminationStepOutcome::Held, reason.clone(), HOLD_CODE.to_string(), Some(reason.as_str()))
+        }
+    };
+    let payload = Payload::TerminationStepReported(pb::TerminationStepReported {
+        saga_id: t.saga_id.to_string(),
+        customer_id: t.customer_id.to_string(),
+        participant: PARTICIPANT.into(),
+        outcome: outcome as i32,
+        reason,
+        code,
+    });
+    emit(conn, t.saga_id, at, payload).await?;
+    store::mark_reported(conn, t.saga_id, held, at).await
+}
+
+/// A database problem may pass and is retried; anything else will not and
+/// parks the event.
+fn apply_error(e: Error) -> ApplyError {
+    match e {
+        Error::Db(e) => ApplyError::from(e),
+        other => ApplyError::Poison(other.to_string()),
+    }
+}
+
+/// Runs the re-check every `every` until the pool closes. Every replica
+/// runs it; `FOR UPDATE SKIP LOCKED` shares the pending terminations out.
+pub async fn run(pool: PgPool, every: Duration) {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        match recheck_once(&pool, crate::api::now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(reported = n, "held termination steps reported again"),
+            Err(e) => tracing::warn!(error = %e, "termination re-check failed"),
+        }
+    }
+}
+
+/// One pass over the pending terminations no other pass holds, a batch per
+/// transaction so a backlog holds few locks at once; returns how many
+/// reports it made.
+pub async fn recheck_once(pool: &PgPool, now: DateTime<Utc>) -> Result<u64> {
+    let mut reported = 0;
+    let mut after = None;
+    loop {
+        let mut tx = pool.begin().await?;
+        let pending = store::claim_pending_terminations(&mut tx, after, BATCH).await?;
+        for t in &pending {
+            let open = store::open_complaint_numbers(&mut tx, CustomerId(t.customer_id)).await?;
+            let report = step_report(&open);
+            if report.worth_reporting(&t.held_reason) {
+                report_step(&mut tx, t, &report, now).await?;
+                reported += 1;
+            }
+        }
+        tx.commit().await?;
+        match pending.last() {
+            Some(last) if pending.len() as i64 == BATCH => after = Some((last.started_at, last.saga_id)),
+            _ => return Ok(reported),
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! Dispatch's part of a customer's termination (CUS-11, X-2): when the
+//! notice has ended (customer.termination_started), every open work order
+//! of the customer is cancelled and dispatch reports its step done — all in
+//! the consumer's transaction, so the event id, the cancellations and the
+//! report commit together or not at all.
+//!
+//! "Open" is what the lifecycle still lets be cancelled: draft, pending
+//! approval, approved, assigned, en route and on site (`State::is_open`).
+//! Work in progress is cancelled too — the relationship has ended — and the
+//! technician's booked day gets its slot back. Completed orders are done
+//! work (billing invoices them); closed and cancelled ones are finished.
+
+use chrono::{DateTime, Utc};
+use crm_domain::ids::CustomerId;
+use crm_events::{ApplyError, ApplyFuture, Handler, Payload, consumer::read, pb};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::outgoing::emit;
+use crate::{
+    cancellation,
+    error::{Error, Result},
+    model::lifecycle::Event,
+    store,
+};
+
+/// The reason every cancelled order carries.
+pub(crate) const REASON: &str = "customer terminated";
+/// Who the history names for these cancellations.
+pub(crate) const ACTOR: &str = "system:customer-termination";
+/// This service's name in the saga's reports.
+const PARTICIPANT: &str = "dispatch";
+
+/// Applies customer.termination_started.
+pub(super) struct TerminationStarted;
+
+impl Handler for TerminationStarted {
+    fn apply<'a>(&'a self, conn: &'a mut PgConnection, event: &'a pb::Event) -> ApplyFuture<'a> {
+        Box::pin(async move {
+            let Some(Payload::TerminationStarted(t)) = &event.payload else { return Err(read::wrong(event)) };
+            let saga = read::id("saga_id", &t.saga_id)?;
+            let customer = CustomerId(read::id("customer_id", &t.customer_id)?);
+            clear_customer(conn, saga, customer, crm_platform::proto_time::now()).await.map_err(apply_error)
+        })
+    }
+}
+
+/// Cancels the customer's open orders and reports the step done.
+async fn clear_customer(conn: &mut PgConnection, saga: Uuid, customer: CustomerId, at: DateTime<Utc>) -> Result<()> {
+    // First, so no order for the customer can be created from here on.
+    store::record_termination(conn, customer, saga, at).await?;
+    for id in store::open_order_ids_for_update(conn, customer).await? {
+        let mut w = store::load_for_change(conn, id, None).await?;
+        let to = w.state.transition(Event::Cancel)?;
+        let step = cancellation::cancel(conn, &mut w, to, REASON.into(), ACTOR, at, Some(saga)).await?;
+        store::save_work_order(conn, &w, at).await?;
+        store::record_step(conn, w.id, &step).await?;
+    }
+    let report = pb::TerminationStepReported {
+        saga_id: saga.to_string(),
+        customer_id: customer.to_string(),
+        participant: PARTICIPANT.into(),
+        outcome: pb::TerminationStepOutcome::Done as i32,
+        reason: String::new(),
+        code: String::new(),
+    };
+    emit(conn, saga, at, Payload::TerminationStepReported(report)).await
+}
+
+/// A database problem may pass and is retried; anything else (a refused
+/// transition, inconsistent stored data) will not and parks the event.
+fn apply_error(e: Error) -> ApplyError {
+    match e {
+        Error::Db(e) => ApplyError::from(e),
+        other => ApplyError::Poison(other.to_string()),
+    }
+}

@@ -1,0 +1,57 @@
+//! completed paid work → a one-off invoice in billing with the on-site
+//! payment recorded against it → the customer's behaviour figures.
+
+use std::time::Duration;
+
+use crm_flows::{System, bpb, cny, eventually};
+
+#[tokio::test]
+async fn completed_paid_work_is_invoiced_and_the_cash_taken_on_site_pays_it() {
+    let sys = System::start().await;
+    let customer = sys.customer("北京燃气").await;
+    let account = sys.account(&customer).await;
+    let tech = sys.field_team("t-1", &[("GT06", 35_000), ("SIM", 2_050)]).await;
+    let w = sys.approved_order(&customer).await;
+    let done = sys.complete(&w, &tech, &[("GT06", 1), ("SIM", 2)], 30_000).await;
+    assert_eq!(done.amount_due, cny(39_100));
+
+    let invoices = eventually("the work order's invoice", Duration::from_secs(20), || async {
+        let found = sys.invoices(&account.id).await;
+        (!found.is_empty()).then_some(found)
+    })
+    .await;
+    assert_eq!(invoices.len(), 1, "one invoice per completed work order");
+    let inv = &invoices[0];
+    // Raised, issued and — with the on-site payment in the same
+    // transaction — partly paid.
+    assert_eq!(inv.status, bpb::InvoiceStatus::PartlyPaid as i32);
+    assert_eq!(inv.paid, cny(30_000));
+    assert_eq!(inv.total, cny(39_100));
+    assert!(!inv.number.is_empty(), "numbered at issue");
+    let lines: Vec<(&str, i64)> = inv.lines.iter().map(|l| (l.description.as_str(), l.quantity_milli)).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(sys.get_account(&account.id).await.balance, cny(9_100));
+
+    // Billing's events reach the customer's behaviour figures (CUS-8).
+    let b = eventually("behaviour figures", Duration::from_secs(20), || async {
+        let b = sys.behaviour(&customer).await;
+        (b.purchases_last_year == 1 && b.lifetime_value == cny(30_000)).then_some(b)
+    })
+    .await;
+    assert_eq!(b.purchase_amount_last_year, cny(39_100));
+    assert_eq!(b.purchases_total, 1);
+}
+
+#[tokio::test]
+async fn free_work_raises_no_invoice() {
+    let sys = System::start().await;
+    let customer = sys.customer("上海水务").await;
+    let account = sys.account(&customer).await;
+    let tech = sys.field_team("t-2", &[]).await;
+    let w = sys.approved_order(&customer).await;
+    let done = sys.complete(&w, &tech, &[], 0).await;
+    assert_eq!(done.amount_due, cny(0));
+    sys.caught_up("billing", "dispatch", &["work_order.completed"]).await;
+    assert!(sys.invoices(&account.id).await.is_empty());
+    assert_eq!(sys.get_account(&account.id).await.balance, cny(0));
+}
