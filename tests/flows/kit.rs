@@ -113,6 +113,39 @@ pub fn working_day() -> chrono::NaiveDate {
     d
 }
 
+/// A maintenance work order for `customer` (north, gps).
+pub fn maintenance(customer: &str) -> dpb::CreateWorkOrderRequest {
+    dpb::CreateWorkOrderRequest {
+        request_id: rid(),
+        customer_id: customer.into(),
+        kind: dpb::WorkOrderKind::Maintenance as i32,
+        urgency: dpb::Urgency::Normal as i32,
+        site_address: "北京市朝阳区建国路 1 号".into(),
+        contact_name: "王经理".into(),
+        contact_phone: "13800138000".into(),
+        description: "年度保养".into(),
+        required_skills: vec!["gps".into()],
+        territory: "north".into(),
+        installation: None,
+        repair: None,
+    }
+}
+
+/// A complaint about a bill of `customer`.
+pub fn billing_complaint(customer: &str) -> kpb::RegisterComplaintRequest {
+    kpb::RegisterComplaintRequest {
+        request_id: rid(),
+        customer_id: customer.into(),
+        channel: kpb::Channel::Email as i32,
+        category: kpb::Category::Billing as i32,
+        department: "billing".into(),
+        urgency: kpb::Urgency::Normal as i32,
+        description: "账单金额有误".into(),
+        references: Some(kpb::References { report_ids: vec!["R-1".into()], ..Default::default() }),
+        report_received_on: None,
+    }
+}
+
 /// Steps staff take, each through the service's gRPC API.
 impl System {
     /// A customer registered by salesperson s1 of branch bj.
@@ -251,20 +284,7 @@ impl System {
     pub async fn approved_order(&self, customer: &str) -> dpb::WorkOrder {
         let mut d = self.dispatch(&[Role::Dispatcher], "disp-1").await;
         let w = d
-            .create_work_order(dpb::CreateWorkOrderRequest {
-                request_id: rid(),
-                customer_id: customer.into(),
-                kind: dpb::WorkOrderKind::Maintenance as i32,
-                urgency: dpb::Urgency::Normal as i32,
-                site_address: "北京市朝阳区建国路 1 号".into(),
-                contact_name: "王经理".into(),
-                contact_phone: "13800138000".into(),
-                description: "年度保养".into(),
-                required_skills: vec!["gps".into()],
-                territory: "north".into(),
-                installation: None,
-                repair: None,
-            })
+            .create_work_order(maintenance(customer))
             .await
             .expect("create work order")
             .into_inner()
@@ -344,17 +364,7 @@ impl System {
     pub async fn complaint(&self, customer: &str) -> kpb::Complaint {
         self.complaints(&[Role::ServiceDesk], "desk-1")
             .await
-            .register_complaint(kpb::RegisterComplaintRequest {
-                request_id: rid(),
-                customer_id: customer.into(),
-                channel: kpb::Channel::Email as i32,
-                category: kpb::Category::Billing as i32,
-                department: "billing".into(),
-                urgency: kpb::Urgency::Normal as i32,
-                description: "账单金额有误".into(),
-                references: Some(kpb::References { report_ids: vec!["R-1".into()], ..Default::default() }),
-                report_received_on: None,
-            })
+            .register_complaint(billing_complaint(customer))
             .await
             .expect("register complaint")
             .into_inner()

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use crm_flows::{System, cny, cpb, dpb, eventually, kpb, rid};
+use crm_flows::{System, billing_complaint, cny, cpb, dpb, eventually, kpb, maintenance, rid};
 use crm_testkit::Role;
 use tonic::Code;
 
@@ -91,37 +91,14 @@ async fn refuses_new_work(sys: &System, customer: &str) {
     let err = sys
         .dispatch(&[Role::Dispatcher], "disp-1")
         .await
-        .create_work_order(dpb::CreateWorkOrderRequest {
-            request_id: rid(),
-            customer_id: customer.into(),
-            kind: dpb::WorkOrderKind::Maintenance as i32,
-            urgency: dpb::Urgency::Normal as i32,
-            site_address: "北京市朝阳区建国路 1 号".into(),
-            contact_name: "王经理".into(),
-            contact_phone: "13800138000".into(),
-            description: "年度保养".into(),
-            required_skills: vec!["gps".into()],
-            territory: "north".into(),
-            installation: None,
-            repair: None,
-        })
+        .create_work_order(maintenance(customer))
         .await
         .expect_err("no new work for a terminated customer");
     assert_eq!(err.code(), Code::FailedPrecondition);
     let err = sys
         .complaints(&[Role::ServiceDesk], "desk-1")
         .await
-        .register_complaint(kpb::RegisterComplaintRequest {
-            request_id: rid(),
-            customer_id: customer.into(),
-            channel: kpb::Channel::Email as i32,
-            category: kpb::Category::Billing as i32,
-            department: "billing".into(),
-            urgency: kpb::Urgency::Normal as i32,
-            description: "x".into(),
-            references: None,
-            report_received_on: None,
-        })
+        .register_complaint(billing_complaint(customer))
         .await
         .expect_err("no new complaint");
     assert_eq!(err.code(), Code::FailedPrecondition);

@@ -10,6 +10,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod idempotency;
+pub mod jobs;
 pub mod localpg;
 pub mod metrics;
 pub mod proto_time;

@@ -20,18 +20,11 @@ pub async fn run_once(pool: &PgPool, today: NaiveDate) -> Result<u64> {
     store::record_dunning(&mut conn, today).await
 }
 
-/// Runs a pass every `every` until the pool closes.
+/// Runs a pass every `every` until the service stops.
 pub async fn run(pool: PgPool, calendar: WorkingCalendar, every: Duration) {
-    let mut tick = tokio::time::interval(every);
-    loop {
-        tick.tick().await;
-        if pool.is_closed() {
-            return;
-        }
-        match run_once(&pool, calendar.local_date(Utc::now())).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(steps = n, "dunning steps recorded"),
-            Err(e) => tracing::warn!(error = %e, "dunning pass failed"),
-        }
-    }
+    crm_platform::jobs::every("dunning", pool, every, |pool| {
+        let today = calendar.local_date(Utc::now());
+        async move { run_once(&pool, today).await }
+    })
+    .await;
 }

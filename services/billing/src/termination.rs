@@ -124,16 +124,11 @@ pub async fn recheck_once(pool: &PgPool) -> Result<u64> {
 
 /// Re-checks pending terminations every `every` until the pool closes.
 pub async fn run(pool: PgPool, every: Duration) {
-    // A zero period would make the interval panic.
-    let mut tick = tokio::time::interval(every.max(Duration::from_millis(10)));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        if pool.is_closed() {
-            return;
-        }
-        if let Err(e) = recheck_once(&pool).await {
-            tracing::warn!(error = %e, "termination re-check pass failed");
-        }
-    }
+    crm_platform::jobs::every(
+        "billing termination re-check",
+        pool,
+        every,
+        |pool| async move { recheck_once(&pool).await },
+    )
+    .await;
 }

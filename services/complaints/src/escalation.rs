@@ -26,21 +26,10 @@ const BATCH: i64 = 100;
 
 /// Runs a pass every `every` until the pool closes.
 pub async fn run(pool: PgPool, every: Duration) {
-    // The first pass waits one period: replicas starting together do not all
-    // scan at once, and a freshly started service (or test) settles first.
-    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        if pool.is_closed() {
-            return;
-        }
-        match escalate_overdue_once(&pool, crate::api::now()).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(escalated = n, "overdue complaints escalated"),
-            Err(e) => tracing::warn!(error = %e, "overdue escalation pass failed"),
-        }
-    }
+    crm_platform::jobs::every("complaints escalation", pool, every, |pool| async move {
+        escalate_overdue_once(&pool, crate::api::now()).await
+    })
+    .await;
 }
 
 /// One pass: escalates every complaint overdue at `now` that no other pass

@@ -233,18 +233,11 @@ async fn finish(conn: &mut PgConnection, t: &mut Termination, now: DateTime<Utc>
 /// clearing (customer.termination_started). Safe on several replicas: rows
 /// are claimed with SKIP LOCKED.
 pub async fn run_saga(pool: PgPool, every: Duration) {
-    loop {
-        match start_due(&pool).await {
-            Ok(n) if n > 0 => tracing::info!(started = n, "terminations started clearing"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "termination job failed; retrying"),
-        }
-        tokio::time::sleep(every).await;
-    }
+    crm_platform::jobs::every("termination saga", pool, every, |pool| async move { start_due(&pool).await }).await;
 }
 
 /// Starts clearing every termination whose notice has ended; returns how many.
-pub async fn start_due(pool: &PgPool) -> Result<usize> {
+pub async fn start_due(pool: &PgPool) -> Result<u64> {
     let mut tx = pool.begin().await?;
     store::set_actor(&mut tx, "system:termination", "StartClearing", None).await?;
     let now = proto_time::now();
@@ -264,5 +257,5 @@ pub async fn start_due(pool: &PgPool) -> Result<usize> {
         .await?;
     }
     tx.commit().await?;
-    Ok(due.len())
+    Ok(due.len() as u64)
 }

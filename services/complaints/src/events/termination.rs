@@ -91,19 +91,10 @@ fn apply_error(e: Error) -> ApplyError {
 /// Runs the re-check every `every` until the pool closes. Every replica
 /// runs it; `FOR UPDATE SKIP LOCKED` shares the pending terminations out.
 pub async fn run(pool: PgPool, every: Duration) {
-    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        if pool.is_closed() {
-            return;
-        }
-        match recheck_once(&pool, crate::api::now()).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(reported = n, "held termination steps reported again"),
-            Err(e) => tracing::warn!(error = %e, "termination re-check failed"),
-        }
-    }
+    crm_platform::jobs::every("complaints termination re-check", pool, every, |pool| async move {
+        recheck_once(&pool, crate::api::now()).await
+    })
+    .await;
 }
 
 /// One pass over the pending terminations no other pass holds, a batch per
