@@ -7,6 +7,7 @@ mod accounts;
 mod audit;
 mod contact_log;
 mod create;
+mod events;
 mod helpers;
 mod idempotency;
 mod leads;
