@@ -97,6 +97,10 @@ impl DispatchApi {
         store::load_route(&mut tx, new.route_id)
             .await?
             .ok_or_else(|| Error::NotFound { resource: "route", id: new.route_id.to_string() })?;
+        // CUS-11: no new installations for a customer whose termination has started.
+        if store::is_terminating(&mut tx, new.customer_id).await? {
+            return Err(Error::CustomerTerminated);
+        }
         let m = new.into_meter(name, level, &who.sub, at);
         store::insert_meter(&mut tx, &m).await?;
         let response = pb::RegisterMeterResponse { meter: Some(convert::meter(&m)) };
@@ -218,7 +222,7 @@ impl DispatchApi {
                 }
             };
             let repair = match (a.anomaly, previous) {
-                (Some(_), Some(p)) => Some(raise_repair(&mut tx, meter, route_name, &period, &a, &p, at).await?),
+                (Some(_), Some(p)) => raise_repair(&mut tx, meter, route_name, &period, &a, &p, at).await?,
                 _ => None,
             };
             accepted += 1;
@@ -337,7 +341,9 @@ fn push(
 }
 
 /// DSP-7: a fast, slow or dead meter raises a repair order, created as a
-/// draft for the dispatcher to submit for approval like any repair (DSP-2).
+/// draft for the dispatcher to submit for approval like any repair (DSP-2) —
+/// unless the customer's termination has started (CUS-11): the reading still
+/// counts (billing needs the final one), but no new work is taken.
 async fn raise_repair(
     conn: &mut sqlx::PgConnection,
     meter: &Meter,
@@ -346,7 +352,10 @@ async fn raise_repair(
     a: &Accepted,
     prev: &Previous,
     at: DateTime<Utc>,
-) -> Result<uuid::Uuid> {
+) -> Result<Option<uuid::Uuid>> {
+    if store::is_terminating(conn, meter.customer_id).await? {
+        return Ok(None);
+    }
     let anomaly = a.anomaly.map(|x| x.as_str()).unwrap_or("abnormal");
     let fault = format!(
         "meter {} reads {anomaly}: {} l in {} days in {period}, against {} l in {} days before",
@@ -383,5 +392,5 @@ async fn raise_repair(
         note: format!("{anomaly} meter {}", meter.number),
     };
     store::record_step(conn, w.id, &step).await?;
-    Ok(w.id.0)
+    Ok(Some(w.id.0))
 }

@@ -357,3 +357,40 @@ async fn a_customer_without_open_work_is_reported_done_and_a_bad_event_is_parked
     assert!(parked[0].error.contains("customer_id"), "{}", parked[0].error);
     assert_eq!(app.outbox("termination.step_reported").await.len(), 1);
 }
+
+#[tokio::test]
+async fn a_terminating_customer_gets_no_new_meter_and_no_repair_order() {
+    use crate::metering::{meter, read, register, route, send};
+    let app = App::new().await;
+    let cust = app.customer("戊", None).await;
+    let r = route(&app, "r-term", pb::RouteSchedule::ResidentialMonthly).await;
+    register(&app, meter(&cust, &r.id, "D-9")).await;
+    let mut reader = app.client(&[crm_testkit::Role::MeterReader], "reader-9").await;
+    send(&mut reader, vec![vec![read("D-9", 80, 1_000), read("D-9", 40, 1_400)]]).await;
+
+    let (consumers, sub) = consumers(&app);
+    let event = termination_started(1, Uuid::now_v7(), &cust);
+    assert_eq!(consumers.deliver(&sub, &event).await.unwrap(), Outcome::Applied);
+
+    // A dead meter's final reading still counts (billing needs it), but it
+    // raises no repair order for a customer on the way out.
+    let resp = send(&mut reader, vec![vec![read("D-9", 0, 1_400)]]).await;
+    assert_eq!(resp.accepted, 1, "{resp:?}");
+    assert!(resp.repair_work_order_ids.is_empty());
+    let flagged: Vec<String> =
+        sqlx::query_scalar("SELECT anomaly FROM dispatch.meter_readings WHERE anomaly IS NOT NULL")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(flagged, ["dead"]);
+    // No new meter either.
+    let meters = app.count("meters").await;
+    let err = app
+        .dispatcher()
+        .await
+        .register_meter(pb::RegisterMeterRequest { request_id: rid(), meter: Some(meter(&cust, &r.id, "N-1")) })
+        .await
+        .expect_err("terminating");
+    assert_rule(&err, "CUSTOMER_TERMINATED");
+    assert_eq!(app.count("meters").await, meters);
+}

@@ -11,7 +11,7 @@ use tonic::Code;
 
 use crate::helpers::{App, Client, assert_invalid, date, rid};
 
-async fn route(app: &App, name: &str, schedule: pb::RouteSchedule) -> pb::Route {
+pub(crate) async fn route(app: &App, name: &str, schedule: pb::RouteSchedule) -> pb::Route {
     app.manager()
         .await
         .create_route(pb::CreateRouteRequest {
@@ -25,7 +25,7 @@ async fn route(app: &App, name: &str, schedule: pb::RouteSchedule) -> pb::Route 
         .expect("route")
 }
 
-fn meter(customer_id: &str, route_id: &str, number: &str) -> pb::Meter {
+pub(crate) fn meter(customer_id: &str, route_id: &str, number: &str) -> pb::Meter {
     pb::Meter {
         customer_id: customer_id.into(),
         route_id: route_id.into(),
@@ -38,7 +38,7 @@ fn meter(customer_id: &str, route_id: &str, number: &str) -> pb::Meter {
     }
 }
 
-async fn register(app: &App, m: pb::Meter) -> pb::Meter {
+pub(crate) async fn register(app: &App, m: pb::Meter) -> pb::Meter {
     app.dispatcher()
         .await
         .register_meter(pb::RegisterMeterRequest { request_id: rid(), meter: Some(m) })
@@ -49,7 +49,7 @@ async fn register(app: &App, m: pb::Meter) -> pb::Meter {
         .expect("meter")
 }
 
-fn read(number: &str, days_ago: i64, volume: i64) -> pb::MeterReading {
+pub(crate) fn read(number: &str, days_ago: i64, volume: i64) -> pb::MeterReading {
     pb::MeterReading {
         reading_id: rid(),
         meter_number: number.into(),
@@ -61,7 +61,7 @@ fn read(number: &str, days_ago: i64, volume: i64) -> pb::MeterReading {
     }
 }
 
-async fn send(client: &mut Client, batches: Vec<Vec<pb::MeterReading>>) -> pb::RecordReadingsResponse {
+pub(crate) async fn send(client: &mut Client, batches: Vec<Vec<pb::MeterReading>>) -> pb::RecordReadingsResponse {
     let reqs: Vec<pb::RecordReadingsRequest> =
         batches.into_iter().map(|readings| pb::RecordReadingsRequest { readings }).collect();
     client.record_readings(tokio_stream::iter(reqs)).await.expect("stream").into_inner()
