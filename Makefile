@@ -21,9 +21,10 @@ test: setup-test proto-lint deploy-check ## Lint everything, then run every test
 	set -o pipefail; $(CARGO) test --workspace --no-fail-fast 2>&1 | tee target/test.log
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "\nSummary: %d passed, %d failed\n", p, f}' target/test.log
 
-bench: setup-run ## Dispatch and billing against protocol and database ceilings (docs/benchmarks.md)
+bench: setup-run ## Dispatch, billing and the event path against protocol and database ceilings (docs/benchmarks.md)
 	$(CARGO) run --release -p crm-dispatch --example bench
 	$(CARGO) run --release -p crm-billing --example bench_billing_run
+	$(CARGO) run --release -p crm-flows --example bench_events
 
 build: ## Build every crate
 	$(CARGO) build --workspace

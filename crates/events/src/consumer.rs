@@ -1,8 +1,9 @@
 //! Consuming a peer's feed with exactly-once effect.
 //!
-//! For each event, one transaction: record its id in `events_applied` (a
+//! For each event, in one transaction: record its id in `events_applied` (a
 //! duplicate finds it there and changes nothing), apply the handler's effect,
-//! and move the cursor. A crash anywhere before the commit leaves no trace;
+//! and move the cursor. Events already received are applied up to 50 to a
+//! transaction, a savepoint each. A crash anywhere before the commit leaves no trace;
 //! after it, redelivery is a no-op. A handler error is retried a few times
 //! with backoff; an event that still fails — or that the handler calls
 //! poison — is parked with its error in `events_parked`, the cursor moves on,
@@ -12,6 +13,7 @@ use std::{collections::HashMap, pin::Pin, sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
 use crm_platform::{client::Peer, error, proto_time};
+use futures_util::FutureExt;
 use prost::Message;
 use sqlx::{PgConnection, PgPool, Row};
 use tokio_stream::StreamExt;
@@ -19,6 +21,11 @@ use tonic::Status;
 use uuid::Uuid;
 
 use crate::pb::{self, event_feed_service_client::EventFeedServiceClient};
+
+/// Events applied in one transaction at most. Each runs under a savepoint,
+/// and Postgres keeps at most 64 subtransactions per transaction in shared
+/// memory before every snapshot gets slower.
+const BATCH_MAX: usize = 50;
 
 /// Attempts before an event that keeps failing is parked (about 12 s with
 /// the backoff below). An outage of this service's own database parks
@@ -135,8 +142,23 @@ impl Consumers {
         let mut stream = client.subscribe(req).await.map_err(|s| s.message().to_string())?.into_inner();
         tracing::info!(schema = self.schema, source, after_seq, "following event feed");
         while let Some(item) = stream.next().await {
-            let event = item.map_err(|s| s.message().to_string())?.event.unwrap_or_default();
-            self.deliver(&sub, &event).await.map_err(|e| e.to_string())?;
+            let mut batch = vec![item.map_err(|s| s.message().to_string())?.event.unwrap_or_default()];
+            // Whatever else has already arrived goes into the same transaction.
+            let mut failed = None;
+            while batch.len() < BATCH_MAX {
+                match stream.next().now_or_never() {
+                    Some(Some(Ok(more))) => batch.push(more.event.unwrap_or_default()),
+                    Some(Some(Err(s))) => {
+                        failed = Some(s.message().to_string());
+                        break;
+                    }
+                    Some(None) | None => break,
+                }
+            }
+            self.deliver_batch(&sub, &batch).await.map_err(|e| e.to_string())?;
+            if let Some(e) = failed {
+                return Err(e);
+            }
         }
         Ok(())
     }
@@ -166,12 +188,16 @@ impl Consumers {
         Ok(())
     }
 
-    /// One attempt: the id, the effect and (when `move_cursor`) the cursor in
-    /// one transaction.
-    async fn attempt(&self, sub: &Subscription, event: &pb::Event, move_cursor: bool) -> Result<Outcome, ApplyError> {
+    /// Records the id and applies the effect on `conn`; false for a
+    /// duplicate (nothing done).
+    async fn apply_in(
+        &self,
+        conn: &mut PgConnection,
+        sub: &Subscription,
+        event: &pb::Event,
+    ) -> Result<bool, ApplyError> {
         let schema = self.schema;
         let id = uuid("event id", &event.id)?;
-        let mut tx = self.pool.begin().await?;
         let fresh = sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO {schema}.events_applied (event_id, source, seq, event_type) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (event_id) DO NOTHING"
@@ -180,7 +206,7 @@ impl Consumers {
         .bind(sub.source)
         .bind(event.seq)
         .bind(&event.r#type)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?
         .rows_affected()
             == 1;
@@ -191,13 +217,65 @@ impl Consumers {
             if event.payload.is_none() {
                 return Err(ApplyError::Poison("the event carries no payload".into()));
             }
-            sub.handler.apply(&mut tx, event).await?;
+            sub.handler.apply(conn, event).await?;
         }
+        Ok(fresh)
+    }
+
+    /// One attempt: the id, the effect and (when `move_cursor`) the cursor in
+    /// one transaction.
+    async fn attempt(&self, sub: &Subscription, event: &pb::Event, move_cursor: bool) -> Result<Outcome, ApplyError> {
+        let mut tx = self.pool.begin().await?;
+        let fresh = self.apply_in(&mut tx, sub, event).await?;
         if move_cursor {
             self.advance(&mut tx, sub.source, event.seq).await?;
         }
         tx.commit().await?;
         Ok(if fresh { Outcome::Applied } else { Outcome::Duplicate })
+    }
+
+    /// Consecutive events of one feed in one transaction, each under a
+    /// savepoint: a poison event is rolled back alone and parked in the same
+    /// transaction; any other failure undoes the batch, which is then
+    /// delivered one event at a time (with retries).
+    async fn attempt_batch(&self, sub: &Subscription, events: &[pb::Event]) -> Result<(), ApplyError> {
+        let mut tx = self.pool.begin().await?;
+        for event in events {
+            sqlx::query("SAVEPOINT event").execute(&mut *tx).await?;
+            match self.apply_in(&mut tx, sub, event).await {
+                Ok(_) => {
+                    sqlx::query("RELEASE SAVEPOINT event").execute(&mut *tx).await?;
+                }
+                Err(e @ ApplyError::Poison(_)) => {
+                    sqlx::query("ROLLBACK TO SAVEPOINT event").execute(&mut *tx).await?;
+                    tracing::warn!(schema = self.schema, source = sub.source, event = %event.id, kind = %event.r#type,
+                        error = %e, "parking event");
+                    self.park_in(&mut tx, sub, event, &e.to_string(), 1).await?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if let Some(last) = events.last() {
+            self.advance(&mut tx, sub.source, last.seq).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Offers consecutive events of `sub`'s feed, in one transaction when
+    /// they all apply (or are poison), one at a time otherwise.
+    pub async fn deliver_batch(&self, sub: &Subscription, events: &[pb::Event]) -> Result<(), sqlx::Error> {
+        if events.len() > 1 {
+            match self.attempt_batch(sub, events).await {
+                Ok(()) => return Ok(()),
+                Err(e) => tracing::info!(schema = self.schema, source = sub.source, error = %e,
+                    "batch not applied; delivering its events one by one"),
+            }
+        }
+        for event in events {
+            self.deliver(sub, event).await?;
+        }
+        Ok(())
     }
 
     /// Offers `event` from `sub`'s feed: applied, a duplicate, or parked.
@@ -231,6 +309,20 @@ impl Consumers {
     }
 
     async fn park(&self, sub: &Subscription, event: &pb::Event, error: &str, attempts: i32) -> sqlx::Result<()> {
+        let mut tx = self.pool.begin().await?;
+        self.park_in(&mut tx, sub, event, error, attempts).await?;
+        self.advance(&mut tx, sub.source, event.seq).await?;
+        tx.commit().await
+    }
+
+    async fn park_in(
+        &self,
+        conn: &mut PgConnection,
+        sub: &Subscription,
+        event: &pb::Event,
+        error: &str,
+        attempts: i32,
+    ) -> sqlx::Result<()> {
         let schema = self.schema;
         // An event whose id is not a UUID is parked under one made from its
         // feed and position, so two such events never share a row.
@@ -241,7 +333,6 @@ impl Consumers {
                 .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
             Uuid::from_u64_pair(source, event.seq as u64)
         });
-        let mut tx = self.pool.begin().await?;
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO {schema}.events_parked (event_id, source, seq, event_type, event, error, attempts) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) \
@@ -255,10 +346,9 @@ impl Consumers {
         .bind(event.encode_to_vec())
         .bind(error)
         .bind(attempts)
-        .execute(&mut *tx)
+        .execute(conn)
         .await?;
-        self.advance(&mut tx, sub.source, event.seq).await?;
-        tx.commit().await
+        Ok(())
     }
 
     /// Applies a parked event once more (not moving any cursor).

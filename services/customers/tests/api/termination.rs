@@ -408,3 +408,38 @@ async fn tier_policy_is_admins_and_checked() {
     let after = admin.get_tier_policy(pb::GetTierPolicyRequest {}).await.unwrap().into_inner().policy.unwrap();
     assert_eq!(after, before, "nothing changed");
 }
+
+#[tokio::test]
+async fn a_batch_applies_its_good_events_and_parks_the_poison_one_in_the_same_transaction() {
+    let app = App::new().await;
+    let mut owner = app.sales("s1").await;
+    let c = app.create(&mut owner, org("北京燃气", "CN-BJ")).await;
+    let complaint = |customer: &str, seq: i64| {
+        let mut e = event(
+            "complaints",
+            "complaint.filed",
+            Payload::ComplaintFiled(ev::ComplaintFiled { customer_id: customer.into(), ..Default::default() }),
+        );
+        e.seq = seq;
+        e
+    };
+    let batch = [complaint(&c.id, 10), complaint(&Uuid::now_v7().to_string(), 11), complaint(&c.id, 12)];
+    let (consumers, subs) = consumers(&app);
+    let sub = subs.iter().find(|s| s.source == "complaints").unwrap();
+    consumers.deliver_batch(sub, &batch).await.expect("database reachable");
+    assert_eq!(behaviour(&app, &c.id).await.complaints_total, 2);
+    let parked: Vec<i64> =
+        sqlx::query_scalar("SELECT seq FROM customers.events_parked").fetch_all(&app.pool).await.unwrap();
+    assert_eq!(parked, [11]);
+    let cursor: i64 = sqlx::query_scalar("SELECT after_seq FROM customers.event_cursors WHERE source = 'complaints'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(cursor, 12);
+    // The same batch again: nothing applied twice, nothing parked twice.
+    consumers.deliver_batch(sub, &batch).await.expect("database reachable");
+    assert_eq!(behaviour(&app, &c.id).await.complaints_total, 2);
+    let attempts: i32 =
+        sqlx::query_scalar("SELECT attempts FROM customers.events_parked").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(attempts, 2, "re-parked, one row");
+}
