@@ -21,7 +21,7 @@ pub fn subscriptions(ctx: &ServiceContext) -> Vec<Subscription> {
     vec![
         Subscription {
             source: "dispatch",
-            types: &["work_order.completed", "meter.read"],
+            types: &["work_order.completed", "meter.read", "termination.step_reported"],
             handler: Arc::new(dispatch::Dispatch { calendar: ctx.calendar.clone() }),
         },
         Subscription {

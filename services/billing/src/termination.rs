@@ -16,7 +16,7 @@ use crate::{
     error::Result,
     model::{
         AccountStatus,
-        standing::{Standing, TerminationStep, termination_step},
+        standing::{Standing, TerminationStep, termination_step, work_step},
         states::AccountEvent,
     },
     posting,
@@ -42,6 +42,7 @@ fn report(t: &Termination, outcome: ev::TerminationStepOutcome, code: &str, reas
         outcome: outcome as i32,
         reason: reason.to_string(),
         code: code.to_string(),
+        billable_work_order_ids: vec![],
     })
 }
 
@@ -50,6 +51,10 @@ fn report(t: &Termination, outcome: ev::TerminationStepOutcome, code: &str, reas
 /// account.closed carrying the saga id) → DONE; otherwise HELD, reported
 /// when asked or when the hold's code or reason changed.
 pub async fn check(conn: &mut PgConnection, t: &Termination, asked: Asked, now: DateTime<Utc>) -> Result<()> {
+    if !t.asked {
+        // Only dispatch's report so far: nothing to answer until customers asks.
+        return Ok(());
+    }
     if t.status == "done" {
         if asked == Asked::Started {
             // The saga asked again (e.g. after a restart): the answer stands.
@@ -63,9 +68,11 @@ pub async fn check(conn: &mut PgConnection, t: &Termination, asked: Asked, now: 
         Some(a) if a.status != AccountStatus::Closed => Some((a, store::standing(conn, a.id).await?)),
         _ => None,
     };
-    let step = match &open {
-        Some((a, s)) => termination_step(*s, &a.currency, &a.id.to_string()),
-        None => TerminationStep::Clear,
+    let uninvoiced = store::uninvoiced(conn, &t.billable_work_orders).await?;
+    let step = match (work_step(t.dispatch_reported, &uninvoiced), &open) {
+        (Some(held), _) => held,
+        (None, Some((a, s))) => termination_step(*s, &a.currency, &a.id.to_string()),
+        (None, None) => TerminationStep::Clear,
     };
     match step {
         TerminationStep::Clear => {
@@ -88,6 +95,13 @@ pub async fn check(conn: &mut PgConnection, t: &Termination, asked: Asked, now: 
         }
     }
     Ok(())
+}
+
+/// Records dispatch's report of a saga and, if billing was already asked,
+/// looks again (the awaited list may now be complete).
+pub async fn dispatch_reported(conn: &mut PgConnection, saga: Uuid, customer: Uuid, billable: &[Uuid]) -> Result<()> {
+    let t = store::record_dispatch_report(conn, saga, customer, billable).await?;
+    check(conn, &t, Asked::Recheck, crm_platform::proto_time::now()).await
 }
 
 /// Records a started termination and answers it, in the consumer's transaction.

@@ -33,6 +33,18 @@ impl Handler for Dispatch {
             match &event.payload {
                 Some(Payload::WorkOrderCompleted(e)) => self.invoice_work_order(conn, e).await,
                 Some(Payload::MeterRead(e)) => self.record_reading(conn, e).await,
+                // CUS-11: dispatch's part of a termination is done; its list of
+                // billable work is what billing waits for before closing.
+                Some(Payload::TerminationStepReported(e)) if e.participant == "dispatch" => {
+                    let saga = read::id("saga_id", &e.saga_id)?;
+                    let customer = read::id("customer_id", &e.customer_id)?;
+                    let billable = e
+                        .billable_work_order_ids
+                        .iter()
+                        .map(|w| read::id("billable_work_order_ids", w))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    crate::termination::dispatch_reported(conn, saga, customer, &billable).await.map_err(apply_error)
+                }
                 _ => Err(read::wrong(event)),
             }
         })

@@ -44,6 +44,32 @@ pub enum TerminationStep {
     Held { code: &'static str, reason: String },
 }
 
+/// Before the balance: dispatch must have reported (its report lists the
+/// customer's billable work) and each of those work orders must be invoiced
+/// here — the feeds are independent, so a job completed while the
+/// termination runs may reach billing after customers asks.
+pub fn work_step(dispatch_reported: bool, uninvoiced: &[uuid::Uuid]) -> Option<TerminationStep> {
+    if !dispatch_reported {
+        return Some(TerminationStep::Held {
+            code: "AWAITING_DISPATCH",
+            reason: "waiting for dispatch to cancel the open work and list the work to bill".into(),
+        });
+    }
+    if uninvoiced.is_empty() {
+        return None;
+    }
+    let shown: Vec<String> = uninvoiced.iter().take(10).map(ToString::to_string).collect();
+    Some(TerminationStep::Held {
+        code: "WORK_NOT_INVOICED",
+        reason: format!(
+            "{} completed work order(s) not invoiced yet: {}{}",
+            uninvoiced.len(),
+            shown.join(", "),
+            if uninvoiced.len() > shown.len() { ", …" } else { "" }
+        ),
+    })
+}
+
 /// The step for an account standing as `s` (in `currency`; `account` names
 /// it in the sentence).
 pub fn termination_step(s: Standing, currency: &str, account: &str) -> TerminationStep {
@@ -77,6 +103,22 @@ pub fn termination_step(s: Standing, currency: &str, account: &str) -> Terminati
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn billing_waits_for_dispatch_and_for_every_billable_job() {
+        assert!(matches!(work_step(false, &[]), Some(TerminationStep::Held { code: "AWAITING_DISPATCH", .. })));
+        assert_eq!(work_step(true, &[]), None);
+        let ids: Vec<uuid::Uuid> = (0..12).map(uuid::Uuid::from_u128).collect();
+        match work_step(true, &ids) {
+            Some(TerminationStep::Held { code, reason }) => {
+                assert_eq!(code, "WORK_NOT_INVOICED");
+                assert!(reason.starts_with("12 completed work order(s) not invoiced yet: "), "{reason}");
+                assert!(reason.ends_with(", …"), "at most ten named: {reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     use super::*;
 
     const CLEAR: Standing = Standing { balance_minor: 0, open_invoices: 0 };

@@ -55,23 +55,69 @@ pub struct Termination {
     pub status: String,
     pub hold_code: Option<String>,
     pub hold_reason: Option<String>,
+    /// customer.termination_started has arrived.
+    pub asked: bool,
+    /// Dispatch's step report of this saga has arrived, listing…
+    pub dispatch_reported: bool,
+    /// …the customer's completed work orders with an amount due.
+    pub billable_work_orders: Vec<Uuid>,
 }
 
-const TERMINATION_COLUMNS: &str = "saga_id, customer_id, status, hold_code, hold_reason";
+const TERMINATION_COLUMNS: &str =
+    "saga_id, customer_id, status, hold_code, hold_reason, asked, dispatch_reported, billable_work_orders";
 
 /// Records a termination as pending (a repeated start of the same saga
 /// keeps what is there) and returns it locked.
 pub async fn start_termination(conn: &mut PgConnection, saga: Uuid, customer: Uuid) -> Result<Termination> {
     sqlx::query(
-        "INSERT INTO billing.terminations (saga_id, customer_id, status) VALUES ($1, $2, 'pending') \
-         ON CONFLICT (saga_id) DO NOTHING",
+        "INSERT INTO billing.terminations (saga_id, customer_id, status, asked) VALUES ($1, $2, 'pending', true) \
+         ON CONFLICT (saga_id) DO UPDATE SET asked = true",
     )
     .bind(saga)
     .bind(customer)
     .execute(&mut *conn)
     .await?;
+    lock_termination(conn, saga).await
+}
+
+async fn lock_termination(conn: &mut PgConnection, saga: Uuid) -> Result<Termination> {
     let sql = format!("SELECT {TERMINATION_COLUMNS} FROM billing.terminations WHERE saga_id = $1 FOR UPDATE");
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(saga).fetch_one(conn).await?)
+}
+
+/// Records dispatch's report of a saga (the termination may not have been
+/// asked of billing yet) and returns it locked.
+pub async fn record_dispatch_report(
+    conn: &mut PgConnection,
+    saga: Uuid,
+    customer: Uuid,
+    billable: &[Uuid],
+) -> Result<Termination> {
+    sqlx::query(
+        "INSERT INTO billing.terminations (saga_id, customer_id, status, dispatch_reported, billable_work_orders) \
+         VALUES ($1, $2, 'pending', true, $3) \
+         ON CONFLICT (saga_id) DO UPDATE SET dispatch_reported = true, billable_work_orders = EXCLUDED.billable_work_orders",
+    )
+    .bind(saga)
+    .bind(customer)
+    .bind(billable)
+    .execute(&mut *conn)
+    .await?;
+    lock_termination(conn, saga).await
+}
+
+/// Which of `work_orders` have no invoice yet.
+pub async fn uninvoiced(conn: &mut PgConnection, work_orders: &[Uuid]) -> Result<Vec<Uuid>> {
+    if work_orders.is_empty() {
+        return Ok(vec![]);
+    }
+    Ok(sqlx::query_scalar(
+        "SELECT w FROM unnest($1::uuid[]) AS w WHERE NOT EXISTS \
+         (SELECT 1 FROM billing.invoices i WHERE i.work_order_id = w) ORDER BY w",
+    )
+    .bind(work_orders)
+    .fetch_all(conn)
+    .await?)
 }
 
 /// The next pending termination not looked at since `pass_start`, locked;
@@ -81,7 +127,7 @@ pub async fn next_pending_termination(
     pass_start: DateTime<Utc>,
 ) -> Result<Option<Termination>> {
     let sql = format!(
-        "SELECT {TERMINATION_COLUMNS} FROM billing.terminations WHERE status = 'pending' AND checked_at < $1 \
+        "SELECT {TERMINATION_COLUMNS} FROM billing.terminations WHERE status = 'pending' AND asked AND checked_at < $1 \
          ORDER BY checked_at LIMIT 1 FOR UPDATE SKIP LOCKED"
     );
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(pass_start).fetch_optional(conn).await?)

@@ -69,7 +69,13 @@ fn part(code: &str, name: &str, quantity: i32, price: i64) -> ev::PartUsed {
     ev::PartUsed { part_code: code.into(), name: name.into(), quantity, unit_price: money(price) }
 }
 
-fn completed(customer: &str, work_order: &str, parts: Vec<ev::PartUsed>, due: i64, collected: i64) -> Payload {
+pub(crate) fn completed(
+    customer: &str,
+    work_order: &str,
+    parts: Vec<ev::PartUsed>,
+    due: i64,
+    collected: i64,
+) -> Payload {
     Payload::WorkOrderCompleted(ev::WorkOrderCompleted {
         work_order_id: work_order.into(),
         customer_id: customer.into(),

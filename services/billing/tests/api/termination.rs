@@ -21,6 +21,26 @@ fn started(customer: &str, saga: &str) -> Payload {
     })
 }
 
+/// Dispatch's DONE for `saga`, listing the customer's billable work orders.
+fn dispatch_done(customer: &str, saga: &str, billable: &[&str]) -> Payload {
+    Payload::TerminationStepReported(ev::TerminationStepReported {
+        saga_id: saga.into(),
+        customer_id: customer.into(),
+        participant: "dispatch".into(),
+        outcome: ev::TerminationStepOutcome::Done as i32,
+        reason: String::new(),
+        code: String::new(),
+        billable_work_order_ids: billable.iter().map(|w| (*w).to_string()).collect(),
+    })
+}
+
+/// Dispatch has cleared the customer with no billable work, then customers
+/// asks billing.
+async fn start(feed: &Feed, customer: &str, saga: &str) -> Outcome {
+    assert_eq!(feed.deliver(&feed.event("dispatch", saga, dispatch_done(customer, saga, &[]))).await, Outcome::Applied);
+    feed.deliver(&feed.event("customers", saga, started(customer, saga))).await
+}
+
 /// billing's reports on `saga`, oldest first.
 async fn reports(app: &App, saga: &str) -> Vec<ev::TerminationStepReported> {
     published(app, "termination.step_reported")
@@ -65,6 +85,9 @@ async fn a_balance_holds_the_termination_until_it_is_paid() {
     let a = app.account("要终止").await;
     app.invoice(&a.id, 12_000).await;
     let saga = Uuid::now_v7().to_string();
+    let report = feed.event("dispatch", &saga, dispatch_done(&a.customer_id, &saga, &[]));
+    assert_eq!(feed.deliver(&report).await, Outcome::Applied);
+    assert!(reports(&app, &saga).await.is_empty(), "nothing to answer before customers asks");
     let e = feed.event("customers", &saga, started(&a.customer_id, &saga));
     assert_eq!(feed.deliver(&e).await, Outcome::Applied);
     assert_eq!(feed.deliver(&e).await, Outcome::Duplicate);
@@ -116,7 +139,7 @@ async fn a_clear_or_missing_account_is_done_at_once_and_credit_is_held() {
     // No account at all: nothing for billing to clear.
     let nobody = app.customer("无账户").await;
     let saga = Uuid::now_v7().to_string();
-    assert_eq!(feed.deliver(&feed.event("customers", &saga, started(&nobody, &saga))).await, Outcome::Applied);
+    assert_eq!(start(&feed, &nobody, &saga).await, Outcome::Applied);
     let r = reports(&app, &saga).await;
     assert_eq!(r.len(), 1);
     assert_eq!(r[0].outcome, ev::TerminationStepOutcome::Done as i32);
@@ -124,10 +147,7 @@ async fn a_clear_or_missing_account_is_done_at_once_and_credit_is_held() {
     // A clear account is closed in the same transaction.
     let clear = app.account("干净").await;
     let saga = Uuid::now_v7().to_string();
-    assert_eq!(
-        feed.deliver(&feed.event("customers", &saga, started(&clear.customer_id, &saga))).await,
-        Outcome::Applied
-    );
+    assert_eq!(start(&feed, &clear.customer_id, &saga).await, Outcome::Applied);
     assert_eq!(reports(&app, &saga).await[0].outcome, ev::TerminationStepOutcome::Done as i32);
     assert_eq!(status(&app, &clear.id).await, pb::AccountStatus::Closed as i32);
 
@@ -145,12 +165,56 @@ async fn a_clear_or_missing_account_is_done_at_once_and_credit_is_held() {
         .await
         .expect("prepay");
     let saga = Uuid::now_v7().to_string();
-    assert_eq!(
-        feed.deliver(&feed.event("customers", &saga, started(&owed.customer_id, &saga))).await,
-        Outcome::Applied
-    );
+    assert_eq!(start(&feed, &owed.customer_id, &saga).await, Outcome::Applied);
     let r = reports(&app, &saga).await;
     assert_eq!((r[0].outcome, r[0].code.as_str()), (ev::TerminationStepOutcome::Held as i32, "CREDIT_HELD"));
     assert!(r[0].reason.contains("5.50 CNY"), "{}", r[0].reason);
     assert_eq!(status(&app, &owed.id).await, pb::AccountStatus::Active as i32);
+}
+
+#[tokio::test]
+async fn the_account_stays_open_until_dispatch_reports_and_its_billable_work_is_invoiced() {
+    let app = App::new().await;
+    let feed = Feed::new(&app);
+    let a = app.account("收尾客户").await;
+    let saga = Uuid::now_v7().to_string();
+    // Customers asks first: billing waits for dispatch's report.
+    assert_eq!(feed.deliver(&feed.event("customers", &saga, started(&a.customer_id, &saga))).await, Outcome::Applied);
+    let r = reports(&app, &saga).await;
+    assert_eq!((r[0].outcome, r[0].code.as_str()), (ev::TerminationStepOutcome::Held as i32, "AWAITING_DISPATCH"));
+
+    // Dispatch lists a job finished while the termination ran, whose
+    // work_order.completed has not reached billing yet (another feed).
+    let job = Uuid::now_v7().to_string();
+    let report = feed.event("dispatch", &saga, dispatch_done(&a.customer_id, &saga, &[job.as_str()]));
+    assert_eq!(feed.deliver(&report).await, Outcome::Applied);
+    let r = reports(&app, &saga).await;
+    assert_eq!(r.len(), 2, "{r:?}");
+    assert_eq!((r[1].outcome, r[1].code.as_str()), (ev::TerminationStepOutcome::Held as i32, "WORK_NOT_INVOICED"));
+    assert!(r[1].reason.contains(&job), "{}", r[1].reason);
+    assert_eq!(status(&app, &a.id).await, pb::AccountStatus::Active as i32);
+
+    // The job arrives and is invoiced: now the balance holds it…
+    let done = feed.event("dispatch", &job, crate::events::completed(&a.customer_id, &job, vec![], 5_000, 0));
+    assert_eq!(feed.deliver(&done).await, Outcome::Applied);
+    let r = wait_for(&app, &saga, 3).await;
+    assert_eq!(
+        (r[2].code.as_str(), r[2].reason.as_str()),
+        ("BALANCE_NOT_ZERO", format!("50.00 CNY is owed on account {}", a.id).as_str())
+    );
+    // …until it is paid; then the account closes and billing is done.
+    app.finance()
+        .await
+        .record_payment(pb::RecordPaymentRequest {
+            request_id: rid(),
+            account_id: a.id.clone(),
+            method: pb::PaymentMethod::Transfer as i32,
+            amount: cny(5_000),
+            reference: String::new(),
+        })
+        .await
+        .expect("pay");
+    let r = wait_for(&app, &saga, 4).await;
+    assert_eq!(r[3].outcome, ev::TerminationStepOutcome::Done as i32);
+    assert_eq!(status(&app, &a.id).await, pb::AccountStatus::Closed as i32);
 }

@@ -74,6 +74,7 @@ async fn report_step(
         outcome: outcome as i32,
         reason,
         code,
+        billable_work_order_ids: vec![],
     });
     emit(conn, t.saga_id, at, payload).await?;
     store::mark_reported(conn, t.saga_id, held, at).await

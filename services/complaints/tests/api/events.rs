@@ -83,6 +83,7 @@ fn report(
         outcome: outcome as i32,
         reason: reason.into(),
         code: if held { "OPEN_COMPLAINTS".into() } else { String::new() },
+        billable_work_order_ids: vec![],
     }
 }
 

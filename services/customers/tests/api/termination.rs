@@ -51,6 +51,7 @@ fn report(saga: &str, customer: &str, participant: &str, done: bool, why: &str) 
             outcome: outcome as i32,
             reason: why.into(),
             code: if done { String::new() } else { "BALANCE_NOT_ZERO".into() },
+            billable_work_order_ids: vec![],
         }),
     )
 }

@@ -8,7 +8,9 @@
 //! approval, approved, assigned, en route and on site (`State::is_open`).
 //! Work in progress is cancelled too — the relationship has ended — and the
 //! technician's booked day gets its slot back. Completed orders are done
-//! work (billing invoices them); closed and cancelled ones are finished.
+//! work (billing invoices them); closed and cancelled ones are finished. The
+//! report lists the customer's completed orders with an amount due, so
+//! billing can wait until it has invoiced each before closing the account.
 
 use chrono::{DateTime, Utc};
 use crm_domain::ids::CustomerId;
@@ -56,6 +58,10 @@ async fn clear_customer(conn: &mut PgConnection, saga: Uuid, customer: CustomerI
         store::save_work_order(conn, &w, at).await?;
         store::record_step(conn, w.id, &step).await?;
     }
+    // After the cancellations: these row locks waited for any completion in
+    // flight, so the list is final — no order of the customer can complete
+    // or be created from here on.
+    let billable = store::billable_order_ids(conn, customer).await?;
     let report = pb::TerminationStepReported {
         saga_id: saga.to_string(),
         customer_id: customer.to_string(),
@@ -63,6 +69,7 @@ async fn clear_customer(conn: &mut PgConnection, saga: Uuid, customer: CustomerI
         outcome: pb::TerminationStepOutcome::Done as i32,
         reason: String::new(),
         code: String::new(),
+        billable_work_order_ids: billable.iter().map(ToString::to_string).collect(),
     };
     emit(conn, saga, at, Payload::TerminationStepReported(report)).await
 }

@@ -53,6 +53,18 @@ pub async fn is_terminating(conn: &mut PgConnection, customer: CustomerId) -> Re
 
 /// The customer's open orders (`State::is_open`), locked in id order.
 #[tracing::instrument(skip(conn))]
+/// The customer's finished work with an amount due: billing must have
+/// invoiced each of these before it closes the account (CUS-11).
+pub async fn billable_order_ids(conn: &mut PgConnection, customer: CustomerId) -> Result<Vec<Uuid>> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM dispatch.work_orders WHERE customer_id = $1 AND state IN ('completed', 'closed') \
+         AND amount_due_minor > 0 ORDER BY id",
+    )
+    .bind(customer.0)
+    .fetch_all(conn)
+    .await?)
+}
+
 pub async fn open_order_ids_for_update(conn: &mut PgConnection, customer: CustomerId) -> Result<Vec<WorkOrderId>> {
     let open: Vec<&str> = State::ALL.iter().filter(|s| s.is_open()).map(|s| s.as_str()).collect();
     let ids: Vec<Uuid> = sqlx::query_scalar(

@@ -231,12 +231,15 @@ async fn orders_in_every_state(app: &App, customer_id: &str, tech: &pb::Technici
         .unwrap();
     let on_site = app.on_site(&app.approved_maintenance(customer_id).await, &tech.id, &tech.user_sub).await;
     let done = app.on_site(&app.approved_maintenance(customer_id).await, &tech.id, &tech.user_sub).await;
+    // Paid work: the termination report lists it for billing.
+    app.part("FLT", 12_000).await;
     t.complete_work_order(pb::CompleteWorkOrderRequest {
         request_id: rid(),
         id: done.id.clone(),
         etag: String::new(),
         work_done: "保养完成".into(),
         signed_off_by: "王经理".into(),
+        parts: vec![pb::PartUsed { part_code: "FLT".into(), quantity: 1 }],
         ..Default::default()
     })
     .await
@@ -318,6 +321,8 @@ async fn a_started_termination_cancels_every_open_order_once_and_reports_done() 
         outcome: ev::TerminationStepOutcome::Done as i32,
         reason: String::new(),
         code: String::new(),
+        // The completed order with an amount due, for billing to wait on.
+        billable_work_order_ids: vec![completed.clone()],
     };
     assert_eq!(reports, [(saga, Payload::TerminationStepReported(done))]);
 
