@@ -98,6 +98,11 @@ impl ComplaintsApi {
         // CMP-2: a late appeal is rejected at intake — final at once.
         if !c.state.is_open() {
             events::emit(&mut tx, c.id.0, at, events::closed(&c, &who.sub)).await?;
+        } else {
+            // CUS-11: a complaint filed while the customer's termination is
+            // clearing takes back a "none open" answer; the re-check reports
+            // HELD, and DONE again once it is closed.
+            store::reopen_terminations(&mut tx, c.customer_id).await?;
         }
         let saved = store::load(&mut tx, c.id, false)
             .await?

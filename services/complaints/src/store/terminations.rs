@@ -67,6 +67,18 @@ pub async fn claim_pending_terminations(
 
 /// Records what was reported: held with `reason`, or done (`reason` None).
 #[tracing::instrument(skip(conn))]
+/// Takes back the "none open" answer of the customer's terminations.
+pub async fn reopen_terminations(conn: &mut PgConnection, customer: CustomerId) -> Result<u64> {
+    Ok(sqlx::query(
+        "UPDATE complaints.pending_terminations SET done_at = NULL, held_reason = '' \
+         WHERE customer_id = $1 AND done_at IS NOT NULL",
+    )
+    .bind(customer.0)
+    .execute(conn)
+    .await?
+    .rows_affected())
+}
+
 pub async fn mark_reported(conn: &mut PgConnection, saga: Uuid, held: Option<&str>, at: DateTime<Utc>) -> Result<()> {
     sqlx::query(
         "UPDATE complaints.pending_terminations SET held_reason = COALESCE($2, held_reason), reported_at = $3, \

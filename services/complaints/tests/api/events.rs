@@ -260,3 +260,24 @@ async fn a_termination_naming_no_customer_is_parked() {
     assert!(reports(&app).await.is_empty());
     assert_eq!(app.count("pending_terminations").await, 0);
 }
+
+#[tokio::test]
+async fn a_complaint_filed_while_the_termination_clears_takes_back_done() {
+    let app = App::new().await;
+    let cust = app.customer("戊", None, None).await;
+    let (consumers, sub) = consumers(&app);
+    let saga = Uuid::now_v7();
+    assert_eq!(consumers.deliver(&sub, &termination_started(5, saga, &cust)).await.unwrap(), Outcome::Applied);
+    assert_eq!(reports(&app).await, [report(saga, &cust, ev::TerminationStepOutcome::Done, "")]);
+
+    // The customer complains before the saga has finished: HELD again.
+    let late = app.register(&cust, pb::Category::Billing).await;
+    let held = wait_for_reports(&app, 2).await;
+    assert_eq!(held[1].outcome, ev::TerminationStepOutcome::Held as i32);
+    assert!(held[1].reason.contains(&late.number), "{}", held[1].reason);
+
+    // Closed: DONE again.
+    reject(&mut app.desk().await, &late.id).await;
+    let done = wait_for_reports(&app, 3).await;
+    assert_eq!(done[2], report(saga, &cust, ev::TerminationStepOutcome::Done, ""));
+}
