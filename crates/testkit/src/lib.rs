@@ -176,7 +176,11 @@ pub struct TestService {
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
-/// Where a service's peers answer (unset: the defaults of `ServerConfig`).
+/// The address of a peer a test did not start (the discard port; nothing
+/// listens there, so calls fail at once).
+const NO_PEER: &str = "http://127.0.0.1:9";
+
+/// Where a service's peers answer (unset: nowhere, see `NO_PEER`).
 #[derive(Debug, Clone, Default)]
 pub struct Peers {
     pub customers: Option<String>,
@@ -223,9 +227,10 @@ impl TestService {
             (&mut cfg.dispatch_url, &peers.dispatch),
             (&mut cfg.billing_url, &peers.billing),
         ] {
-            if let Some(url) = url {
-                slot.clone_from(url);
-            }
+            // A peer the test did not start is an address nothing listens on,
+            // never the default port: another test's service may have been
+            // given that port, and its feed must not leak into this test.
+            *slot = url.clone().unwrap_or_else(|| NO_PEER.to_string());
         }
         cfg.concurrency_limit = 16;
         cfg.db_max_connections = 16;
