@@ -133,6 +133,11 @@ async fn a_poison_event_is_parked_visible_and_retried_after_the_fix() {
         as_auditor.list_parked_events(ev::ListParkedEventsRequest::default()).await.unwrap().into_inner().events.len(),
         1
     );
+    let err = feed
+        .list_parked_events(ev::ListParkedEventsRequest { page_size: 501, include_resolved: false })
+        .await
+        .expect_err("page size");
+    assert_eq!(err.code(), Code::InvalidArgument);
     let err = feed.retry_parked_event(ev::RetryParkedEventRequest { event_id: "x".into() }).await.expect_err("bad id");
     assert_eq!(err.code(), Code::InvalidArgument);
     let err = feed

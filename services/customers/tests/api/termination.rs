@@ -444,3 +444,61 @@ async fn a_batch_applies_its_good_events_and_parks_the_poison_one_in_the_same_tr
         sqlx::query_scalar("SELECT attempts FROM customers.events_parked").fetch_one(&app.pool).await.unwrap();
     assert_eq!(attempts, 2, "re-parked, one row");
 }
+
+#[tokio::test]
+async fn bad_reads_of_terminations_and_behaviour_are_refused() {
+    let app = App::new().await;
+    let mut admin = app.admin().await;
+    let err =
+        admin.get_termination(pb::GetTerminationRequest { termination_id: "x".into() }).await.expect_err("bad id");
+    assert_invalid(&err, "termination_id");
+    let err = admin
+        .get_termination(pb::GetTerminationRequest { termination_id: Uuid::now_v7().to_string() })
+        .await
+        .expect_err("unknown");
+    assert_eq!(err.code(), Code::NotFound);
+    for (req, field) in [
+        (pb::ListTerminationsRequest { page_size: 201, ..Default::default() }, "page_size"),
+        (pb::ListTerminationsRequest { page_size: -1, ..Default::default() }, "page_size"),
+        (pb::ListTerminationsRequest { state: 99, ..Default::default() }, "state"),
+        (pb::ListTerminationsRequest { customer_id: "x".into(), ..Default::default() }, "customer_id"),
+    ] {
+        let err = admin.list_terminations(req).await.expect_err(field);
+        assert_invalid(&err, field);
+    }
+    let err = admin
+        .list_terminations(pb::ListTerminationsRequest {
+            customer_id: Uuid::now_v7().to_string(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("unknown customer");
+    assert_eq!(err.code(), Code::NotFound);
+    let err = admin
+        .get_customer_behaviour(pb::GetCustomerBehaviourRequest { customer_id: "x".into() })
+        .await
+        .expect_err("bad id");
+    assert_invalid(&err, "customer_id");
+    let err = admin
+        .get_customer_behaviour(pb::GetCustomerBehaviourRequest { customer_id: Uuid::now_v7().to_string() })
+        .await
+        .expect_err("unknown");
+    assert_eq!(err.code(), Code::NotFound);
+    // Another salesperson's customer is not visible: its terminations and
+    // behaviour are NOT_FOUND too (CUS-13).
+    let mut s1 = app.sales("s1").await;
+    let c = app.create(&mut s1, org("北京燃气", "CN-BJ")).await;
+    let t = s1.request_termination(request(&c.id, 30)).await.unwrap().into_inner().termination.unwrap();
+    let mut s2 = app.sales("s2").await;
+    let err = s2.get_termination(pb::GetTerminationRequest { termination_id: t.id.clone() }).await.expect_err("s2");
+    assert_eq!(err.code(), Code::NotFound);
+    let listed = s2.list_terminations(pb::ListTerminationsRequest::default()).await.unwrap().into_inner();
+    assert!(listed.terminations.is_empty());
+    let mine = s1.list_terminations(pb::ListTerminationsRequest::default()).await.unwrap().into_inner();
+    assert_eq!(mine.terminations.len(), 1);
+    let err = s2
+        .get_customer_behaviour(pb::GetCustomerBehaviourRequest { customer_id: c.id.clone() })
+        .await
+        .expect_err("s2 behaviour");
+    assert_eq!(err.code(), Code::NotFound);
+}
