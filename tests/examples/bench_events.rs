@@ -98,9 +98,9 @@ async fn main() {
     let (mut tx_pos, mut seq_pos, mut read) = ("0".to_string(), 0_i64, 0_i64);
     loop {
         let rows: Vec<(i64, String, Vec<u8>)> = sqlx::query_as(
-            "SELECT seq, tx::text, body FROM dispatch.outbox \
-             WHERE (tx, seq) > ($1::xid8, $2) AND tx < pg_snapshot_xmin(pg_current_snapshot()) \
-             ORDER BY tx, seq LIMIT 256",
+            "SELECT o.seq, o.tx::text AS tx_pos, o.body FROM dispatch.outbox o \
+             WHERE (o.tx, o.seq) > ($1::xid8, $2) AND o.tx < pg_snapshot_xmin(pg_current_snapshot()) \
+             ORDER BY o.tx, o.seq LIMIT 256",
         )
         .bind(&tx_pos)
         .bind(seq_pos)

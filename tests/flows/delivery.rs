@@ -165,3 +165,28 @@ async fn a_poison_event_is_parked_visible_and_retried_after_the_fix() {
         .expect_err("resolved");
     assert_eq!(err.code(), Code::NotFound);
 }
+
+#[tokio::test]
+async fn two_replicas_of_a_consumer_apply_each_event_once() {
+    let sys = System::start().await;
+    // A second billing pod follows the same feeds with the same cursor table.
+    let _second = sys.group.replica("billing").await;
+    let customer = sys.customer("北京燃气").await;
+    let account = sys.account(&customer).await;
+    let tech = sys.field_team("t-1", &[("GT06", 35_000)]).await;
+    for _ in 0..6 {
+        let w = sys.approved_order(&customer).await;
+        sys.complete(&w, &tech, &[("GT06", 1)], 10_000).await;
+    }
+    sys.caught_up("billing", "dispatch", COMPLETED).await;
+    // Both replicas received every event; each was applied once.
+    let invoices = sys.invoices(&account.id).await;
+    assert_eq!(invoices.len(), 6);
+    assert!(invoices.iter().all(|i| i.paid == cny(10_000)), "each paid once on site");
+    assert_eq!(sys.get_account(&account.id).await.balance, cny(6 * 25_000));
+    let payments: i64 = sqlx::query_scalar("SELECT count(*) FROM billing.outbox WHERE event_type = 'payment.received'")
+        .fetch_one(&sys.pool)
+        .await
+        .unwrap();
+    assert_eq!(payments, 6);
+}

@@ -47,7 +47,8 @@ async fn feed_streams_in_order_resumes_and_wakes_on_commit() {
         assert_eq!(e.schema_version, 1);
         seen.push(e);
     }
-    assert_eq!(seen.iter().map(account).collect::<Vec<_>>(), ["acc-1", "acc-2", "acc-3"]);
+    let order: Vec<(String, i64, String)> = seen.iter().map(|e| (account(e), e.seq, e.id.clone())).collect();
+    assert_eq!(seen.iter().map(account).collect::<Vec<_>>(), ["acc-1", "acc-2", "acc-3"], "{order:?}");
     assert!(seen.windows(2).all(|w| w[0].seq < w[1].seq));
 
     // A commit wakes the open stream (LISTEN/NOTIFY), no polling interval.
@@ -107,4 +108,30 @@ async fn bad_subscriptions_are_refused() {
     );
     let err = as_sales.subscribe(pb::SubscribeRequest::default()).await.expect_err("denied");
     assert_eq!(err.code(), tonic::Code::PermissionDenied);
+}
+
+#[tokio::test]
+async fn delivery_follows_the_transaction_order_as_numbers() {
+    let sys = System::start().await;
+    let ids = [write(&sys.pool, 1).await, write(&sys.pool, 2).await, write(&sys.pool, 3).await];
+    // Put the rows in transactions 10, 9 and 11 (long finished): across a
+    // digit boundary, where sorting the position's text form would give
+    // "10" < "11" < "9" and move a subscriber's position backwards.
+    for (id, tx) in ids.iter().zip(["10", "9", "11"]) {
+        sqlx::query("UPDATE billing.outbox SET tx = $2::xid8 WHERE id = $1")
+            .bind(id)
+            .bind(tx)
+            .execute(&sys.pool)
+            .await
+            .unwrap();
+    }
+    let mut feed = sys.feed("billing").await;
+    let mut stream = feed.subscribe(pb::SubscribeRequest { after_seq: 0, types: vec![] }).await.unwrap().into_inner();
+    let mut got = vec![];
+    for _ in 0..3 {
+        got.push(account(&stream.next().await.unwrap().unwrap().event.unwrap()));
+    }
+    assert_eq!(got, ["acc-2", "acc-1", "acc-3"]);
+    // Nothing comes twice.
+    assert!(tokio::time::timeout(Duration::from_millis(300), stream.next()).await.is_err());
 }

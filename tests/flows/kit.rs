@@ -269,7 +269,7 @@ impl System {
                 display_name: format!("Tech {sub}"),
                 skills: vec!["gps".into()],
                 territory: "north".into(),
-                daily_capacity: 5,
+                daily_capacity: 10,
                 ..Default::default()
             }),
         })

@@ -116,7 +116,9 @@ async fn termination_waits_for_every_part_and_says_what_holds_it() {
         t.state == cpb::TerminationState::Clearing as i32
             && step(t, "dispatch").0 == DONE
             && step(t, "complaints").0 == HELD
-            && step(t, "billing").0 == HELD
+            // Billing first waits for dispatch's report (AWAITING_DISPATCH),
+            // then holds for the balance.
+            && step(t, "billing") == (HELD, "BALANCE_NOT_ZERO".to_string())
     })
     .await;
     assert_eq!(step(&held, "complaints").1, "OPEN_COMPLAINTS");

@@ -122,10 +122,12 @@ impl Feed {
     ) -> Result<(Vec<pb::Event>, Position, bool), sqlx::Error> {
         let schema = self.schema;
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT seq, id, event_type, aggregate_id, schema_version, body, occurred_at, tx::text AS tx \
-             FROM {schema}.outbox \
-             WHERE (tx, seq) > ($1::xid8, $2) AND tx < pg_snapshot_xmin(pg_current_snapshot()) \
-             ORDER BY tx, seq LIMIT $3"
+            // The position's text form must not be named `tx`: ORDER BY would
+            // then sort by the text ("1000" < "999") instead of the xid8.
+            "SELECT seq, id, event_type, aggregate_id, schema_version, body, occurred_at, tx::text AS tx_pos \
+             FROM {schema}.outbox o \
+             WHERE (o.tx, o.seq) > ($1::xid8, $2) AND o.tx < pg_snapshot_xmin(pg_current_snapshot()) \
+             ORDER BY o.tx, o.seq LIMIT $3"
         )))
         .bind(&pos.tx)
         .bind(pos.seq)
@@ -135,7 +137,7 @@ impl Feed {
         let mut next = pos.clone();
         let mut events = Vec::with_capacity(rows.len());
         for row in &rows {
-            next = Position { tx: row.try_get("tx")?, seq: row.try_get("seq")? };
+            next = Position { tx: row.try_get("tx_pos")?, seq: row.try_get("seq")? };
             let kind: String = row.try_get("event_type")?;
             if types.is_empty() || types.contains(&kind) {
                 events.push(row_to_event(schema, row)?);

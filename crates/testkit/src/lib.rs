@@ -393,6 +393,16 @@ impl TestGroup {
         self.services[i] = Some(s);
     }
 
+    /// Another replica of `name` on the same database, with the same peers,
+    /// on its own port: as a second pod of a Deployment. It runs until dropped.
+    pub async fn replica(&self, name: &str) -> TestService {
+        let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+            Ok(l) => l,
+            Err(e) => panic!("bind: {e}"),
+        };
+        self.start_on(self.defs[self.index(name)], listener).await
+    }
+
     /// Stops and starts `name`.
     pub async fn restart(&mut self, name: &str) {
         self.stop(name).await;
