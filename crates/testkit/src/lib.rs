@@ -23,7 +23,10 @@ use crm_platform::{
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::{Mutex, OnceCell};
 
+mod events;
+
 pub use crm_domain::Role;
+pub use events::{HandFeed, context, event};
 
 /// The key test tokens are signed with.
 pub const TEST_JWT_SECRET: &str = "test-secret-test-secret-test-secret!!";

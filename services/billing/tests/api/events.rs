@@ -3,52 +3,19 @@
 //! checked through the billing API; what billing publishes in its outbox.
 
 use chrono::{DateTime, TimeZone, Utc};
-use crm_events::{Consumers, Outcome, Payload, Subscription, pb as ev};
-use crm_platform::{ServerConfig, ServiceContext, TokenKeys};
+use crm_events::{Outcome, Payload, pb as ev};
 use crm_proto::{billing::v1 as pb, common::v1 as common};
-use crm_testkit::{Role, TEST_JWT_SECRET};
+use crm_testkit::Role;
 use prost::Message;
 use uuid::Uuid;
 
 use crate::helpers::{App, amount, cny, reason, rid};
 
-/// Billing's consumers over the test database, as `lib.rs` builds them.
-pub struct Feed {
-    pub consumers: Consumers,
-    subs: Vec<Subscription>,
-    seq: std::sync::atomic::AtomicI64,
-}
+/// Billing's consumers over the test database, fed by hand.
+pub type Feed = crm_testkit::HandFeed;
 
-impl Feed {
-    pub fn new(app: &App) -> Feed {
-        let keys = TokenKeys::hs256(TEST_JWT_SECRET.as_bytes()).expect("keys");
-        let ctx = ServiceContext::new(&ServerConfig::defaults(), keys).expect("context");
-        let subs = crm_billing::events::subscriptions(&ctx);
-        Feed {
-            consumers: Consumers::new("billing", app.pool.clone(), subs.clone()),
-            subs,
-            seq: std::sync::atomic::AtomicI64::new(1000),
-        }
-    }
-
-    /// A fresh event of `source` carrying `payload`.
-    pub fn event(&self, source: &str, aggregate: &str, payload: Payload) -> ev::Event {
-        ev::Event {
-            id: Uuid::now_v7().to_string(),
-            seq: self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-            r#type: crm_events::type_of(&payload).to_string(),
-            source: source.to_string(),
-            aggregate_id: aggregate.to_string(),
-            occurred_at: Some(crm_platform::proto_time::to_proto(Utc::now())),
-            schema_version: 1,
-            payload: Some(payload),
-        }
-    }
-
-    pub async fn deliver(&self, event: &ev::Event) -> Outcome {
-        let sub = self.subs.iter().find(|s| s.source == event.source).expect("subscribed");
-        self.consumers.deliver(sub, event).await.expect("deliver")
-    }
+pub fn feed(app: &App) -> Feed {
+    Feed::new("billing", app.pool.clone(), crm_billing::events::subscriptions)
 }
 
 /// Billing's outbox events of `kind`, decoded, oldest first.
@@ -118,7 +85,7 @@ pub async fn outbox_size(app: &App) -> i64 {
 #[tokio::test]
 async fn completed_paid_work_is_invoiced_and_paid_on_site_once() {
     let app = App::new().await;
-    let feed = Feed::new(&app);
+    let feed = feed(&app);
     let a = app.account("维修客户").await;
     let wo = Uuid::now_v7().to_string();
     // 2 × 45.00 + 1 × 20.00 = 110.00 of parts; 130.00 due: 20.00 is the remainder.
@@ -175,7 +142,7 @@ async fn completed_paid_work_is_invoiced_and_paid_on_site_once() {
 #[tokio::test]
 async fn an_on_site_payment_pays_its_own_invoice_first() {
     let app = App::new().await;
-    let feed = Feed::new(&app);
+    let feed = feed(&app);
     let a = app.account("老欠款").await;
     let older = app.invoice(&a.id, 1_000).await;
     let wo = Uuid::now_v7().to_string();
@@ -194,7 +161,7 @@ async fn an_on_site_payment_pays_its_own_invoice_first() {
 #[tokio::test]
 async fn work_for_a_customer_without_an_account_is_parked() {
     let app = App::new().await;
-    let feed = Feed::new(&app);
+    let feed = feed(&app);
     let customer = app.customer("无账户").await;
     let wo = Uuid::now_v7().to_string();
     let e = feed.event("dispatch", &wo, completed(&customer, &wo, vec![], 5_000, 0));
@@ -205,7 +172,7 @@ async fn work_for_a_customer_without_an_account_is_parked() {
         .await
         .expect("parked");
     assert!(error.contains("has no billing account"), "{error}");
-    let parked = feed.consumers.parked(false, 10).await.expect("parked list");
+    let parked = feed.consumers().parked(false, 10).await.expect("parked list");
     assert_eq!(parked.len(), 1);
     assert_eq!(app.count("invoices").await, 0);
     // Parts adding up to more than is due are inconsistent, never guessed at.
@@ -219,7 +186,7 @@ async fn work_for_a_customer_without_an_account_is_parked() {
 #[tokio::test]
 async fn warranty_work_bills_nothing() {
     let app = App::new().await;
-    let feed = Feed::new(&app);
+    let feed = feed(&app);
     let a = app.account("保修").await;
     let wo = Uuid::now_v7().to_string();
     let mut p = completed(&a.customer_id, &wo, vec![part("X", "x", 1, 1_000)], 0, 0);
@@ -246,7 +213,7 @@ fn meter_read(customer: &str, meter: &str, at: DateTime<Utc>, litres: i64) -> Pa
 #[tokio::test]
 async fn meter_readings_become_usage_readings_on_their_local_day() {
     let app = App::new().await;
-    let feed = Feed::new(&app);
+    let feed = feed(&app);
     let a = app.account("抄表").await;
     let meter = Uuid::now_v7().to_string();
     // 17:30 UTC is 01:30 the next day in Asia/Shanghai, the service's calendar.
@@ -288,7 +255,7 @@ async fn meter_readings_become_usage_readings_on_their_local_day() {
     let third = second + chrono::Duration::days(1);
     let e3 = feed.event("dispatch", &meter, meter_read(&a.customer_id, &meter, third, 900));
     assert_eq!(feed.deliver(&e3).await, Outcome::Parked);
-    let parked = feed.consumers.parked(false, 10).await.expect("parked");
+    let parked = feed.consumers().parked(false, 10).await.expect("parked");
     assert!(parked[0].error.contains("READING_BELOW_PREVIOUS"), "{}", parked[0].error);
     // A roll-over past the register's maximum is accepted.
     let mut rolled = meter_read(&a.customer_id, &meter, third, 200);
@@ -317,7 +284,7 @@ fn compensation(customer: &str, complaint: &str, amount_minor: i64) -> Payload {
 #[tokio::test]
 async fn agreed_compensation_becomes_one_credit_note() {
     let app = App::new().await;
-    let feed = Feed::new(&app);
+    let feed = feed(&app);
     let a = app.account("投诉人").await;
     let inv = app.invoice(&a.id, 10_000).await;
     let complaint = Uuid::now_v7().to_string();

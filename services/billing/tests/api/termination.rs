@@ -9,7 +9,7 @@ use crm_proto::billing::v1 as pb;
 use uuid::Uuid;
 
 use crate::{
-    events::{Feed, published},
+    events::{Feed, feed, published},
     helpers::{App, cny, rid},
 };
 
@@ -81,7 +81,7 @@ async fn status(app: &App, account: &str) -> i32 {
 #[tokio::test]
 async fn a_balance_holds_the_termination_until_it_is_paid() {
     let app = App::new().await;
-    let feed = Feed::new(&app);
+    let feed = feed(&app);
     let a = app.account("要终止").await;
     app.invoice(&a.id, 12_000).await;
     let saga = Uuid::now_v7().to_string();
@@ -134,7 +134,7 @@ async fn a_balance_holds_the_termination_until_it_is_paid() {
 #[tokio::test]
 async fn a_clear_or_missing_account_is_done_at_once_and_credit_is_held() {
     let app = App::new().await;
-    let feed = Feed::new(&app);
+    let feed = feed(&app);
 
     // No account at all: nothing for billing to clear.
     let nobody = app.customer("无账户").await;
@@ -175,7 +175,7 @@ async fn a_clear_or_missing_account_is_done_at_once_and_credit_is_held() {
 #[tokio::test]
 async fn the_account_stays_open_until_dispatch_reports_and_its_billable_work_is_invoiced() {
     let app = App::new().await;
-    let feed = Feed::new(&app);
+    let feed = feed(&app);
     let a = app.account("收尾客户").await;
     let saga = Uuid::now_v7().to_string();
     // Customers asks first: billing waits for dispatch's report.

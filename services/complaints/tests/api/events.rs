@@ -6,39 +6,28 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use crm_events::{Consumers, Outcome, Payload, Subscription, pb as ev};
-use crm_platform::{ServerConfig, ServiceContext, TokenKeys, proto_time};
+use crm_events::{Outcome, Payload, pb as ev};
 use crm_proto::complaints::v1 as pb;
+use crm_testkit::HandFeed;
 use uuid::Uuid;
 
 use crate::helpers::{App, Client, date, registration, rid};
 
-/// The service's consumers over the test database, as its background runs them.
-fn consumers(app: &App) -> (Consumers, Subscription) {
-    let keys = TokenKeys::hs256(crm_testkit::TEST_JWT_SECRET.as_bytes()).unwrap();
-    let ctx = ServiceContext::new(&ServerConfig::defaults(), keys).unwrap();
-    let subs = crm_complaints::events::subscriptions(&ctx);
-    let sub = subs.iter().find(|s| s.source == "customers").cloned().expect("customers feed");
-    assert_eq!(sub.types, ["customer.termination_started"]);
-    (Consumers::new("complaints", app.pool.clone(), subs), sub)
+/// The service's consumers over the test database, fed by hand.
+fn feed(app: &App) -> HandFeed {
+    let feed = HandFeed::new("complaints", app.pool.clone(), crm_complaints::events::subscriptions);
+    assert_eq!(feed.subscription("customers").types, ["customer.termination_started"]);
+    feed
 }
 
 /// customer.termination_started as the customers' feed would carry it.
 fn termination_started(seq: i64, saga: Uuid, customer_id: &str) -> ev::Event {
-    ev::Event {
-        id: Uuid::now_v7().to_string(),
-        seq,
-        r#type: "customer.termination_started".into(),
-        source: "customers".into(),
-        aggregate_id: saga.to_string(),
-        occurred_at: Some(proto_time::to_proto(Utc::now())),
-        schema_version: 1,
-        payload: Some(Payload::TerminationStarted(ev::TerminationStarted {
-            saga_id: saga.to_string(),
-            customer_id: customer_id.into(),
-            reason: "relationship_broken".into(),
-        })),
-    }
+    let started = ev::TerminationStarted {
+        saga_id: saga.to_string(),
+        customer_id: customer_id.into(),
+        reason: "relationship_broken".into(),
+    };
+    crm_testkit::event("customers", &saga.to_string(), seq, Payload::TerminationStarted(started))
 }
 
 fn uuid(s: &str) -> Uuid {
@@ -184,10 +173,10 @@ async fn a_customer_without_open_complaints_is_reported_done_once() {
     reject(&mut app.desk().await, &c.id).await;
     app.register(&other, pb::Category::Billing).await;
 
-    let (consumers, sub) = consumers(&app);
+    let feed = feed(&app);
     let saga = Uuid::now_v7();
     let event = termination_started(1, saga, &cust);
-    assert_eq!(consumers.deliver(&sub, &event).await.unwrap(), Outcome::Applied);
+    assert_eq!(feed.deliver(&event).await, Outcome::Applied);
     let done = report(saga, &cust, ev::TerminationStepOutcome::Done, "");
     assert_eq!(reports(&app).await.len(), 1);
     assert_eq!(reports(&app).await[0], done);
@@ -201,7 +190,7 @@ async fn a_customer_without_open_complaints_is_reported_done_once() {
     assert_eq!(pending, (uuid(&cust), true));
 
     // Delivered again: nothing changes, and the re-check has nothing to say.
-    assert_eq!(consumers.deliver(&sub, &event).await.unwrap(), Outcome::Duplicate);
+    assert_eq!(feed.deliver(&event).await, Outcome::Duplicate);
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(reports(&app).await, [done]);
 }
@@ -212,10 +201,10 @@ async fn open_complaints_hold_the_step_until_they_are_closed() {
     let cust = app.customer("丁", None, None).await;
     let registered = app.register(&cust, pb::Category::Billing).await;
     let answered = app.answered(&cust).await;
-    let (consumers, sub) = consumers(&app);
+    let feed = feed(&app);
     let saga = Uuid::now_v7();
     let event = termination_started(3, saga, &cust);
-    assert_eq!(consumers.deliver(&sub, &event).await.unwrap(), Outcome::Applied);
+    assert_eq!(feed.deliver(&event).await, Outcome::Applied);
     let held = |reason: &str| report(saga, &cust, ev::TerminationStepOutcome::Held, reason);
     let two = format!("2 complaints are still open: {}, {}", registered.number, answered.number);
     assert_eq!(reports(&app).await, [held(&two)]);
@@ -223,7 +212,7 @@ async fn open_complaints_hold_the_step_until_they_are_closed() {
     // The re-check runs every 200 ms in tests; nothing changed, nothing is said.
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(reports(&app).await.len(), 1);
-    assert_eq!(consumers.deliver(&sub, &event).await.unwrap(), Outcome::Duplicate);
+    assert_eq!(feed.deliver(&event).await, Outcome::Duplicate);
     assert_eq!(reports(&app).await.len(), 1);
 
     // One closed: held again, naming the other.
@@ -251,10 +240,10 @@ async fn open_complaints_hold_the_step_until_they_are_closed() {
 #[tokio::test]
 async fn a_termination_naming_no_customer_is_parked() {
     let app = App::new().await;
-    let (consumers, sub) = consumers(&app);
+    let feed = feed(&app);
     let bad = termination_started(9, Uuid::now_v7(), "nobody");
-    assert_eq!(consumers.deliver(&sub, &bad).await.unwrap(), Outcome::Parked);
-    let parked = consumers.parked(false, 10).await.unwrap();
+    assert_eq!(feed.deliver(&bad).await, Outcome::Parked);
+    let parked = feed.consumers().parked(false, 10).await.unwrap();
     assert_eq!(parked.len(), 1);
     assert!(parked[0].error.contains("customer_id"), "{}", parked[0].error);
     assert!(reports(&app).await.is_empty());
@@ -265,9 +254,9 @@ async fn a_termination_naming_no_customer_is_parked() {
 async fn a_complaint_filed_while_the_termination_clears_takes_back_done() {
     let app = App::new().await;
     let cust = app.customer("戊", None, None).await;
-    let (consumers, sub) = consumers(&app);
+    let feed = feed(&app);
     let saga = Uuid::now_v7();
-    assert_eq!(consumers.deliver(&sub, &termination_started(5, saga, &cust)).await.unwrap(), Outcome::Applied);
+    assert_eq!(feed.deliver(&termination_started(5, saga, &cust)).await, Outcome::Applied);
     assert_eq!(reports(&app).await, [report(saga, &cust, ev::TerminationStepOutcome::Done, "")]);
 
     // The customer complains before the saga has finished: HELD again.

@@ -4,46 +4,31 @@
 
 use std::time::Duration;
 
-use crm_events::{Consumers, Outcome, Payload, Subscription, pb as ev};
-use crm_platform::{ServerConfig, ServiceContext, TokenKeys};
+use crm_events::{Outcome, Payload, pb as ev};
 use crm_proto::{common::v1::Money, customers::v1 as pb};
-use crm_testkit::{Role, TEST_JWT_SECRET};
+use crm_testkit::{HandFeed, Role};
 use tonic::Code;
 use uuid::Uuid;
 
 use crate::helpers::{App, Client, assert_invalid, org, reason, rid};
 
-fn consumers(app: &App) -> (Consumers, Vec<Subscription>) {
-    let keys = TokenKeys::hs256(TEST_JWT_SECRET.as_bytes()).unwrap();
-    let ctx = ServiceContext::new(&ServerConfig::defaults(), keys).unwrap();
-    let subs = crm_customers::events::subscriptions(&ctx);
-    (Consumers::new("customers", app.pool.clone(), subs.clone()), subs)
+fn feed(app: &App) -> HandFeed {
+    HandFeed::new("customers", app.pool.clone(), crm_customers::events::subscriptions)
 }
 
-fn event(source: &str, kind: &str, payload: Payload) -> ev::Event {
-    ev::Event {
-        id: Uuid::now_v7().to_string(),
-        seq: 1,
-        r#type: kind.into(),
-        source: source.into(),
-        aggregate_id: Uuid::now_v7().to_string(),
-        occurred_at: Some(crm_platform::proto_time::to_proto(crm_platform::proto_time::now())),
-        schema_version: 1,
-        payload: Some(payload),
-    }
+/// An event of `source`'s feed.
+fn event(source: &str, payload: Payload) -> ev::Event {
+    crm_testkit::event(source, &Uuid::now_v7().to_string(), 1, payload)
 }
 
 async fn deliver(app: &App, e: &ev::Event) -> Outcome {
-    let (c, subs) = consumers(app);
-    let sub = subs.iter().find(|s| s.source == e.source).expect("subscribed source");
-    c.deliver(sub, e).await.expect("database reachable")
+    feed(app).deliver(e).await
 }
 
 fn report(saga: &str, customer: &str, participant: &str, done: bool, why: &str) -> ev::Event {
     let outcome = if done { ev::TerminationStepOutcome::Done } else { ev::TerminationStepOutcome::Held };
     event(
         participant,
-        "termination.step_reported",
         Payload::TerminationStepReported(ev::TerminationStepReported {
             saga_id: saga.into(),
             customer_id: customer.into(),
@@ -285,7 +270,6 @@ async fn behaviour_counts_each_event_once_and_can_drive_the_tier() {
     let invoice = |minor| {
         event(
             "billing",
-            "invoice.issued",
             Payload::InvoiceIssued(ev::InvoiceIssued {
                 invoice_id: Uuid::now_v7().to_string(),
                 customer_id: c.id.clone(),
@@ -299,7 +283,6 @@ async fn behaviour_counts_each_event_once_and_can_drive_the_tier() {
     assert_eq!(deliver(&app, &big).await, Outcome::Duplicate);
     let paid = event(
         "billing",
-        "payment.received",
         Payload::PaymentReceived(ev::PaymentReceived {
             customer_id: c.id.clone(),
             amount: cny(10_000_000),
@@ -309,7 +292,6 @@ async fn behaviour_counts_each_event_once_and_can_drive_the_tier() {
     assert_eq!(deliver(&app, &paid).await, Outcome::Applied);
     let credit = event(
         "billing",
-        "credit_note.issued",
         Payload::CreditNoteIssued(ev::CreditNoteIssued {
             customer_id: c.id.clone(),
             amount: cny(500),
@@ -319,7 +301,6 @@ async fn behaviour_counts_each_event_once_and_can_drive_the_tier() {
     assert_eq!(deliver(&app, &credit).await, Outcome::Applied);
     let complaint = event(
         "complaints",
-        "complaint.filed",
         Payload::ComplaintFiled(ev::ComplaintFiled { customer_id: c.id.clone(), ..Default::default() }),
     );
     assert_eq!(deliver(&app, &complaint).await, Outcome::Applied);
@@ -336,7 +317,6 @@ async fn behaviour_counts_each_event_once_and_can_drive_the_tier() {
     // An event about a customer nobody knows is parked, not retried for ever.
     let stray = event(
         "complaints",
-        "complaint.filed",
         Payload::ComplaintFiled(ev::ComplaintFiled { customer_id: Uuid::now_v7().to_string(), ..Default::default() }),
     );
     assert_eq!(deliver(&app, &stray).await, Outcome::Parked);
@@ -418,16 +398,14 @@ async fn a_batch_applies_its_good_events_and_parks_the_poison_one_in_the_same_tr
     let complaint = |customer: &str, seq: i64| {
         let mut e = event(
             "complaints",
-            "complaint.filed",
             Payload::ComplaintFiled(ev::ComplaintFiled { customer_id: customer.into(), ..Default::default() }),
         );
         e.seq = seq;
         e
     };
     let batch = [complaint(&c.id, 10), complaint(&Uuid::now_v7().to_string(), 11), complaint(&c.id, 12)];
-    let (consumers, subs) = consumers(&app);
-    let sub = subs.iter().find(|s| s.source == "complaints").unwrap();
-    consumers.deliver_batch(sub, &batch).await.expect("database reachable");
+    let feed = feed(&app);
+    feed.deliver_batch(&batch).await;
     assert_eq!(behaviour(&app, &c.id).await.complaints_total, 2);
     let parked: Vec<i64> =
         sqlx::query_scalar("SELECT seq FROM customers.events_parked").fetch_all(&app.pool).await.unwrap();
@@ -438,7 +416,7 @@ async fn a_batch_applies_its_good_events_and_parks_the_poison_one_in_the_same_tr
         .unwrap();
     assert_eq!(cursor, 12);
     // The same batch again: nothing applied twice, nothing parked twice.
-    consumers.deliver_batch(sub, &batch).await.expect("database reachable");
+    feed.deliver_batch(&batch).await;
     assert_eq!(behaviour(&app, &c.id).await.complaints_total, 2);
     let attempts: i32 =
         sqlx::query_scalar("SELECT attempts FROM customers.events_parked").fetch_one(&app.pool).await.unwrap();

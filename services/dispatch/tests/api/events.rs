@@ -3,39 +3,29 @@
 //! termination (CUS-11) applied exactly once from the customers' feed.
 
 use chrono::Utc;
-use crm_events::{Consumers, Outcome, Payload, Subscription, pb as ev};
-use crm_platform::{ServerConfig, ServiceContext, TokenKeys, proto_time};
+use crm_events::{Outcome, Payload, pb as ev};
+use crm_platform::proto_time;
 use crm_proto::dispatch::v1 as pb;
+use crm_testkit::HandFeed;
 use uuid::Uuid;
 
 use crate::helpers::{App, assert_rule, checklist, maintenance, rid};
 
-/// The service's consumers over the test database, as its background runs them.
-fn consumers(app: &App) -> (Consumers, Subscription) {
-    let keys = TokenKeys::hs256(crm_testkit::TEST_JWT_SECRET.as_bytes()).unwrap();
-    let ctx = ServiceContext::new(&ServerConfig::defaults(), keys).unwrap();
-    let subs = crm_dispatch::events::subscriptions(&ctx);
-    let sub = subs.iter().find(|s| s.source == "customers").cloned().expect("customers feed");
-    assert_eq!(sub.types, ["customer.termination_started"]);
-    (Consumers::new("dispatch", app.pool.clone(), subs), sub)
+/// The service's consumers over the test database, fed by hand.
+fn feed(app: &App) -> HandFeed {
+    let feed = HandFeed::new("dispatch", app.pool.clone(), crm_dispatch::events::subscriptions);
+    assert_eq!(feed.subscription("customers").types, ["customer.termination_started"]);
+    feed
 }
 
 /// customer.termination_started as the customers' feed would carry it.
 fn termination_started(seq: i64, saga: Uuid, customer_id: &str) -> ev::Event {
-    ev::Event {
-        id: Uuid::now_v7().to_string(),
-        seq,
-        r#type: "customer.termination_started".into(),
-        source: "customers".into(),
-        aggregate_id: saga.to_string(),
-        occurred_at: Some(proto_time::to_proto(Utc::now())),
-        schema_version: 1,
-        payload: Some(Payload::TerminationStarted(ev::TerminationStarted {
-            saga_id: saga.to_string(),
-            customer_id: customer_id.into(),
-            reason: "stopped_buying".into(),
-        })),
-    }
+    let started = ev::TerminationStarted {
+        saga_id: saga.to_string(),
+        customer_id: customer_id.into(),
+        reason: "stopped_buying".into(),
+    };
+    crm_testkit::event("customers", &saga.to_string(), seq, Payload::TerminationStarted(started))
 }
 
 #[tokio::test]
@@ -278,10 +268,10 @@ async fn a_started_termination_cancels_every_open_order_once_and_reports_done() 
     assert_eq!(booked(&app).await, 4);
     let cancelled_before = app.outbox("work_order.cancelled").await.len();
 
-    let (consumers, sub) = consumers(&app);
+    let feed = feed(&app);
     let saga = Uuid::now_v7();
     let event = termination_started(1, saga, &cust);
-    assert_eq!(consumers.deliver(&sub, &event).await.unwrap(), Outcome::Applied);
+    assert_eq!(feed.deliver(&event).await, Outcome::Applied);
 
     for id in &open {
         let w = app.get(id).await;
@@ -329,7 +319,7 @@ async fn a_started_termination_cancels_every_open_order_once_and_reports_done() 
     // Delivered again (at least once): nothing changes.
     let history: i64 =
         sqlx::query_scalar("SELECT count(*) FROM dispatch.work_order_history").fetch_one(&app.pool).await.unwrap();
-    assert_eq!(consumers.deliver(&sub, &event).await.unwrap(), Outcome::Duplicate);
+    assert_eq!(feed.deliver(&event).await, Outcome::Duplicate);
     assert_eq!(app.outbox("work_order.cancelled").await.len(), published.len());
     assert_eq!(app.outbox("termination.step_reported").await.len(), 1);
     let again: i64 =
@@ -346,9 +336,9 @@ async fn a_started_termination_cancels_every_open_order_once_and_reports_done() 
 async fn a_customer_without_open_work_is_reported_done_and_a_bad_event_is_parked() {
     let app = App::new().await;
     let cust = app.customer("戊", None).await;
-    let (consumers, sub) = consumers(&app);
+    let feed = feed(&app);
     let saga = Uuid::now_v7();
-    assert_eq!(consumers.deliver(&sub, &termination_started(7, saga, &cust)).await.unwrap(), Outcome::Applied);
+    assert_eq!(feed.deliver(&termination_started(7, saga, &cust)).await, Outcome::Applied);
     let reports = app.outbox("termination.step_reported").await;
     assert_eq!(reports.len(), 1);
     assert!(app.outbox("work_order.cancelled").await.is_empty());
@@ -356,8 +346,8 @@ async fn a_customer_without_open_work_is_reported_done_and_a_bad_event_is_parked
     // A payload naming no customer can never apply: parked, visible, and
     // nothing of it is kept.
     let bad = termination_started(8, Uuid::now_v7(), "not-a-uuid");
-    assert_eq!(consumers.deliver(&sub, &bad).await.unwrap(), Outcome::Parked);
-    let parked = consumers.parked(false, 10).await.unwrap();
+    assert_eq!(feed.deliver(&bad).await, Outcome::Parked);
+    let parked = feed.consumers().parked(false, 10).await.unwrap();
     assert_eq!(parked.len(), 1);
     assert!(parked[0].error.contains("customer_id"), "{}", parked[0].error);
     assert_eq!(app.outbox("termination.step_reported").await.len(), 1);
@@ -373,9 +363,9 @@ async fn a_terminating_customer_gets_no_new_meter_and_no_repair_order() {
     let mut reader = app.client(&[crm_testkit::Role::MeterReader], "reader-9").await;
     send(&mut reader, vec![vec![read("D-9", 80, 1_000), read("D-9", 40, 1_400)]]).await;
 
-    let (consumers, sub) = consumers(&app);
+    let feed = feed(&app);
     let event = termination_started(1, Uuid::now_v7(), &cust);
-    assert_eq!(consumers.deliver(&sub, &event).await.unwrap(), Outcome::Applied);
+    assert_eq!(feed.deliver(&event).await, Outcome::Applied);
 
     // A dead meter's final reading still counts (billing needs it), but it
     // raises no repair order for a customer on the way out.
