@@ -14,7 +14,7 @@ use crate::{
     model::{
         RuleViolation, Stage,
         access::{EDITORS, READERS, Scope},
-        termination::{MAX_NOTICE_DAYS, StepOutcome, Termination, TerminationState},
+        termination::{MAX_NOTICE_DAYS, StepOutcome, Termination},
         tiering::TierPolicy,
     },
     store::{self, IDEMPOTENCY_TABLE},
@@ -122,24 +122,7 @@ impl CustomersApi {
             return Err(RuleViolation::new("CUSTOMER_TERMINATED", "the customer is already terminated").into());
         }
         let now = proto_time::now();
-        let t = Termination {
-            id: Uuid::now_v7(),
-            customer_id: c.id,
-            reason,
-            note,
-            notice_days: req.notice_days,
-            state: TerminationState::Requested,
-            requested_by: who.sub.clone(),
-            requested_at: now,
-            decided_by: None,
-            decided_at: None,
-            rejection_reason: None,
-            notice_ends_at: None,
-            clearing_started_at: None,
-            terminated_at: None,
-            version: 1,
-            steps: vec![],
-        };
+        let t = Termination::request(c.id, reason, note, req.notice_days, &who.sub, now);
         store::insert_termination(&mut tx, &t).await?;
         publish(
             &mut tx,

@@ -68,6 +68,35 @@ pub struct Termination {
 }
 
 impl Termination {
+    /// A new request, waiting for a senior manager.
+    pub fn request(
+        customer_id: crm_domain::ids::CustomerId,
+        reason: TerminationReason,
+        note: String,
+        notice_days: i32,
+        by: &str,
+        at: DateTime<Utc>,
+    ) -> Self {
+        Termination {
+            id: uuid::Uuid::now_v7(),
+            customer_id,
+            reason,
+            note,
+            notice_days,
+            state: TerminationState::Requested,
+            requested_by: by.to_string(),
+            requested_at: at,
+            decided_by: None,
+            decided_at: None,
+            rejection_reason: None,
+            notice_ends_at: None,
+            clearing_started_at: None,
+            terminated_at: None,
+            version: 1,
+            steps: vec![],
+        }
+    }
+
     pub fn etag(&self) -> String {
         super::etag(self.version)
     }
@@ -172,24 +201,8 @@ mod tests {
     use crm_domain::ids::CustomerId;
 
     fn requested(at: DateTime<Utc>) -> Termination {
-        Termination {
-            id: uuid::Uuid::now_v7(),
-            customer_id: CustomerId(uuid::Uuid::now_v7()),
-            reason: TerminationReason::StoppedBuying,
-            note: "no orders for two years".into(),
-            notice_days: 30,
-            state: TerminationState::Requested,
-            requested_by: "m1".into(),
-            requested_at: at,
-            decided_by: None,
-            decided_at: None,
-            rejection_reason: None,
-            notice_ends_at: None,
-            clearing_started_at: None,
-            terminated_at: None,
-            version: 1,
-            steps: vec![],
-        }
+        let customer = CustomerId(uuid::Uuid::now_v7());
+        Termination::request(customer, TerminationReason::StoppedBuying, "no orders for two years".into(), 30, "m1", at)
     }
 
     fn step(p: &str, outcome: StepOutcome, reason: &str, at: DateTime<Utc>) -> Step {
