@@ -35,7 +35,7 @@ const SCHEMA: &str = "customers";
 
 /// Writes `payload` into `customers.outbox` on `conn`, the transaction of the
 /// change it reports.
-pub async fn publish(conn: &mut PgConnection, aggregate: Uuid, payload: Payload) -> Result<()> {
+pub async fn emit(conn: &mut PgConnection, aggregate: Uuid, payload: Payload) -> Result<()> {
     crm_events::emit(conn, SCHEMA, aggregate, proto_time::now(), payload).await?;
     Ok(())
 }
@@ -141,7 +141,7 @@ async fn recompute_tier(conn: &mut PgConnection, id: CustomerId) -> Result<()> {
     c.classification.value_tier = tier;
     store::save_customer(conn, &c).await?;
     store::record_classification(conn, &c, "system:tiering", "recomputed from behaviour (CUS-8)").await?;
-    publish(conn, id.0, tier_changed(id, from, tier, true, "system:tiering")).await
+    emit(conn, id.0, tier_changed(id, from, tier, true, "system:tiering")).await
 }
 
 /// The event for a tier change.
@@ -206,7 +206,7 @@ async fn finish(conn: &mut PgConnection, t: &mut Termination, now: DateTime<Utc>
     c.stage = Stage::Terminated;
     store::save_customer(conn, &c).await?;
     store::record_stage(conn, c.id, Some(from), Stage::Terminated, "system:termination", t.reason.as_str()).await?;
-    publish(
+    emit(
         conn,
         c.id.0,
         Payload::CustomerStageChanged(ev::CustomerStageChanged {
@@ -217,7 +217,7 @@ async fn finish(conn: &mut PgConnection, t: &mut Termination, now: DateTime<Utc>
         }),
     )
     .await?;
-    publish(
+    emit(
         conn,
         c.id.0,
         Payload::CustomerTerminated(ev::CustomerTerminated {
@@ -245,7 +245,7 @@ pub async fn start_due(pool: &PgPool) -> Result<u64> {
     for mut t in due.iter().cloned() {
         t.start_clearing(now)?;
         store::save_termination(&mut tx, &t).await?;
-        publish(
+        emit(
             &mut tx,
             t.id,
             Payload::TerminationStarted(ev::TerminationStarted {

@@ -15,7 +15,7 @@ use crm_events::{Payload, pb as ev};
 use super::{Caller, CustomersApi, Opened, convert};
 use crate::{
     error::{Error, Result},
-    events::publish,
+    events::emit,
     model::{
         Address, Classification, Contact, Customer, DuplicateReason, RuleViolation, Stage,
         access::{self, CLASSIFIERS, EDITORS, MANAGERS, READERS, Scope},
@@ -148,7 +148,7 @@ impl CustomersApi {
             }
             store::record_owner(&mut tx, &c, &who.sub, "registered").await?;
             store::record_stage(&mut tx, c.id, None, c.stage, &who.sub, "registered").await?;
-            publish(
+            emit(
                 &mut tx,
                 c.id.0,
                 Payload::CustomerRegistered(ev::CustomerRegistered {
@@ -371,7 +371,7 @@ impl CustomersApi {
         c.stage = from.transition(to)?;
         store::save_customer(&mut tx, &c).await?;
         store::record_stage(&mut tx, id, Some(from), c.stage, &who.sub, &reason).await?;
-        publish(
+        emit(
             &mut tx,
             id.0,
             Payload::CustomerStageChanged(ev::CustomerStageChanged {
@@ -427,7 +427,7 @@ impl CustomersApi {
         store::record_classification(&mut tx, &c, &who.sub, &reason).await?;
         if c.classification.value_tier != before.value_tier {
             let tier = crate::events::tier_changed(id, before.value_tier, c.classification.value_tier, false, &who.sub);
-            publish(&mut tx, id.0, tier).await?;
+            emit(&mut tx, id.0, tier).await?;
         }
         let mut fields = vec![];
         if c.classification.grade != before.grade {
@@ -532,7 +532,7 @@ use crm_platform::proto_time::now;
 /// `customer.updated`, naming the fields that changed (never their values:
 /// CUS-13).
 async fn updated(conn: &mut sqlx::PgConnection, id: CustomerId, fields: Vec<String>, who: &Caller) -> Result<()> {
-    publish(
+    emit(
         conn,
         id.0,
         Payload::CustomerUpdated(ev::CustomerUpdated {

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::{Caller, CustomersApi, Opened, convert};
 use crate::{
     error::{Error, Result},
-    events::publish,
+    events::emit,
     model::{
         RuleViolation, Stage,
         access::{EDITORS, READERS, Scope},
@@ -124,7 +124,7 @@ impl CustomersApi {
         let now = proto_time::now();
         let t = Termination::request(c.id, reason, note, req.notice_days, &who.sub, now);
         store::insert_termination(&mut tx, &t).await?;
-        publish(
+        emit(
             &mut tx,
             t.id,
             ev::event::Payload::TerminationRequested(ev::TerminationRequested {
@@ -160,7 +160,7 @@ impl CustomersApi {
         check_etag(&t, &req.etag)?;
         t.approve(&who.sub, proto_time::now())?;
         store::save_termination(&mut tx, &t).await?;
-        publish(
+        emit(
             &mut tx,
             t.id,
             ev::event::Payload::TerminationApproved(ev::TerminationApproved {

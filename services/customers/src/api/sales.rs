@@ -14,7 +14,7 @@ use crm_events::{Payload, pb as ev};
 use super::{Caller, CustomersApi, Opened, convert, sales_convert as sc};
 use crate::{
     error::{Error, Result},
-    events::publish,
+    events::emit,
     model::{
         Customer, RuleViolation, Stage,
         access::{
@@ -687,7 +687,7 @@ impl CustomersApi {
         store::mark_merged(&mut tx, merged.id, survivor.id).await?;
         survivor.absorb(&merged);
         store::save_customer(&mut tx, &survivor).await?;
-        publish(
+        emit(
             &mut tx,
             survivor.id.0,
             Payload::CustomersMerged(ev::CustomersMerged {
