@@ -39,3 +39,7 @@ pub mod events {
         tonic::include_proto!("crm.events.v1");
     }
 }
+
+pub mod codec;
+
+include!(concat!(env!("OUT_DIR"), "/edge_check.rs"));
