@@ -360,7 +360,7 @@ impl Consumers {
         .bind(id)
         .fetch_optional(&self.pool)
         .await
-        .map_err(|e| error::internal(&e))?
+        .map_err(|e| error::from_sqlx(&e))?
         .ok_or_else(|| error::not_found("parked event", &id.to_string()))?;
         let source: String = row.try_get("source").map_err(|e| error::internal(&e))?;
         let body: Vec<u8> = row.try_get("event").map_err(|e| error::internal(&e))?;
@@ -377,7 +377,7 @@ impl Consumers {
                 .bind(id)
                 .execute(&self.pool)
                 .await
-                .map_err(|e| error::internal(&e))?;
+                .map_err(|e| error::from_sqlx(&e))?;
                 None
             }
             Err(e) => {
@@ -389,7 +389,7 @@ impl Consumers {
                 .bind(&message)
                 .execute(&self.pool)
                 .await
-                .map_err(|e| error::internal(&e))?;
+                .map_err(|e| error::from_sqlx(&e))?;
                 Some(message)
             }
         };
@@ -398,7 +398,7 @@ impl Consumers {
         }
         self.parked_one(id)
             .await
-            .map_err(|e| error::internal(&e))?
+            .map_err(|e| error::from_sqlx(&e))?
             .ok_or_else(|| Status::internal("parked event vanished"))
     }
 

@@ -8,6 +8,11 @@
 //! behind a position a subscriber has already passed. A subscriber waits on
 //! LISTEN/NOTIFY; only while a visible row is held back by a running
 //! transaction does it look again after a short pause.
+//!
+//! One listening connection per feed serves every subscriber: it wakes them
+//! all through a watch channel, and they read the outbox through the pool
+//! only while there is something to read. An open subscription therefore
+//! holds no database connection while it waits.
 
 use std::{pin::Pin, sync::Arc, time::Duration};
 
@@ -44,6 +49,10 @@ pub fn policy() -> Policy {
         .allow("RetryParkedEvent", &[Role::Admin])
 }
 
+/// How long a subscriber may leave a message unread before the stream ends:
+/// a client that stops reading gives its place back.
+const SEND_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// One service's feed (its outbox) and its consumers.
 #[derive(Clone)]
 pub struct Feed {
@@ -51,13 +60,82 @@ pub struct Feed {
     pool: PgPool,
     stopping: Stopping,
     consumers: Arc<Consumers>,
+    wakeups: Arc<std::sync::OnceLock<tokio::sync::watch::Receiver<u64>>>,
 }
 
 impl Feed {
     pub fn new(schema: &'static str, pool: PgPool, stopping: Stopping, consumers: Arc<Consumers>) -> Self {
-        Self { schema, pool, stopping, consumers }
+        Self { schema, pool, stopping, consumers, wakeups: Arc::default() }
     }
 
+    /// The shared wake-up signal: its value changes whenever the outbox may
+    /// have grown (a notification, or the listener reconnecting after it may
+    /// have missed some). Started on first use.
+    fn wakeups(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.wakeups
+            .get_or_init(|| {
+                let (tx, rx) = tokio::sync::watch::channel(0u64);
+                tokio::spawn(listen(self.schema, self.pool.clone(), self.stopping.clone(), tx));
+                rx
+            })
+            .clone()
+    }
+}
+
+/// The feed's one LISTEN connection. Reconnects after a lost connection
+/// (waking every subscriber, as notifications may have been missed) and
+/// stops with the server or when no subscriber is left to wake.
+async fn listen(schema: &'static str, pool: PgPool, stopping: Stopping, tx: tokio::sync::watch::Sender<u64>) {
+    let channel = format!("{schema}_outbox");
+    let mut generation = 0u64;
+    loop {
+        let mut listener = match PgListener::connect_with(&pool).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::debug!(schema, error = %e, "event listener cannot connect; retrying");
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_millis(500)) => continue,
+                    () = stopping.wait() => return,
+                }
+            }
+        };
+        if let Err(e) = listener.listen(&channel).await {
+            tracing::debug!(schema, error = %e, "LISTEN failed; retrying");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            continue;
+        }
+        // Connected (again): whatever happened meanwhile is worth a look.
+        generation += 1;
+        tx.send_replace(generation);
+        loop {
+            tokio::select! {
+                n = listener.try_recv() => match n {
+                    Ok(Some(_)) => {
+                        generation += 1;
+                        tx.send_replace(generation);
+                    }
+                    // The connection was lost; try_recv reconnects on the
+                    // next call, but notifications in between are gone.
+                    Ok(None) => {
+                        generation += 1;
+                        tx.send_replace(generation);
+                    }
+                    Err(e) => {
+                        tracing::debug!(schema, error = %e, "event listener failed; reconnecting");
+                        break;
+                    }
+                },
+                () = stopping.wait() => return,
+                () = tx.closed() => return,
+            }
+            if pool.is_closed() {
+                return;
+            }
+        }
+    }
+}
+
+impl Feed {
     pub fn into_server(self) -> pb::event_feed_service_server::EventFeedServiceServer<Self> {
         pb::event_feed_service_server::EventFeedServiceServer::new(self)
     }
@@ -105,7 +183,7 @@ impl Feed {
                 .bind(after_seq)
                 .fetch_optional(&self.pool)
                 .await
-                .map_err(|e| error::internal(&e))?;
+                .map_err(|e| error::from_sqlx(&e))?;
         match tx {
             Some(tx) => Ok(Position { tx, seq: after_seq }),
             None => Err(error::invalid_argument("after_seq", format!("{schema} never issued event seq {after_seq}"))),
@@ -157,39 +235,36 @@ impl Feed {
         Ok((events, next, held))
     }
 
-    /// Streams events into `out` until the subscriber leaves or the server stops.
+    /// Streams events into `out` until the subscriber leaves, stops
+    /// reading, or the server stops.
     async fn pump(
         self,
         mut pos: Position,
         types: Vec<String>,
         out: tokio::sync::mpsc::Sender<Result<pb::SubscribeResponse, Status>>,
     ) {
-        let channel = format!("{}_outbox", self.schema);
-        let mut listener = match PgListener::connect_with(&self.pool).await {
-            Ok(l) => l,
-            Err(e) => {
-                let _ = out.send(Err(Status::unavailable(format!("cannot listen for events: {e}")))).await;
-                return;
-            }
-        };
-        if let Err(e) = listener.listen(&channel).await {
-            let _ = out.send(Err(Status::unavailable(format!("cannot listen for events: {e}")))).await;
-            return;
-        }
+        let mut wakeups = self.wakeups();
         loop {
-            // Listen first, then read: a commit between the two is still seen.
+            // Mark the signal seen first, then read: a commit between the two
+            // changes the signal again and is still seen.
+            wakeups.borrow_and_update();
             let (events, next, held) = match self.next_batch(&pos, &types).await {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::warn!(schema = self.schema, error = %e, "event feed read failed");
-                    let _ = out.send(Err(Status::unavailable(format!("event feed read failed: {e}")))).await;
+                    let _ = out.send(Err(error::from_sqlx(&e))).await;
                     return;
                 }
             };
             let moved = next.seq != pos.seq;
             for event in events {
-                if out.send(Ok(pb::SubscribeResponse { event: Some(event) })).await.is_err() {
-                    return;
+                match out.send_timeout(Ok(pb::SubscribeResponse { event: Some(event) }), SEND_TIMEOUT).await {
+                    Ok(()) => {}
+                    Err(tokio::sync::mpsc::error::SendTimeoutError::Timeout(_)) => {
+                        tracing::info!(schema = self.schema, "subscriber stopped reading; ending its stream");
+                        return;
+                    }
+                    Err(tokio::sync::mpsc::error::SendTimeoutError::Closed(_)) => return,
                 }
             }
             pos = next;
@@ -199,9 +274,8 @@ impl Feed {
             }
             let wait = if held { HELD_RECHECK } else { IDLE_RECHECK };
             tokio::select! {
-                n = listener.try_recv() => {
-                    if let Err(e) = n {
-                        tracing::debug!(schema = self.schema, error = %e, "event listener closed");
+                changed = wakeups.changed() => {
+                    if changed.is_err() {
                         return;
                     }
                 }
@@ -236,7 +310,7 @@ impl EventFeedService for Feed {
         &self,
         _req: Request<pb::ListConsumersRequest>,
     ) -> Result<Response<pb::ListConsumersResponse>, Status> {
-        let consumers = self.consumers.status().await.map_err(|e| error::internal(&e))?;
+        let consumers = self.consumers.status().await.map_err(|e| error::from_sqlx(&e))?;
         Ok(Response::new(pb::ListConsumersResponse { consumers }))
     }
 
@@ -250,7 +324,7 @@ impl EventFeedService for Feed {
             n @ 1..=500 => i64::from(n),
             _ => return Err(error::invalid_argument("page_size", "must be between 1 and 500")),
         };
-        let events = self.consumers.parked(req.include_resolved, size).await.map_err(|e| error::internal(&e))?;
+        let events = self.consumers.parked(req.include_resolved, size).await.map_err(|e| error::from_sqlx(&e))?;
         Ok(Response::new(pb::ListParkedEventsResponse { events }))
     }
 

@@ -193,10 +193,10 @@ impl AuthState {
             tracing::debug!(error = %e, "token refused");
             error::unauthenticated("invalid or expired token")
         })?;
-        let roles =
-            self.policies.iter().find_map(|p| p.roles_for(path)).ok_or_else(|| {
-                error::permission_denied("METHOD_NOT_ALLOWED", format!("{path} is not open to any role"))
-            })?;
+        // A path no policy names is a method this server does not serve.
+        let roles = self.policies.iter().find_map(|p| p.roles_for(path)).ok_or_else(|| {
+            error::with_reason(tonic::Code::Unimplemented, "UNKNOWN_METHOD", "no such method on this server", &[])
+        })?;
         if !principal.has_any(roles) {
             return Err(error::permission_denied(
                 "ROLE_NOT_ALLOWED",
@@ -317,7 +317,7 @@ mod tests {
             format!("Bearer {t}").parse().unwrap_or(http::HeaderValue::from_static("")),
         );
         assert_eq!(state.authorize("/crm.x.v1.X/Get", &h).map_err(|s| s.code()), Err(tonic::Code::PermissionDenied));
-        assert_eq!(state.authorize("/crm.x.v1.X/Delete", &h).map_err(|s| s.code()), Err(tonic::Code::PermissionDenied));
+        assert_eq!(state.authorize("/crm.x.v1.X/Delete", &h).map_err(|s| s.code()), Err(tonic::Code::Unimplemented));
         assert_eq!(
             state.authorize("/crm.x.v1.X/Get", &http::HeaderMap::new()).map_err(|s| s.code()),
             Err(tonic::Code::Unauthenticated)

@@ -19,9 +19,9 @@ pub struct ServerConfig {
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 
-    /// Database pool size; raised to the concurrency limit if lower, so an
-    /// admitted RPC never waits for a connection behind a shed one.
-    #[arg(long, env = "CRM_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    /// Database pool size. Unary calls, uploads and background work share
+    /// it; the admission limits below default to fit inside it.
+    #[arg(long, env = "CRM_DB_MAX_CONNECTIONS", default_value_t = 20, value_parser = clap::value_parser!(u32).range(4..))]
     pub db_max_connections: u32,
 
     /// How long an RPC may wait for a database connection (ms); kept shorter
@@ -29,15 +29,59 @@ pub struct ServerConfig {
     #[arg(long, env = "CRM_DB_ACQUIRE_TIMEOUT_MS", default_value_t = 3_000)]
     pub db_acquire_timeout_ms: u64,
 
-    /// Upper bound on any RPC (ms); a client's shorter grpc-timeout wins.
-    #[arg(long, env = "CRM_RPC_TIMEOUT_MS", default_value_t = 10_000)]
+    /// Longest any SQL statement may run (ms) [default: 80% of the RPC
+    /// timeout]; a longer one is cancelled and the call answers
+    /// DEADLINE_EXCEEDED. Migrations run without it.
+    #[arg(long, env = "CRM_DB_STATEMENT_TIMEOUT_MS")]
+    pub db_statement_timeout_ms: Option<u64>,
+
+    /// Upper bound on any unary RPC (ms); a client's shorter grpc-timeout
+    /// wins. Uploads are bounded by the stream idle timeout instead.
+    #[arg(long, env = "CRM_RPC_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(100..))]
     pub rpc_timeout_ms: u64,
 
-    /// RPCs in flight per service; beyond it calls are refused at once with
-    /// RESOURCE_EXHAUSTED (reason OVERLOADED) instead of queueing. Health
-    /// checks and reflection are exempt.
-    #[arg(long, env = "CRM_CONCURRENCY_LIMIT", default_value_t = 16)]
-    pub concurrency_limit: usize,
+    /// Unary RPCs in flight per service [default: the pool size minus the
+    /// upload limit and two connections for background work]. Beyond it a
+    /// call waits up to the queue timeout. Health checks and reflection are
+    /// exempt.
+    #[arg(long, env = "CRM_CONCURRENCY_LIMIT")]
+    pub concurrency_limit: Option<usize>,
+
+    /// Client-streaming uploads (bulk readings, imports) in flight per service.
+    #[arg(long, env = "CRM_UPLOAD_LIMIT", default_value_t = 4, value_parser = clap::value_parser!(usize))]
+    pub upload_limit: usize,
+
+    /// Server-streaming feeds (event subscriptions) open per service; they
+    /// hold no database connection while waiting for events.
+    #[arg(long, env = "CRM_FEED_LIMIT", default_value_t = 64, value_parser = clap::value_parser!(usize))]
+    pub feed_limit: usize,
+
+    /// Share of each admission pool one principal may hold, in percent.
+    #[arg(long, env = "CRM_PRINCIPAL_SHARE_PERCENT", default_value_t = 50, value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub principal_share_percent: u8,
+
+    /// How long a call may wait for an admission slot before
+    /// RESOURCE_EXHAUSTED (ms).
+    #[arg(long, env = "CRM_ADMISSION_QUEUE_MS", default_value_t = 2_000)]
+    pub admission_queue_ms: u64,
+
+    /// How long a stream may go without a message (ms): an upload that sends
+    /// nothing ends with DEADLINE_EXCEEDED, a feed whose client stops reading
+    /// gives its slot back.
+    #[arg(long, env = "CRM_STREAM_IDLE_TIMEOUT_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(100..))]
+    pub stream_idle_timeout_ms: u64,
+
+    /// A connection on which no RPC has run for this long is closed (ms).
+    #[arg(long, env = "CRM_CONNECTION_IDLE_TIMEOUT_MS", default_value_t = 300_000, value_parser = clap::value_parser!(u64).range(100..))]
+    pub connection_idle_timeout_ms: u64,
+
+    /// A connection that starts no RPC this soon after connecting is closed (ms).
+    #[arg(long, env = "CRM_CONNECTION_FIRST_CALL_TIMEOUT_MS", default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(100..))]
+    pub connection_first_call_timeout_ms: u64,
+
+    /// Largest request message accepted (bytes); larger is RESOURCE_EXHAUSTED.
+    #[arg(long, env = "CRM_MAX_REQUEST_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub max_request_bytes: usize,
 
     /// How long shutdown waits for in-flight RPCs before giving up (ms).
     #[arg(long, env = "CRM_SHUTDOWN_TIMEOUT_MS", default_value_t = 15_000)]
@@ -94,7 +138,31 @@ impl ServerConfig {
     }
 
     pub fn pool_size(&self) -> u32 {
-        self.db_max_connections.max(u32::try_from(self.concurrency_limit).unwrap_or(u32::MAX))
+        self.db_max_connections
+    }
+
+    /// Unary calls in flight: what the pool holds beside uploads and two
+    /// connections for background work (consumers, jobs), at least 2.
+    pub fn unary_limit(&self) -> usize {
+        self.concurrency_limit
+            .unwrap_or_else(|| (self.db_max_connections as usize).saturating_sub(self.upload_limit + 2))
+            .max(2)
+    }
+
+    pub fn statement_timeout(&self) -> Duration {
+        Duration::from_millis(self.db_statement_timeout_ms.unwrap_or(self.rpc_timeout_ms * 4 / 5))
+    }
+
+    pub fn admission(&self) -> crate::admission::AdmissionConfig {
+        crate::admission::AdmissionConfig {
+            unary_limit: self.unary_limit(),
+            upload_limit: self.upload_limit,
+            feed_limit: self.feed_limit,
+            principal_share: f64::from(self.principal_share_percent) / 100.0,
+            queue_timeout: Duration::from_millis(self.admission_queue_ms),
+            max_waiting: 8 * self.unary_limit().max(self.feed_limit),
+            stream_idle: Duration::from_millis(self.stream_idle_timeout_ms),
+        }
     }
 
     /// Defaults as if no flag or variable was given (tests, `crm up`).
@@ -142,11 +210,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn defaults_parse_and_keep_pool_at_least_the_concurrency_limit() {
+    fn defaults_parse_and_fit_the_admission_limits_in_the_pool() {
         let c = ServerConfig::defaults();
         assert_eq!(c.calendar.time_zone, "Asia/Shanghai");
-        assert!(c.pool_size() as usize >= c.concurrency_limit);
+        assert!(c.unary_limit() + c.upload_limit < c.pool_size() as usize);
         assert!(Duration::from_millis(c.db_acquire_timeout_ms) < c.rpc_timeout());
+        assert!(c.statement_timeout() < c.rpc_timeout());
+        assert!(Duration::from_millis(c.admission_queue_ms) < c.rpc_timeout());
         assert!(c.calendar.build().is_ok());
     }
 }

@@ -100,16 +100,106 @@ pub fn internal(err: &dyn std::fmt::Display) -> Status {
     Status::internal("internal error")
 }
 
-/// Database errors that are not business outcomes: a pool that cannot give a
-/// connection in time is UNAVAILABLE (retryable), everything else INTERNAL.
+/// Database errors that are not business outcomes, mapped so a client can
+/// act on the code (X-4; the one mapping every service uses):
+/// - the database is unreachable, restarting or out of connections, or the
+///   pool cannot hand out a connection in time → UNAVAILABLE (retry);
+/// - a serialization failure or deadlock → ABORTED (retry the transaction);
+/// - the statement timeout (or a cancelled query) → DEADLINE_EXCEEDED;
+/// - a value Postgres refuses as data (class 22: out of range, bad
+///   encoding) → INVALID_ARGUMENT. The edge should have refused it first,
+///   so it is logged as a missing check;
+/// - everything else is ours: INTERNAL, logged in full.
 #[track_caller]
 pub fn from_sqlx(err: &sqlx::Error) -> Status {
-    match err {
-        sqlx::Error::PoolTimedOut => {
-            tracing::warn!("database pool exhausted");
-            Status::unavailable("service busy, retry later")
+    match classify(err) {
+        DbFailure::Unavailable => {
+            tracing::warn!(error = %err, "database unavailable");
+            with_reason(Code::Unavailable, "DATABASE_UNAVAILABLE", "the database is unavailable; retry shortly", &[])
         }
-        other => internal(other),
+        DbFailure::Busy => {
+            tracing::warn!("database pool exhausted");
+            with_reason(Code::Unavailable, "DATABASE_BUSY", "service busy, retry later", &[])
+        }
+        DbFailure::Conflict => {
+            tracing::info!(error = %err, "transaction conflict");
+            with_reason(
+                Code::Aborted,
+                "CONCURRENT_UPDATE",
+                "a concurrent change got in the way; retry the request",
+                &[],
+            )
+        }
+        DbFailure::Timeout => {
+            tracing::warn!(error = %err, "statement timed out");
+            with_reason(Code::DeadlineExceeded, "STATEMENT_TIMEOUT", "the database took too long to answer", &[])
+        }
+        DbFailure::BadValue => {
+            let at = std::panic::Location::caller();
+            tracing::warn!(error = %err, at = %at, "the database refused a value: a check at the edge is missing");
+            with_reason(
+                Code::InvalidArgument,
+                "INVALID_VALUE",
+                "a value in the request is out of range or malformed",
+                &[],
+            )
+        }
+        DbFailure::Ours => internal(err),
+    }
+}
+
+/// What kind of failure a database error is, for callers that decide
+/// something other than a status (retry or park an event, say).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbFailure {
+    /// Connection lost or refused, server shutting down or starting, too many connections.
+    Unavailable,
+    /// No pooled connection in time.
+    Busy,
+    /// Serialization failure or deadlock: the transaction may be retried.
+    Conflict,
+    /// Statement timeout or cancellation.
+    Timeout,
+    /// A value Postgres refuses (SQLSTATE class 22).
+    BadValue,
+    /// A bug of ours or a broken invariant.
+    Ours,
+}
+
+impl DbFailure {
+    /// Whether trying again later may succeed.
+    pub fn is_transient(self) -> bool {
+        matches!(self, DbFailure::Unavailable | DbFailure::Busy | DbFailure::Conflict | DbFailure::Timeout)
+    }
+}
+
+pub fn classify(err: &sqlx::Error) -> DbFailure {
+    match err {
+        sqlx::Error::PoolTimedOut => DbFailure::Busy,
+        sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::WorkerCrashed => {
+            DbFailure::Unavailable
+        }
+        // A connection out of step with its server, e.g. one cut mid-message.
+        sqlx::Error::Protocol(_) => DbFailure::Unavailable,
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            // connection_exception, e.g. 08006 connection failure.
+            Some(c) if c.starts_with("08") => DbFailure::Unavailable,
+            // admin_shutdown, crash_shutdown, cannot_connect_now, database_dropped.
+            Some("57P01" | "57P02" | "57P03" | "57P04") => DbFailure::Unavailable,
+            // insufficient_resources: too_many_connections, out of memory, disk full.
+            Some(c) if c.starts_with("53") => DbFailure::Unavailable,
+            // Refused at connect: the database does not accept connections
+            // (55000), does not exist (3D000), or refuses our credentials (28xxx).
+            Some("55000" | "3D000") => DbFailure::Unavailable,
+            Some(c) if c.starts_with("28") => DbFailure::Unavailable,
+            // serialization_failure, deadlock_detected, lock_not_available.
+            Some("40001" | "40P01" | "55P03") => DbFailure::Conflict,
+            // query_canceled: statement_timeout, or a cancel request.
+            Some("57014") => DbFailure::Timeout,
+            Some(c) if c.starts_with("22") => DbFailure::BadValue,
+            _ => DbFailure::Ours,
+        },
+        _ => DbFailure::Ours,
     }
 }
 
@@ -145,6 +235,16 @@ mod tests {
         let info = s.get_details_error_info();
         assert_eq!(info.as_ref().map(|i| i.reason.as_str()), Some("STALE_ETAG"));
         assert_eq!(info.and_then(|i| i.metadata.get("current_etag").cloned()), Some("7".to_string()));
+    }
+
+    #[test]
+    fn lost_connections_are_retryable_and_bugs_are_internal() {
+        let io = sqlx::Error::Io(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer"));
+        assert_eq!(from_sqlx(&io).code(), Code::Unavailable);
+        assert_eq!(from_sqlx(&sqlx::Error::PoolTimedOut).code(), Code::Unavailable);
+        assert_eq!(from_sqlx(&sqlx::Error::PoolClosed).code(), Code::Unavailable);
+        assert_eq!(from_sqlx(&sqlx::Error::RowNotFound).code(), Code::Internal);
+        assert!(DbFailure::Conflict.is_transient() && !DbFailure::Ours.is_transient());
     }
 
     #[test]

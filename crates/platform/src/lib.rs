@@ -4,14 +4,19 @@
 //! with health/reflection/graceful shutdown, and a local Postgres for
 //! development and tests.
 
+pub mod admission;
 pub mod auth;
 pub mod client;
 pub mod config;
+pub mod conn;
 pub mod db;
 pub mod error;
+pub mod health;
 pub mod idempotency;
 pub mod jobs;
+pub mod limits;
 pub mod localpg;
+pub mod methods;
 pub mod metrics;
 pub mod proto_time;
 pub mod server;

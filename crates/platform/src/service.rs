@@ -147,7 +147,8 @@ pub async fn serve_prepared(
         tokio::spawn(idempotency::purge_loop(pool.clone(), def.idempotency_table, ttl, Duration::from_secs(3600)));
     let background = def.background.map(|start| tokio::spawn(start(pool.clone(), ctx.clone())));
     let spec = (def.build)(pool.clone(), ctx);
-    let result = server::serve(listener, spec, keys, cfg, shutdown).await;
+    let ready = crate::health::watch_database(&pool);
+    let result = server::serve(listener, spec, keys, cfg, ready, shutdown).await;
     purge.abort();
     if let Some(task) = background {
         task.abort();

@@ -104,6 +104,16 @@ async fn drop_stale_databases(c: &Cluster) -> Result<(), BoxError> {
     Ok(())
 }
 
+/// A pool on the cluster's maintenance database, for what a test does to
+/// the server itself (closing a database to connections, say).
+pub async fn admin_pool() -> PgPool {
+    let c = cluster().await;
+    match db::connect_with(&c.admin_url, 2, Duration::from_secs(10)).await {
+        Ok(p) => p,
+        Err(e) => panic!("connect to the test cluster: {e}"),
+    }
+}
+
 /// A database of its own for one test, with every migration of `services`.
 #[derive(Debug, Clone)]
 pub struct TestDb {
@@ -203,11 +213,27 @@ impl TestService {
     /// same test), calling the customers service at `customers_url`.
     pub async fn spawn_on(def: &'static ServiceDef, db: TestDb, customers_url: Option<String>) -> TestService {
         let peers = Peers { customers: customers_url, ..Peers::default() };
+        Self::spawn_with(def, db, &peers, |_| {}).await
+    }
+
+    /// The service alone on a fresh database, with settings changed by
+    /// `configure` (limits and timeouts under test).
+    pub async fn spawn_configured(def: &'static ServiceDef, configure: impl FnOnce(&mut ServerConfig)) -> TestService {
+        let db = database(&[def]).await;
+        Self::spawn_with(def, db, &Peers::default(), configure).await
+    }
+
+    async fn spawn_with(
+        def: &'static ServiceDef,
+        db: TestDb,
+        peers: &Peers,
+        configure: impl FnOnce(&mut ServerConfig),
+    ) -> TestService {
         let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
             Ok(l) => l,
             Err(e) => panic!("bind: {e}"),
         };
-        match Self::try_spawn(def, db, &peers, listener).await {
+        match Self::try_spawn(def, db, peers, listener, configure).await {
             Ok(s) => s,
             Err(e) => panic!("spawn {}: {e}", def.name),
         }
@@ -218,6 +244,7 @@ impl TestService {
         db: TestDb,
         peers: &Peers,
         listener: tokio::net::TcpListener,
+        configure: impl FnOnce(&mut ServerConfig),
     ) -> Result<TestService, BoxError> {
         // CRM_TEST_LOG=1 shows the services' logs (filtered by CRM_LOG) while debugging a test.
         if std::env::var_os("CRM_TEST_LOG").is_some() {
@@ -235,11 +262,11 @@ impl TestService {
             // given that port, and its feed must not leak into this test.
             *slot = url.clone().unwrap_or_else(|| NO_PEER.to_string());
         }
-        cfg.concurrency_limit = 16;
         cfg.db_max_connections = 16;
         cfg.shutdown_timeout_ms = 2_000;
         // Held saga steps are looked at again quickly, so flow tests wait little.
         cfg.saga_retry_ms = 200;
+        configure(&mut cfg);
         let keys = TokenKeys::hs256(TEST_JWT_SECRET.as_bytes())?;
         let ctx = ServiceContext::new(&cfg, keys.clone())?;
         let pool = db::connect(&db.url, &cfg).await?;
@@ -347,7 +374,7 @@ impl TestGroup {
     }
 
     async fn start_on(&self, def: &'static ServiceDef, listener: tokio::net::TcpListener) -> TestService {
-        match TestService::try_spawn(def, self.db.clone(), &self.peers(), listener).await {
+        match TestService::try_spawn(def, self.db.clone(), &self.peers(), listener, |_| {}).await {
             Ok(s) => s,
             Err(e) => panic!("spawn {}: {e}", def.name),
         }
