@@ -24,13 +24,34 @@ use crate::{
 /// Readings validated and stored per transaction.
 const BATCH: usize = 10_000;
 
+/// Rejections reported in full; beyond it they are only counted, so what a
+/// stream of millions of bad readings keeps in memory stays bounded.
+const MAX_REJECTIONS_REPORTED: usize = 1_000;
+
 struct Tally {
     accepted: i64,
     duplicates: i64,
+    rejected_count: i64,
+    /// Of the batch being checked; moved to `reported` (up to the limit) in
+    /// stream order once the batch is done.
     rejected: Vec<pb::RejectedReading>,
+    reported: Vec<pb::RejectedReading>,
+}
+
+impl Tally {
+    /// Reports the batch's rejections in stream order, up to the limit.
+    fn close_batch(&mut self) {
+        self.rejected.sort_by_key(|r| r.index);
+        let room = MAX_REJECTIONS_REPORTED.saturating_sub(self.reported.len());
+        self.reported.extend(self.rejected.drain(..).take(room));
+    }
 }
 
 fn reject(t: &mut Tally, index: i64, meter: &str, reason: &str, message: impl Into<String>) {
+    t.rejected_count += 1;
+    if t.reported.len() >= MAX_REJECTIONS_REPORTED {
+        return;
+    }
     t.rejected.push(pb::RejectedReading {
         index,
         meter_id: meter.to_string(),
@@ -97,7 +118,8 @@ impl BillingApi {
         _who: &Caller,
         stream: &mut Streaming<pb::RecordMeterReadingsRequest>,
     ) -> Result<pb::RecordMeterReadingsResponse> {
-        let mut tally = Tally { accepted: 0, duplicates: 0, rejected: Vec::new() };
+        let mut tally =
+            Tally { accepted: 0, duplicates: 0, rejected_count: 0, rejected: Vec::new(), reported: Vec::new() };
         let mut batch: Vec<(i64, pb::MeterReading)> = Vec::with_capacity(BATCH);
         let mut index: i64 = 0;
         while let Some(msg) = stream.message().await? {
@@ -106,15 +128,17 @@ impl BillingApi {
                 index += 1;
                 if batch.len() >= BATCH {
                     self.store_batch(std::mem::take(&mut batch), &mut tally).await?;
+                    tally.close_batch();
                 }
             }
         }
         self.store_batch(batch, &mut tally).await?;
-        tally.rejected.sort_by_key(|r| r.index);
+        tally.close_batch();
         Ok(pb::RecordMeterReadingsResponse {
             accepted: tally.accepted,
             duplicates: tally.duplicates,
-            rejected: tally.rejected,
+            rejected: tally.reported,
+            rejected_count: tally.rejected_count,
         })
     }
 

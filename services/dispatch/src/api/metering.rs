@@ -20,10 +20,11 @@ use crate::{
     store::{self, IDEMPOTENCY_TABLE, ReadingColumns},
 };
 
-/// Most readings one stream may carry.
-const MAX_READINGS: usize = 100_000;
 /// Readings checked and written per transaction.
 const CHUNK: usize = 1_000;
+/// Rejections reported in full; beyond it they are only counted, so what a
+/// stream of millions of bad readings keeps in memory stays bounded.
+const MAX_REJECTIONS_REPORTED: usize = 1_000;
 /// Who raises the repair orders of flagged meters.
 const METER_READING_ACTOR: &str = "system:meter-reading";
 
@@ -136,26 +137,31 @@ impl DispatchApi {
         Ok(pb::ListMetersResponse { meters: rows.iter().map(convert::meter).collect(), next_page_token })
     }
 
-    /// Reads the whole stream, then checks and writes it chunk by chunk;
-    /// each chunk is one transaction, and every reading is accepted or
-    /// rejected on its own.
+    /// Checks and writes the stream chunk by chunk as it arrives; each chunk
+    /// is one transaction, and every reading is accepted or rejected on its
+    /// own. No connection is held while waiting for the client, and what is
+    /// kept between chunks is bounded (the counts and the first rejections).
+    /// A reading id sent again in a later chunk is acknowledged as stored,
+    /// as a resent stream is.
     pub(super) async fn record_reading_stream(
         &self,
         caller: &Caller,
         mut stream: Streaming<pb::RecordReadingsRequest>,
     ) -> Result<pb::RecordReadingsResponse> {
-        let mut all = vec![];
+        let mut out = pb::RecordReadingsResponse::default();
+        let mut pending: Vec<pb::MeterReading> = Vec::with_capacity(CHUNK);
+        let mut offset = 0usize;
         while let Some(msg) = stream.message().await? {
-            all.extend(msg.readings);
-            if all.len() > MAX_READINGS {
-                return Err(invalid_argument("readings", format!("at most {MAX_READINGS} readings per stream")).into());
+            for r in msg.readings {
+                pending.push(r);
+                if pending.len() >= CHUNK {
+                    self.record_chunk(caller, &pending, offset, &mut out).await?;
+                    offset += pending.len();
+                    pending.clear();
+                }
             }
         }
-        let mut out = pb::RecordReadingsResponse::default();
-        let mut seen = HashSet::new();
-        for (n, chunk) in all.chunks(CHUNK).enumerate() {
-            self.record_chunk(caller, chunk, n * CHUNK, &mut seen, &mut out).await?;
-        }
+        self.record_chunk(caller, &pending, offset, &mut out).await?;
         Ok(out)
     }
 
@@ -164,11 +170,18 @@ impl DispatchApi {
         caller: &Caller,
         chunk: &[pb::MeterReading],
         offset: usize,
-        seen: &mut HashSet<uuid::Uuid>,
         out: &mut pb::RecordReadingsResponse,
     ) -> Result<()> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
         let at = now();
+        let mut seen = HashSet::new();
         let mut reject = |i: usize, id: &str, reason: &str, message: String| {
+            out.rejected_count += 1;
+            if out.rejected.len() >= MAX_REJECTIONS_REPORTED {
+                return;
+            }
             out.rejected.push(pb::RejectedReading {
                 reading_id: id.to_string(),
                 index: i64::try_from(offset + i).unwrap_or(i64::MAX),
