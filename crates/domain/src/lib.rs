@@ -1,6 +1,7 @@
 //! Shared vocabulary of the back office: typed ids, money, validated contact
-//! data, names normalised for matching, the working-day calendar, page tokens
-//! and staff roles. Pure: no I/O, no protobuf, no SQL.
+//! data, names normalised for matching, search terms and scores, the
+//! working-day calendar, page tokens and staff roles. Pure: no I/O, no
+//! protobuf, no SQL.
 
 pub mod calendar;
 pub mod contact;
@@ -10,6 +11,7 @@ pub mod name;
 pub mod page;
 pub mod role;
 pub mod rules;
+pub mod search;
 pub mod text;
 
 pub use calendar::{CalendarError, WorkingCalendar};
