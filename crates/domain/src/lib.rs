@@ -18,7 +18,7 @@ pub use calendar::{CalendarError, WorkingCalendar};
 pub use contact::{Email, Phone};
 pub use money::{Currency, Money, MoneyError};
 pub use name::{normalize_for_match, width_fold};
-pub use page::{PageSize, PageToken, PageTokenError};
+pub use page::{PageSize, PageToken, PageTokenError, RankedPageToken};
 pub use role::Role;
 pub use rules::{RuleViolation, etag};
 

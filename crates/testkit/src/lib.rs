@@ -50,10 +50,20 @@ async fn cluster() -> &'static Cluster {
     }
 }
 
+/// A server chosen by the program (a benchmark's own tuned cluster),
+/// before any database was asked for; wins over `CRM_TEST_DATABASE_URL`.
+static SERVER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Makes every database of this process live on the server of `admin_url`
+/// (its maintenance database). Call before the first `database`.
+pub fn use_server(admin_url: &str) {
+    let _ = SERVER.set(admin_url.to_string());
+}
+
 async fn start_cluster() -> Result<Cluster, BoxError> {
     let pid = std::process::id();
     let prefix = format!("crm_t{pid}_");
-    if let Ok(url) = std::env::var("CRM_TEST_DATABASE_URL") {
+    if let Some(url) = SERVER.get().cloned().or_else(|| std::env::var("CRM_TEST_DATABASE_URL").ok()) {
         let base_url =
             url.rsplit_once('/').map(|(b, _)| b.to_string()).ok_or("CRM_TEST_DATABASE_URL needs a /database")?;
         let cluster = Cluster { admin_url: url, base_url, prefix };

@@ -31,7 +31,7 @@ use crate::{
     store,
 };
 
-const SCHEMA: &str = "customers";
+pub(crate) const SCHEMA: &str = "customers";
 
 /// Writes `payload` into `customers.outbox` on `conn`, the transaction of the
 /// change it reports.

@@ -36,11 +36,24 @@ fn build(pool: PgPool, ctx: &ServiceContext) -> ServiceSpec {
     }
 }
 
+/// How often rows with search terms of an older version are looked for.
+const REINDEX_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
 fn background(pool: PgPool, ctx: ServiceContext) -> BackgroundTask {
     let subscriptions = events::subscriptions(&ctx);
     let every = ctx.saga_retry;
     let consumers = crm_events::consume(SERVICE.name, pool.clone(), ctx, subscriptions);
+    let reindex = crm_platform::jobs::every("search reindex", pool.clone(), REINDEX_EVERY, |pool| async move {
+        let mut done = 0;
+        loop {
+            let n = store::reindex_batch(&pool, 1_000).await?;
+            done += n;
+            if n == 0 {
+                return Ok::<u64, error::Error>(done);
+            }
+        }
+    });
     Box::pin(async move {
-        tokio::join!(consumers, events::run_saga(pool, every));
+        tokio::join!(consumers, events::run_saga(pool, every), reindex);
     })
 }

@@ -2,7 +2,7 @@
 //! bad field reported at once, named by its path); the model never sees a
 //! prost type and responses are built from model values only.
 
-use crm_domain::{Email, Invalid, Phone, ids::CustomerId, normalize_for_match, page, text, width_fold};
+use crm_domain::{Invalid, ids::CustomerId, page, text};
 use crm_platform::{Violations, proto_time};
 use crm_proto::customers::v1 as pb;
 use tonic::Status;
@@ -14,7 +14,7 @@ use crate::{
         ServiceLevel, SizeBand, SourceChannel, Stage, ValueTier,
         input::{self, AddressPatch, ContactPatch, CustomerPatch, NewAddress, NewContact, NewCustomer},
     },
-    store::{ListFilter, SearchTerms},
+    store::ListFilter,
 };
 
 /// Maps a proto enum (i32 on the wire) to a model enum and back.
@@ -133,8 +133,14 @@ pub(crate) fn etag(s: &str) -> Option<&str> {
 }
 
 pub(crate) fn new_customer(req: &pb::CreateCustomerRequest) -> Result<NewCustomer, Status> {
+    customer_input(req.customer.as_ref())
+}
+
+/// A customer to register (CreateCustomer, and each row of an import),
+/// every bad field reported at once under `customer.`.
+pub(crate) fn customer_input(c: Option<&pb::Customer>) -> Result<NewCustomer, Status> {
     let mut v = Violations::default();
-    let Some(c) = req.customer.as_ref() else {
+    let Some(c) = c else {
         v.add("customer", "is required");
         v.finish()?;
         return Err(Status::internal("unreachable"));
@@ -401,23 +407,6 @@ pub(crate) fn list_filter(req: &pb::ListCustomersRequest) -> Result<(ListFilter,
     Ok((f, fp))
 }
 
-pub(crate) fn search_terms(query: &str) -> Result<SearchTerms, Status> {
-    let q = text::required(query, 100).map_err(|e| crm_platform::error::invalid_argument("query", e.reason))?;
-    let folded = width_fold(&q);
-    let phone_like = folded.chars().all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-' | '+' | '(' | ')'));
-    let digits: String = folded.chars().filter(char::is_ascii_digit).collect();
-    let digits = (phone_like && digits.len() >= 4).then(|| match digits.strip_prefix('0') {
-        Some(rest) if rest.len() >= 4 => rest.to_string(),
-        _ => digits,
-    });
-    Ok(SearchTerms {
-        name: normalize_for_match(&q),
-        phone: Phone::parse(&q).ok().map(|p| p.as_str().to_string()),
-        digits,
-        email: Email::parse(&q).ok().map(|e| e.as_str().to_string()),
-    })
-}
-
 // ---- model → proto -----------------------------------------------------------
 
 pub(crate) fn customer(c: &Customer) -> pb::Customer {
@@ -489,16 +478,16 @@ pub(crate) fn duplicate(d: &DuplicateCandidate) -> pb::DuplicateCandidate {
         display_name: d.display_name.clone(),
         region: d.region.clone(),
         owner_id: d.owner_id.clone(),
-        reasons: d
-            .reasons
-            .iter()
-            .map(|r| match r {
-                DuplicateReason::Phone => pb::DuplicateReason::Phone,
-                DuplicateReason::Email => pb::DuplicateReason::Email,
-                DuplicateReason::RegistrationNumber => pb::DuplicateReason::RegistrationNumber,
-                DuplicateReason::SimilarName => pb::DuplicateReason::SimilarName,
-            } as i32)
-            .collect(),
+        reasons: d.reasons.iter().map(|r| duplicate_reason(*r)).collect(),
         name_similarity: d.name_similarity,
     }
+}
+
+pub(crate) fn duplicate_reason(r: DuplicateReason) -> i32 {
+    (match r {
+        DuplicateReason::Phone => pb::DuplicateReason::Phone,
+        DuplicateReason::Email => pb::DuplicateReason::Email,
+        DuplicateReason::RegistrationNumber => pb::DuplicateReason::RegistrationNumber,
+        DuplicateReason::SimilarName => pb::DuplicateReason::SimilarName,
+    }) as i32
 }

@@ -1,7 +1,7 @@
 //! The RPCs of `crm.customers.v1.CustomerService`.
 
 use crm_domain::{
-    PageSize, PageToken, Role,
+    PageSize, PageToken, RankedPageToken, Role,
     ids::{AddressId, ContactId, CustomerId},
 };
 use crm_platform::{Violations, error::invalid_argument, idempotency::IdempotentCall};
@@ -20,9 +20,13 @@ use crate::{
         Address, Classification, Contact, Customer, DuplicateReason, RuleViolation, Stage,
         access::{self, CLASSIFIERS, EDITORS, MANAGERS, READERS, Scope},
         contact_rules, input,
+        search::{self, SearchQuery},
     },
     store::{self, IDEMPOTENCY_TABLE},
 };
+
+/// Likely duplicates shown to a registrar at most, strongest first.
+const MAX_DUPLICATES_SHOWN: usize = 20;
 
 /// A change to one existing customer, opened under its row lock.
 enum Change<R> {
@@ -57,8 +61,8 @@ impl CustomersApi {
         Ok(Change::Fresh(tx, Box::new(c)))
     }
 
-    /// Reads the customer back as stored, builds the response, stores it with
-    /// the key and commits.
+    /// Reads the customer back as stored, stores its read document, builds
+    /// the response, stores it with the key and commits.
     async fn finish_change<R: Message>(
         call: IdempotentCall,
         mut tx: Transaction<'static, Postgres>,
@@ -68,6 +72,7 @@ impl CustomersApi {
         let c = store::load(&mut tx, id, &Scope::All, false)
             .await?
             .ok_or_else(|| Error::Corrupt(format!("customer {id} vanished inside its transaction")))?;
+        store::write_doc(&mut tx, c.id, c.version, &convert::customer(&c).encode_to_vec()).await?;
         let response = respond(&c);
         call.commit(tx, &response).await?;
         Ok(response)
@@ -118,7 +123,8 @@ impl CustomersApi {
         if let Some(r) = new.referred_by {
             Self::check_referral(&mut tx, r, "customer.referred_by_customer_id").await?;
         }
-        let candidates = store::find_duplicates(&mut tx, &new.probe()).await?;
+        let freq = self.term_frequencies(&mut tx).await;
+        let candidates = store::find_duplicates(&mut tx, &new.probe(), &freq, MAX_DUPLICATES_SHOWN).await?;
         if let Some(first) = candidates.iter().find(|d| d.reasons.contains(&DuplicateReason::RegistrationNumber)) {
             return Err(Error::AlreadyRegistered {
                 customer_id: Some(first.customer_id.to_string()),
@@ -138,16 +144,16 @@ impl CustomersApi {
         let mut c = Customer::register(new, owner, branch, &who.sub, now());
         // CUS-5: entered more than 2 working days after it was collected.
         c.entry_late = c.collected_at.is_some_and(|at| contact_rules::entry_late(&self.calendar, at, c.created_at));
+        // The registration is answered from the model as written (version 1),
+        // which is also its read document: no read-back.
+        let created = convert::customer(&c);
         let result = async {
-            store::insert_customer(&mut tx, &c).await?;
-            for k in &c.contacts {
-                store::insert_contact(&mut tx, c.id, k).await?;
-            }
-            for a in &c.addresses {
-                store::insert_address(&mut tx, c.id, a).await?;
-            }
-            store::record_owner(&mut tx, &c, &who.sub, "registered").await?;
-            store::record_stage(&mut tx, c.id, None, c.stage, &who.sub, "registered").await?;
+            store::insert_customer(&mut tx, &c, &created.encode_to_vec()).await?;
+            let contacts: Vec<_> = c.contacts.iter().map(|k| (c.id, k)).collect();
+            store::insert_contacts(&mut tx, &contacts).await?;
+            let addresses: Vec<_> = c.addresses.iter().map(|a| (c.id, a)).collect();
+            store::insert_addresses(&mut tx, &addresses).await?;
+            store::record_registrations(&mut tx, &[&c], &who.sub).await?;
             emit(
                 &mut tx,
                 c.id.0,
@@ -167,11 +173,9 @@ impl CustomersApi {
             drop(tx);
             return Err(self.explain(e, registration.as_deref()).await);
         }
-        Self::finish_change(call, tx, c.id, |c| pb::CreateCustomerResponse {
-            customer: Some(convert::customer(c)),
-            duplicate_candidates: vec![],
-        })
-        .await
+        let response = pb::CreateCustomerResponse { customer: Some(created), duplicate_candidates: vec![] };
+        call.commit(tx, &response).await?;
+        Ok(response)
     }
 
     async fn update(&self, who: &Caller, req: pb::UpdateCustomerRequest) -> Result<pb::UpdateCustomerResponse> {
@@ -480,15 +484,42 @@ impl CustomersApi {
         Self::finish_change(call, tx, id, |c| pb::AssignOwnerResponse { customer: Some(convert::customer(c)) }).await
     }
 
+    /// One primary-key lookup of the read document (a merged id follows
+    /// its survivor); the read of contact details is in the audit trail
+    /// before the answer leaves (CUS-13).
     async fn get(&self, who: &Caller, req: pb::GetCustomerRequest) -> Result<pb::GetCustomerResponse> {
         let id = convert::customer_id("id", &req.id)?;
         let scope = Scope::of(who, READERS)?;
         let mut conn = self.pool.acquire().await?;
-        let c = store::load(&mut conn, id, &scope, false)
-            .await?
-            .ok_or_else(|| Error::NotFound { resource: "customer", id: id.to_string() })?;
-        store::record_reads(&mut conn, &who.sub, "GetCustomer", &[c.id.0], who.request_id.as_deref()).await?;
-        Ok(pb::GetCustomerResponse { customer: Some(convert::customer(&c)) })
+        let not_found = || Error::NotFound { resource: "customer", id: id.to_string() };
+        let mut row = store::read_doc(&mut conn, id).await?.ok_or_else(not_found)?;
+        if let Some(survivor) = row.merged_into {
+            row = store::read_doc(&mut conn, CustomerId(survivor)).await?.ok_or_else(not_found)?;
+        }
+        if !scope.covers_owner(&row.branch, &row.owner_id) {
+            return Err(not_found());
+        }
+        let customer = self.document(&mut conn, &row).await?.ok_or_else(not_found)?;
+        drop(conn);
+        self.reads.record(&who.sub, "GetCustomer", vec![row.id], who.request_id.clone()).await?;
+        Ok(pb::GetCustomerResponse { customer: Some(customer) })
+    }
+
+    /// The customer of `row` as the API returns it: its stored document, or
+    /// (when the row changed since it was built) rebuilt from the tables and
+    /// stored again.
+    async fn document(&self, conn: &mut sqlx::PgConnection, row: &store::DocRow) -> Result<Option<pb::Customer>> {
+        if let Some(doc) = &row.doc {
+            return Ok(Some(
+                pb::Customer::decode(doc.as_slice()).map_err(|e| Error::Corrupt(format!("customer document: {e}")))?,
+            ));
+        }
+        let Some(c) = store::load(conn, CustomerId(row.id), &Scope::All, false).await? else {
+            return Ok(None);
+        };
+        let customer = convert::customer(&c);
+        store::write_doc(conn, c.id, c.version, &customer.encode_to_vec()).await?;
+        Ok(Some(customer))
     }
 
     async fn list(&self, who: &Caller, req: pb::ListCustomersRequest) -> Result<pb::ListCustomersResponse> {
@@ -499,10 +530,11 @@ impl CustomersApi {
         let scope = Scope::of(who, READERS)?;
         let mut conn = self.pool.acquire().await?;
         let mut page = store::list(&mut conn, &scope, &filter, token.map(|t| t.after), size.0).await?;
+        drop(conn);
         let more = page.len() > size.0 as usize;
         page.truncate(size.0 as usize);
         let ids: Vec<_> = page.iter().map(|c| c.id.0).collect();
-        store::record_reads(&mut conn, &who.sub, "ListCustomers", &ids, who.request_id.as_deref()).await?;
+        self.reads.record(&who.sub, "ListCustomers", ids, who.request_id.clone()).await?;
         let next_page_token = match page.last() {
             Some(last) if more => PageToken { after: last.id.0, filter: fingerprint }.encode(),
             _ => String::new(),
@@ -510,19 +542,54 @@ impl CustomersApi {
         Ok(pb::ListCustomersResponse { customers: page.iter().map(convert::customer).collect(), next_page_token })
     }
 
+    /// Ranked search (CUS-1): candidates from one index lookup per
+    /// condition, scored here, paged by (score, id).
     async fn search(&self, who: &Caller, req: pb::SearchCustomersRequest) -> Result<pb::SearchCustomersResponse> {
-        let terms = convert::search_terms(&req.query)?;
-        let size = PageSize::parse(req.page_size, 20, 100).map_err(|e| invalid_argument("page_size", e.reason))?;
+        let mut v = Violations::default();
+        let query = v.check("query", crm_domain::text::required(&req.query, 100));
+        let query = query.and_then(|q| v.check("query", SearchQuery::parse(&q)));
+        let size = v.check("page_size", PageSize::parse(req.page_size, 20, 100));
+        v.finish()?;
+        let (Some(q), Some(size)) = (query, size) else {
+            return Err(Error::Corrupt("validated search incomplete".into()));
+        };
+        let token = RankedPageToken::decode(&req.page_token, q.fingerprint)
+            .map_err(|e| invalid_argument("page_token", e.to_string()))?;
         let scope = Scope::of(who, READERS)?;
         let mut conn = self.pool.acquire().await?;
-        let hits = store::search(&mut conn, &scope, &terms, size.0).await?;
-        let ids: Vec<_> = hits.iter().map(|(c, _)| c.id.0).collect();
-        store::record_reads(&mut conn, &who.sub, "SearchCustomers", &ids, who.request_id.as_deref()).await?;
+        let freq = self.term_frequencies(&mut conn).await;
+        let candidates = store::search_candidates(&mut conn, &scope, &q, &freq).await?;
+        let mut ranked: Vec<(f64, CustomerId)> = candidates
+            .iter()
+            .map(|(id, c)| (search::score(&q, c), *id))
+            .filter(|(s, id)| *s >= search::MIN_SCORE && token.is_none_or(|t| t.precedes(*s, id.0)))
+            .collect();
+        ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.0.cmp(&b.1.0)));
+        let more = ranked.len() > size.0 as usize;
+        ranked.truncate(size.0 as usize);
+        let ids: Vec<CustomerId> = ranked.iter().map(|(_, id)| *id).collect();
+        let mut docs = std::collections::HashMap::new();
+        for row in store::read_docs(&mut conn, &ids).await? {
+            if let Some(c) = self.document(&mut conn, &row).await? {
+                docs.insert(row.id, c);
+            }
+        }
+        drop(conn);
+        self.reads
+            .record(&who.sub, "SearchCustomers", ids.iter().map(|i| i.0).collect(), who.request_id.clone())
+            .await?;
+        let next_page_token = match ranked.last() {
+            Some((score, id)) if more => RankedPageToken { score: *score, after: id.0, filter: q.fingerprint }.encode(),
+            _ => String::new(),
+        };
         Ok(pb::SearchCustomersResponse {
-            hits: hits
+            hits: ranked
                 .iter()
-                .map(|(c, score)| pb::SearchHit { customer: Some(convert::customer(c)), score: *score })
+                .filter_map(|(score, id)| {
+                    docs.remove(&id.0).map(|c| pb::SearchHit { customer: Some(c), score: *score })
+                })
                 .collect(),
+            next_page_token,
         })
     }
 }
@@ -550,6 +617,14 @@ macro_rules! rpc {
     ($($name:ident($req:ty) -> $resp:ty => $inner:ident;)+) => {
         #[tonic::async_trait]
         impl CustomerService for CustomersApi {
+            async fn import_customers(
+                &self,
+                request: Request<tonic::Streaming<pb::ImportCustomersRequest>>,
+            ) -> std::result::Result<Response<pb::ImportCustomersResponse>, Status> {
+                let caller = Caller::of(&request)?;
+                let mut stream = request.into_inner();
+                Ok(Response::new(self.import(&caller, &mut stream).await?))
+            }
             $(
                 async fn $name(&self, request: Request<$req>) -> std::result::Result<Response<$resp>, Status> {
                     let caller = Caller::of(&request)?;

@@ -4,6 +4,7 @@
 
 mod convert;
 mod handlers;
+mod import;
 mod relationship;
 mod sales;
 mod sales_convert;
@@ -28,6 +29,8 @@ pub const SERVICE_NAME: &str = "crm.customers.v1.CustomerService";
 /// per customer by `model::access::Scope`.
 /// CUS-11: a senior manager approves (or refuses) a termination.
 const TERMINATION_APPROVERS: &[Role] = &[Role::SeniorManager];
+/// CUS-14: who may load a customer book (ownership checked per row).
+const IMPORTERS: &[Role] = &[Role::Admin, Role::SalesManager];
 /// Managers see how tiers are computed; auditors too.
 const POLICY_READERS: &[Role] =
     &[Role::SalesManager, Role::BranchManager, Role::SeniorManager, Role::Admin, Role::Auditor];
@@ -39,6 +42,7 @@ pub fn policy() -> Policy {
         .allow("GetCustomer", READERS)
         .allow("ListCustomers", READERS)
         .allow("SearchCustomers", READERS)
+        .allow("ImportCustomers", IMPORTERS)
         .allow("UpdateCustomer", EDIT)
         .allow("AddContact", EDIT)
         .allow("UpdateContact", EDIT)
@@ -89,11 +93,39 @@ pub struct CustomersApi {
     pool: PgPool,
     /// Working days for CUS-5 entry and CUS-7 minutes deadlines.
     calendar: crm_domain::WorkingCalendar,
+    /// CUS-13 reads of contact details, group-committed.
+    reads: crate::store::ReadLog,
+    /// How common each search and duplicate term is (Postgres' statistics),
+    /// re-read every few minutes.
+    terms: std::sync::Arc<std::sync::RwLock<(std::time::Instant, std::sync::Arc<crate::store::TermFrequencies>)>>,
 }
+
+/// How long term frequencies are trusted before they are read again.
+const TERMS_TTL: std::time::Duration = std::time::Duration::from_secs(300);
 
 impl CustomersApi {
     pub fn new(pool: PgPool, calendar: crm_domain::WorkingCalendar) -> Self {
-        Self { pool, calendar }
+        let reads = crate::store::ReadLog::start(pool.clone());
+        let stale = std::time::Instant::now().checked_sub(TERMS_TTL * 2).unwrap_or_else(std::time::Instant::now);
+        Self { pool, calendar, reads, terms: std::sync::Arc::new(std::sync::RwLock::new((stale, Default::default()))) }
+    }
+
+    /// The term frequencies, re-read when older than `TERMS_TTL` (a failed
+    /// read keeps the old ones: they only order lookups, never decide).
+    async fn term_frequencies(&self, conn: &mut sqlx::PgConnection) -> std::sync::Arc<crate::store::TermFrequencies> {
+        {
+            let guard = self.terms.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if guard.0.elapsed() < TERMS_TTL {
+                return guard.1.clone();
+            }
+        }
+        let fresh = crate::store::term_frequencies(conn).await;
+        let mut guard = self.terms.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        guard.0 = std::time::Instant::now();
+        if let Ok(f) = fresh {
+            guard.1 = std::sync::Arc::new(f);
+        }
+        guard.1.clone()
     }
 
     pub fn into_server(self) -> pb::customer_service_server::CustomerServiceServer<Self> {
@@ -115,6 +147,12 @@ impl CustomersApi {
 }
 
 pub(crate) use crm_platform::Caller;
+
+/// A customer message checked as CreateCustomer checks it (benchmarks and
+/// tools that build rows the way the API would).
+pub fn customer_input_for_bench(c: &pb::Customer) -> Result<crate::model::input::NewCustomer, tonic::Status> {
+    convert::customer_input(Some(c))
+}
 
 #[cfg(test)]
 mod tests {

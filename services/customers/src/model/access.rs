@@ -96,10 +96,15 @@ impl Scope {
     }
 
     pub fn covers(&self, c: &Customer) -> bool {
+        self.covers_owner(&c.branch, &c.owner_id)
+    }
+
+    /// Whether a customer of `branch` owned by `owner_id` is visible.
+    pub fn covers_owner(&self, branch: &str, owner_id: &str) -> bool {
         match self {
             Scope::All => true,
-            Scope::Branch(b) => &c.branch == b,
-            Scope::Own(sub) => &c.owner_id == sub,
+            Scope::Branch(b) => branch == b,
+            Scope::Own(sub) => owner_id == sub,
         }
     }
 }

@@ -2,7 +2,7 @@
 //! protobuf fields through them and reports every bad field at once. A value
 //! of these types is valid by construction.
 
-use crm_domain::{Email, Invalid, Phone, ids::CustomerId, normalize_for_match, text, width_fold};
+use crm_domain::{Email, Invalid, Phone, ids::CustomerId, text, width_fold};
 
 use super::{AddressKind, PartyKind, SizeBand, SourceChannel};
 
@@ -37,22 +37,25 @@ pub struct NewCustomer {
 impl NewCustomer {
     /// What duplicate detection compares (CUS-2).
     pub fn probe(&self) -> DuplicateProbe {
-        let mut phones: Vec<String> = self.phone.iter().cloned().collect();
+        // The line, not the extension, says who a number reaches.
+        let line = |p: &String| Phone::line_of(p).to_string();
+        let mut phones: Vec<String> = self.phone.iter().map(line).collect();
         let mut emails: Vec<String> = self.email.iter().cloned().collect();
         for c in &self.contacts {
-            phones.extend(c.phones.iter().cloned());
+            phones.extend(c.phones.iter().map(line));
             emails.extend(c.email.iter().cloned());
         }
         phones.sort();
         phones.dedup();
         emails.sort();
         emails.dedup();
+        let terms = super::search::NameTerms::of(&self.display_name, &self.legal_name);
         DuplicateProbe {
             phones,
             emails,
             registration_number: self.registration_number.clone(),
-            name_norm: normalize_for_match(&self.display_name),
-            legal_name_norm: normalize_for_match(&self.legal_name),
+            core_grams: terms.core_grams,
+            name_core: terms.name_core,
             region: self.region.clone(),
         }
     }
@@ -63,8 +66,9 @@ pub struct DuplicateProbe {
     pub phones: Vec<String>,
     pub emails: Vec<String>,
     pub registration_number: Option<String>,
-    pub name_norm: String,
-    pub legal_name_norm: String,
+    /// Bigrams of the distinctive parts of the names (CUS-2 similarity).
+    pub core_grams: Vec<String>,
+    pub name_core: String,
     pub region: String,
 }
 
@@ -265,6 +269,7 @@ mod tests {
         let p = n.probe();
         assert_eq!(p.phones, vec!["+8613800138000".to_string(), "+8613900139000".to_string()]);
         assert_eq!(p.emails, vec!["w@abc.cn".to_string()]);
-        assert_eq!(p.name_norm, "abc 燃气");
+        assert_eq!(p.name_core, "abc 燃气");
+        assert!(p.core_grams.contains(&"abc".to_string()));
     }
 }

@@ -4,11 +4,13 @@
 pub mod access;
 pub mod change;
 pub mod contact_rules;
+pub mod import;
 pub mod input;
 pub mod leads;
 pub mod lifecycle;
 pub mod plan;
 pub mod records;
+pub mod search;
 pub mod termination;
 pub mod tiering;
 pub mod visit;
@@ -149,9 +151,7 @@ pub struct DuplicateCandidate {
     pub name_similarity: f64,
 }
 
-/// Names at least this similar (pg_trgm similarity of the normalised names,
-/// 0..1) in the same region are reported as likely duplicates.
-pub const DUPLICATE_NAME_SIMILARITY: f64 = 0.5;
+pub use search::DUPLICATE_NAME_SIMILARITY;
 
 pub use crm_domain::RuleViolation;
 

@@ -1,13 +1,103 @@
 //! CUS-13 audit trail: who did what when. Changes are recorded by triggers
-//! (migration 3) from the actor the API sets on each transaction; reads of
-//! contact details are recorded here.
+//! (migrations 3 and 20261201000001) from the actor the API sets on each
+//! transaction; reads of contact details are recorded here, through
+//! `ReadLog`.
 
 use chrono::{DateTime, Utc};
 use crm_domain::ids::CustomerId;
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
+use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
+
+/// Reads gathered into one insert at most.
+const READ_BATCH: usize = 512;
+
+struct PendingRead {
+    actor: String,
+    action: &'static str,
+    customers: Vec<Uuid>,
+    request_id: Option<String>,
+    done: oneshot::Sender<std::result::Result<(), tonic::Status>>,
+}
+
+/// Records reads of contact details durably without a commit per read
+/// (group commit): a caller hands its record to one writer and waits; the
+/// writer inserts everything gathered meanwhile in one statement, and
+/// answers each caller once that has committed. A read is answered only
+/// after its record is in the trail.
+#[derive(Clone)]
+pub struct ReadLog {
+    tx: mpsc::Sender<PendingRead>,
+}
+
+impl ReadLog {
+    /// Starts the writer on `pool`; it stops when every `ReadLog` is gone.
+    pub fn start(pool: PgPool) -> Self {
+        let (tx, rx) = mpsc::channel(4 * READ_BATCH);
+        tokio::spawn(write_reads(pool, rx));
+        Self { tx }
+    }
+
+    /// Records that `actor` read the contact details of `customers`, and
+    /// returns once that is committed.
+    pub async fn record(
+        &self,
+        actor: &str,
+        action: &'static str,
+        customers: Vec<Uuid>,
+        request_id: Option<String>,
+    ) -> Result<()> {
+        if customers.is_empty() {
+            return Ok(());
+        }
+        let (done, wait) = oneshot::channel();
+        let pending = PendingRead { actor: actor.to_string(), action, customers, request_id, done };
+        let stopped = || Error::Status(tonic::Status::unavailable("the audit trail writer has stopped"));
+        self.tx.send(pending).await.map_err(|_| stopped())?;
+        wait.await.map_err(|_| stopped())?.map_err(Error::Status)
+    }
+}
+
+async fn write_reads(pool: PgPool, mut rx: mpsc::Receiver<PendingRead>) {
+    let mut batch: Vec<PendingRead> = Vec::with_capacity(READ_BATCH);
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        while batch.len() < READ_BATCH {
+            match rx.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        let (mut actors, mut actions, mut ids, mut requests) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for p in &batch {
+            for c in &p.customers {
+                actors.push(p.actor.as_str());
+                actions.push(p.action);
+                ids.push(*c);
+                requests.push(p.request_id.as_deref());
+            }
+        }
+        let result = sqlx::query(
+            "INSERT INTO customers.audit_log (actor, action, operation, table_name, customer_id, row_id, request_id) \
+             SELECT a, b, 'read', 'customers', c, c::text, r FROM unnest($1::text[], $2::text[], $3::uuid[], $4::text[]) \
+             AS t(a, b, c, r)",
+        )
+        .bind(&actors)
+        .bind(&actions)
+        .bind(&ids)
+        .bind(&requests)
+        .execute(&pool)
+        .await
+        .map(|_| ())
+        .map_err(|e| crm_platform::error::from_sqlx(&e));
+        metrics::histogram!("crm_customers_read_audit_batch").record(batch.len() as f64);
+        for p in batch.drain(..) {
+            let _ = p.done.send(result.clone());
+        }
+    }
+}
 
 /// Names the caller, the RPC and its request id for the audit triggers of
 /// this transaction (transaction-local settings).

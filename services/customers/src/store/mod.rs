@@ -3,19 +3,27 @@
 //! transaction with the idempotency key. Schema-qualified SQL only.
 
 mod audit;
+mod bulk;
 mod children;
+mod docs;
+mod import;
 mod merge;
 mod query;
 mod relationship;
 mod reports;
+mod search;
 mod workflow;
 
 pub use audit::*;
+pub use bulk::*;
 pub use children::*;
+pub use docs::*;
+pub use import::*;
 pub use merge::*;
 pub use query::*;
 pub use relationship::*;
 pub use reports::*;
+pub use search::*;
 pub use workflow::*;
 
 use chrono::{DateTime, Utc};
@@ -27,7 +35,9 @@ use crate::{
     error::{Error, Result},
     model::{
         AddressKind, Classification, Customer, DemandGrade, PartyKind, ServiceLevel, SizeBand, SourceChannel, Stage,
-        ValueTier, access::Scope,
+        ValueTier,
+        access::Scope,
+        search::{NameTerms, SEARCH_VERSION},
     },
 };
 
@@ -210,12 +220,14 @@ fn registration_conflict(e: sqlx::Error) -> Error {
     }
 }
 
-/// Binds the customer's id ($1) and every mutable column ($2..$27) in the
-/// order both `insert_customer` and `save_customer` name them.
+/// Binds the customer's id ($1), every mutable column ($2..$27) and the
+/// search terms derived from the names ($28..$32) in the order both
+/// `insert_customer` and `save_customer` name them.
 fn bind_profile<'q>(
     q: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
     c: &'q Customer,
 ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    let terms = NameTerms::of(&c.display_name, &c.legal_name);
     q.bind(c.id.0)
         .bind(c.kind.as_str())
         .bind(&c.display_name)
@@ -243,19 +255,32 @@ fn bind_profile<'q>(
         .bind(c.assigned_at)
         .bind(c.first_contact_due)
         .bind(c.first_contact_at)
+        .bind(terms.search_grams)
+        .bind(terms.core_grams)
+        .bind(terms.name_core)
+        .bind(terms.search_text)
+        .bind(SEARCH_VERSION)
 }
 
+/// Inserts a new customer with its read document (`doc`, version 1).
 #[tracing::instrument(skip_all, fields(id = %c.id))]
-pub async fn insert_customer(conn: &mut PgConnection, c: &Customer) -> Result<()> {
+pub async fn insert_customer(conn: &mut PgConnection, c: &Customer, doc: &[u8]) -> Result<()> {
     let q = sqlx::query(
         "INSERT INTO customers.customers (id, kind, display_name, name_norm, legal_name, legal_name_norm, \
          registration_number, industry, size_band, region, summary, source_channel, tags, phone, email, owner_id, \
          branch, grade, value_tier, service_level, stage, referred_by, collected_at, entry_late, assigned_at, \
-         first_contact_due, first_contact_at, created_by, created_at, updated_at, version) \
+         first_contact_due, first_contact_at, search_grams, core_grams, name_core, search_text, search_version, \
+         created_by, created_at, updated_at, version, doc, doc_version) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, \
-         $22, $23, $24, $25, $26, $27, $28, $29, $29, 1)",
+         $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $34, 1, $35, 1)",
     );
-    bind_profile(q, c).bind(&c.created_by).bind(c.created_at).execute(conn).await.map_err(registration_conflict)?;
+    bind_profile(q, c)
+        .bind(&c.created_by)
+        .bind(c.created_at)
+        .bind(doc)
+        .execute(conn)
+        .await
+        .map_err(registration_conflict)?;
     Ok(())
 }
 
@@ -267,7 +292,8 @@ pub async fn save_customer(conn: &mut PgConnection, c: &Customer) -> Result<()> 
          legal_name_norm = $6, registration_number = $7, industry = $8, size_band = $9, region = $10, summary = $11, \
          source_channel = $12, tags = $13, phone = $14, email = $15, owner_id = $16, branch = $17, grade = $18, \
          value_tier = $19, service_level = $20, stage = $21, referred_by = $22, collected_at = $23, \
-         entry_late = $24, assigned_at = $25, first_contact_due = $26, first_contact_at = $27, updated_at = now(), \
+         entry_late = $24, assigned_at = $25, first_contact_due = $26, first_contact_at = $27, search_grams = $28, \
+         core_grams = $29, name_core = $30, search_text = $31, search_version = $32, updated_at = now(), \
          version = version + 1 WHERE id = $1",
     );
     bind_profile(q, c).execute(conn).await.map_err(registration_conflict)?;

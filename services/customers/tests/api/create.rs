@@ -4,6 +4,8 @@
 use crm_proto::customers::v1 as pb;
 use tonic::Code;
 
+use crm_testkit::Role;
+
 use crate::helpers::{App, assert_invalid, org, reason, rid};
 
 fn full_profile() -> pb::Customer {
@@ -360,4 +362,69 @@ async fn a_customer_always_gets_a_branch() {
         .create(&mut admin, pb::Customer { branch: "sh".into(), owner_id: "s7".into(), ..org("有分公司", "CN-SH") })
         .await;
     assert_eq!((c.branch.as_str(), c.owner_id.as_str()), ("sh", "s7"));
+}
+
+#[tokio::test]
+async fn no_likely_duplicate_is_missed_among_hundreds_of_similar_names_and_identity_ranks_first() {
+    let app = App::new().await;
+    let mut admin = app.admin().await;
+    // 400 gas companies in one region, all sharing 燃气; the real duplicate
+    // is registered last (the old check kept the first 200 by id).
+    let mut rows: Vec<pb::Customer> = (0..400)
+        .map(|i| pb::Customer {
+            branch: "hz".into(),
+            ..org(&format!("杭州{}{}燃气有限公司", (b'A' + (i % 26) as u8) as char, i), "CN-ZJ")
+        })
+        .collect();
+    rows.push(pb::Customer {
+        branch: "hz".into(),
+        phone: "13900139000".into(),
+        ..org("华润燃气(杭州)有限公司", "CN-ZJ")
+    });
+    let options = pb::ImportOptions {
+        request_id: rid(),
+        duplicate_policy: pb::ImportDuplicatePolicy::Skip as i32,
+        first_row_number: 1,
+    };
+    let r = crate::helpers::import(&mut admin, options, rows, 200).await.expect("import");
+    assert_eq!(r.created, 401);
+    let phone_twin = app
+        .create(
+            &mut admin,
+            pb::Customer { branch: "hz".into(), phone: "13700137000".into(), ..org("西湖物业", "CN-ZJ") },
+        )
+        .await;
+
+    let mut s1 = app.client(&[Role::SalesManager], "m-hz", Some("hz")).await;
+    let resp = s1
+        .create_customer(pb::CreateCustomerRequest {
+            request_id: rid(),
+            customer: Some(pb::Customer {
+                phone: "137 0013 7000".into(), ..org("杭州华润燃气有限公司", "CN-ZJ")
+            }),
+            confirm_not_duplicate: false,
+        })
+        .await
+        .expect("answered")
+        .into_inner();
+    assert!(resp.customer.is_none());
+    let names: Vec<&str> = resp.duplicate_candidates.iter().map(|d| d.display_name.as_str()).collect();
+    // The phone match first (an identity), then the similar name; none of
+    // the 400 other gas companies is similar enough.
+    assert_eq!(names, ["西湖物业", "华润燃气(杭州)有限公司"], "{:?}", resp.duplicate_candidates);
+    assert_eq!(resp.duplicate_candidates[0].customer_id, phone_twin.id);
+    assert_eq!(resp.duplicate_candidates[0].reasons, [pb::DuplicateReason::Phone as i32]);
+    assert_eq!(resp.duplicate_candidates[1].reasons, [pb::DuplicateReason::SimilarName as i32]);
+    assert!(resp.duplicate_candidates[1].name_similarity >= 0.99);
+    // In another region the same name is not a likely duplicate.
+    let elsewhere = s1
+        .create_customer(pb::CreateCustomerRequest {
+            request_id: rid(),
+            customer: Some(org("华润燃气有限公司", "CN-SH")),
+            confirm_not_duplicate: false,
+        })
+        .await
+        .expect("answered")
+        .into_inner();
+    assert!(elsewhere.customer.is_some(), "{:?}", elsewhere.duplicate_candidates);
 }

@@ -108,3 +108,27 @@ pub fn reason(status: &Status) -> String {
 pub fn mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
     Some(prost_types::FieldMask { paths: paths.iter().map(|p| p.to_string()).collect() })
 }
+
+/// Imports `rows` in messages of `per_message` rows under `options`.
+pub async fn import(
+    client: &mut Client,
+    options: pb::ImportOptions,
+    rows: Vec<pb::Customer>,
+    per_message: usize,
+) -> Result<pb::ImportCustomersResponse, Status> {
+    let mut messages = vec![pb::ImportCustomersRequest { options: Some(options), customers: vec![] }];
+    for chunk in rows.chunks(per_message.max(1)) {
+        messages.push(pb::ImportCustomersRequest { options: None, customers: chunk.to_vec() });
+    }
+    client.import_customers(tokio_stream::iter(messages)).await.map(tonic::Response::into_inner)
+}
+
+/// Import options with a fresh request id.
+pub fn import_options(policy: pb::ImportDuplicatePolicy) -> pb::ImportOptions {
+    pb::ImportOptions { request_id: rid(), duplicate_policy: policy as i32, first_row_number: 2 }
+}
+
+/// A company row as a spreadsheet would hold it.
+pub fn company(name: &str, region: &str, phone: &str, branch: &str) -> pb::Customer {
+    pb::Customer { phone: phone.to_string(), branch: branch.to_string(), ..org(name, region) }
+}

@@ -185,7 +185,7 @@ async fn fuzzy_search_finds_chinese_names_phones_and_emails() {
         .await;
     let abc = app.create(&mut s1, org("ABC Logistics", "CN-GD")).await;
 
-    let search = |q: &str| pb::SearchCustomersRequest { query: q.to_string(), page_size: 0 };
+    let search = |q: &str| pb::SearchCustomersRequest { query: q.to_string(), ..Default::default() };
     let top = |r: pb::SearchCustomersResponse| r.hits.first().and_then(|h| h.customer.as_ref()).map(|c| c.id.clone());
 
     for (q, want) in [
@@ -208,7 +208,7 @@ async fn fuzzy_search_finds_chinese_names_phones_and_emails() {
     let err = s1.search_customers(search("  ")).await.expect_err("empty");
     assert_invalid(&err, "query");
     let err = s1
-        .search_customers(pb::SearchCustomersRequest { query: "燃气".into(), page_size: -3 })
+        .search_customers(pb::SearchCustomersRequest { query: "燃气".into(), page_size: -3, ..Default::default() })
         .await
         .expect_err("negative");
     assert_invalid(&err, "page_size");
@@ -220,7 +220,7 @@ async fn search_only_returns_customers_the_caller_may_see() {
     let mut s1 = app.sales("s1").await;
     let mut s2 = app.sales("s2").await;
     app.create(&mut s1, org("北京燃气集团", "CN-BJ")).await;
-    let q = pb::SearchCustomersRequest { query: "北京燃气".into(), page_size: 10 };
+    let q = pb::SearchCustomersRequest { query: "北京燃气".into(), page_size: 10, ..Default::default() };
     assert_eq!(s1.search_customers(q.clone()).await.expect("s1").into_inner().hits.len(), 1);
     assert!(s2.search_customers(q.clone()).await.expect("s2").into_inner().hits.is_empty());
     let mut other_branch = app.client(&[Role::SalesManager], "mgr-sh", Some("sh")).await;

@@ -1,0 +1,369 @@
+//! Index-driven search and duplicate detection over a million customers
+//! (CUS-1, CUS-2). Each condition of a query is one index lookup (a GIN
+//! posting list of a name term, a pg_trgm lookup in the pinyin and Latin
+//! words, a btree range of phones and emails); only the rows they return are
+//! scored, in Rust (`model::search`). Search honours the caller's scope
+//! inside every lookup; duplicate detection sees every record (one record
+//! per customer) and returns only what identifies a match.
+
+use std::collections::HashMap;
+
+use crm_domain::ids::CustomerId;
+use sqlx::{PgConnection, Postgres, QueryBuilder};
+use uuid::Uuid;
+
+use crate::{
+    error::Result,
+    model::{
+        DuplicateCandidate, DuplicateReason,
+        access::Scope,
+        input::DuplicateProbe,
+        search::{Candidate, DUPLICATE_NAME_SIMILARITY, SearchQuery},
+    },
+};
+
+/// Rows a search scores at most; shared out among its lookups.
+const CANDIDATE_BUDGET: usize = 2_000;
+/// Name terms looked up per query: the rarest ones.
+const MAX_TERMS: usize = 12;
+
+/// How common each term of an indexed column is, from Postgres' own
+/// statistics (`pg_stats.most_common_elems`): a term that is not listed is
+/// rare. Used to look up the most selective terms first.
+#[derive(Debug, Clone, Default)]
+pub struct TermFrequencies {
+    search: HashMap<String, f64>,
+    core: HashMap<String, f64>,
+}
+
+impl TermFrequencies {
+    pub fn search(&self, term: &str) -> f64 {
+        self.search.get(term).copied().unwrap_or(0.0)
+    }
+
+    pub fn core(&self, term: &str) -> f64 {
+        self.core.get(term).copied().unwrap_or(0.0)
+    }
+}
+
+/// Reads the term frequencies ANALYZE collected.
+pub async fn term_frequencies(conn: &mut PgConnection) -> Result<TermFrequencies> {
+    type StatsRow = (String, Option<Vec<String>>, Option<Vec<f32>>);
+    let rows: Vec<StatsRow> = sqlx::query_as(
+        "SELECT attname::text, most_common_elems::text::text[], most_common_elem_freqs FROM pg_stats \
+         WHERE schemaname = 'customers' AND tablename = 'customers' AND attname IN ('search_grams', 'core_grams')",
+    )
+    .fetch_all(conn)
+    .await?;
+    let mut f = TermFrequencies::default();
+    for (column, elems, freqs) in rows {
+        let map: HashMap<String, f64> = elems
+            .unwrap_or_default()
+            .into_iter()
+            .zip(freqs.unwrap_or_default())
+            .map(|(e, q)| (e, f64::from(q)))
+            .collect();
+        if column == "search_grams" {
+            f.search = map;
+        } else {
+            f.core = map;
+        }
+    }
+    Ok(f)
+}
+
+/// `scope` as a condition on the customers table aliased `c`.
+fn push_scope(q: &mut QueryBuilder<Postgres>, scope: &Scope) {
+    super::push_scope(q, scope);
+}
+
+/// Escapes LIKE's wildcards in `s`.
+fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[derive(sqlx::FromRow)]
+struct CandidateRow {
+    id: Uuid,
+    display_name: String,
+    legal_name: String,
+    search_text: String,
+    points: Option<Vec<String>>,
+}
+
+/// The customers `q` may match within `scope`, with what scoring needs. Each
+/// lookup is capped, so a very common term returns a bounded sample: ranking
+/// is exact for terms that match fewer customers than their share of
+/// `CANDIDATE_BUDGET`.
+#[tracing::instrument(skip(conn, freq))]
+pub async fn search_candidates(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    q: &SearchQuery,
+    freq: &TermFrequencies,
+) -> Result<Vec<(CustomerId, Candidate)>> {
+    let mut terms = q.grams.clone();
+    terms.sort_by(|a, b| freq.search(a).total_cmp(&freq.search(b)).then_with(|| a.cmp(b)));
+    terms.truncate(MAX_TERMS);
+    let lookups = terms.len() + usize::from(q.latin.is_some()) + usize::from(q.looks_for_contact_points());
+    let per_lookup = i64::try_from(CANDIDATE_BUDGET / lookups.max(1)).unwrap_or(200).max(50);
+
+    let mut b: QueryBuilder<Postgres> = QueryBuilder::new("WITH ids AS (");
+    let mut first = true;
+    let mut union = |b: &mut QueryBuilder<Postgres>| {
+        if !first {
+            b.push(" UNION ");
+        }
+        first = false;
+    };
+    if !terms.is_empty() {
+        union(&mut b);
+        b.push("SELECT x.id FROM unnest(").push_bind(terms.clone()).push(
+            "::text[]) AS t(term) CROSS JOIN LATERAL (SELECT c.id FROM customers.customers c \
+             WHERE c.search_grams @> ARRAY[t.term] AND c.merged_into IS NULL",
+        );
+        push_scope(&mut b, scope);
+        b.push(" LIMIT ").push_bind(per_lookup).push(") x");
+    }
+    if let (Some(latin), Some(compact)) = (&q.latin, &q.latin_compact) {
+        union(&mut b);
+        b.push("(SELECT c.id FROM customers.customers c WHERE (c.search_text LIKE ")
+            .push_bind(format!("%{}%", like_escape(latin)));
+        if compact != latin && compact.len() >= 2 {
+            b.push(" OR c.search_text LIKE ").push_bind(format!("%{}%", like_escape(compact)));
+        }
+        b.push(") AND c.merged_into IS NULL");
+        push_scope(&mut b, scope);
+        b.push(" LIMIT ").push_bind(per_lookup).push(")");
+    }
+    if q.looks_for_contact_points() {
+        union(&mut b);
+        b.push(
+            "(SELECT c.id FROM customers.contact_points p JOIN customers.customers c ON c.id = p.customer_id \
+             WHERE c.merged_into IS NULL AND (false",
+        );
+        for exact in [&q.phone, &q.email].into_iter().flatten() {
+            b.push(" OR p.value = ").push_bind(exact.clone());
+        }
+        for prefix in q.phone_prefixes.iter().chain(&q.email_prefix) {
+            b.push(" OR p.value LIKE ").push_bind(format!("{}%", like_escape(prefix)));
+        }
+        for suffix in q.phone_suffix.iter().chain(&q.email_suffix) {
+            let reversed: String = suffix.chars().rev().collect();
+            b.push(" OR reverse(p.value) LIKE ").push_bind(format!("{}%", like_escape(&reversed)));
+        }
+        b.push(")");
+        push_scope(&mut b, scope);
+        b.push(" LIMIT ").push_bind(per_lookup).push(")");
+    }
+    if first {
+        return Ok(Vec::new());
+    }
+    b.push(
+        ") SELECT c.id, c.display_name, c.legal_name, c.search_text, \
+         CASE WHEN ",
+    )
+    .push_bind(q.looks_for_contact_points())
+    .push(
+        " THEN (SELECT array_agg(p.value) FROM customers.contact_points p WHERE p.customer_id = c.id) END AS points \
+         FROM ids JOIN customers.customers c ON c.id = ids.id",
+    );
+    let rows: Vec<CandidateRow> = b.build_query_as().fetch_all(conn).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            (
+                CustomerId(r.id),
+                Candidate {
+                    display_name: r.display_name,
+                    legal_name: r.legal_name,
+                    search_text: r.search_text,
+                    points: r.points.unwrap_or_default(),
+                },
+            )
+        })
+        .collect())
+}
+
+#[derive(sqlx::FromRow)]
+struct IdentityRow {
+    id: Uuid,
+    display_name: String,
+    region: String,
+    owner_id: String,
+    kinds: Vec<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct NameRow {
+    id: Uuid,
+    display_name: String,
+    region: String,
+    owner_id: String,
+    core_grams: Vec<String>,
+}
+
+/// Likely duplicates of a customer about to be registered (CUS-2), strongest
+/// first: the same registration number, phone or email (the customer's or
+/// any contact's: an identity match), then names whose distinctive parts
+/// are at least `DUPLICATE_NAME_SIMILARITY` alike in the same region. Every
+/// candidate above the threshold is found: the name lookup asks for rows
+/// sharing any of the terms a match must share (`probe_subset`), with no
+/// row cap; only the list returned is cut to the `limit` strongest.
+#[tracing::instrument(skip(conn, freq))]
+pub async fn find_duplicates(
+    conn: &mut PgConnection,
+    p: &DuplicateProbe,
+    freq: &TermFrequencies,
+    limit: usize,
+) -> Result<Vec<DuplicateCandidate>> {
+    let mut found: HashMap<Uuid, DuplicateCandidate> = HashMap::new();
+    let points: Vec<String> = p.phones.iter().chain(&p.emails).cloned().collect();
+    if !points.is_empty() || p.registration_number.is_some() {
+        let rows: Vec<IdentityRow> = sqlx::query_as(
+            "SELECT c.id, c.display_name, c.region, c.owner_id, array_agg(DISTINCT m.kind) AS kinds FROM ( \
+               SELECT p.customer_id AS id, p.kind FROM customers.contact_points p WHERE p.value = ANY($1) \
+               UNION ALL \
+               SELECT c.id, 'registration_number' FROM customers.customers c WHERE c.registration_number = $2 \
+             ) m JOIN customers.customers c ON c.id = m.id WHERE c.merged_into IS NULL \
+             GROUP BY c.id, c.display_name, c.region, c.owner_id",
+        )
+        .bind(&points)
+        .bind(&p.registration_number)
+        .fetch_all(&mut *conn)
+        .await?;
+        for r in rows {
+            let reasons = r
+                .kinds
+                .iter()
+                .filter_map(|k| match k.as_str() {
+                    "registration_number" => Some(DuplicateReason::RegistrationNumber),
+                    "phone" => Some(DuplicateReason::Phone),
+                    "email" => Some(DuplicateReason::Email),
+                    _ => None,
+                })
+                .collect();
+            found.insert(
+                r.id,
+                DuplicateCandidate {
+                    customer_id: CustomerId(r.id),
+                    display_name: r.display_name,
+                    region: r.region,
+                    owner_id: r.owner_id,
+                    reasons,
+                    name_similarity: 0.0,
+                },
+            );
+        }
+    }
+    let probe = crm_domain::search::probe_subset(&p.core_grams, DUPLICATE_NAME_SIMILARITY, |t| freq.core(t));
+    if !probe.is_empty() || !p.name_core.is_empty() {
+        let rows: Vec<NameRow> = sqlx::query_as(
+            "SELECT c.id, c.display_name, c.region, c.owner_id, c.core_grams FROM customers.customers c \
+             WHERE c.region = $1 AND c.merged_into IS NULL AND (c.core_grams && $2 OR c.name_core = $3)",
+        )
+        .bind(&p.region)
+        .bind(&probe)
+        .bind(&p.name_core)
+        .fetch_all(&mut *conn)
+        .await?;
+        for r in rows {
+            let similarity = crm_domain::search::dice(&p.core_grams, &r.core_grams);
+            if similarity < DUPLICATE_NAME_SIMILARITY {
+                continue;
+            }
+            let entry = found.entry(r.id).or_insert_with(|| DuplicateCandidate {
+                customer_id: CustomerId(r.id),
+                display_name: r.display_name,
+                region: r.region,
+                owner_id: r.owner_id,
+                reasons: Vec::new(),
+                name_similarity: 0.0,
+            });
+            entry.reasons.push(DuplicateReason::SimilarName);
+            entry.name_similarity = similarity;
+        }
+    }
+    let mut out: Vec<DuplicateCandidate> = found.into_values().collect();
+    for d in &mut out {
+        d.reasons.sort_by_key(|r| reason_rank(*r));
+    }
+    out.sort_by(|a, b| {
+        strength(b)
+            .cmp(&strength(a))
+            .then(b.name_similarity.total_cmp(&a.name_similarity))
+            .then(a.customer_id.0.cmp(&b.customer_id.0))
+    });
+    out.truncate(limit);
+    Ok(out)
+}
+
+fn reason_rank(r: DuplicateReason) -> u8 {
+    match r {
+        DuplicateReason::RegistrationNumber => 0,
+        DuplicateReason::Phone => 1,
+        DuplicateReason::Email => 2,
+        DuplicateReason::SimilarName => 3,
+    }
+}
+
+/// Identity before similarity: a registration number, then a phone or
+/// email, then the number of reasons.
+fn strength(d: &DuplicateCandidate) -> (u8, u8, usize) {
+    let has = |r| d.reasons.contains(&r);
+    (
+        u8::from(has(DuplicateReason::RegistrationNumber)),
+        u8::from(has(DuplicateReason::Phone) || has(DuplicateReason::Email)),
+        d.reasons.len(),
+    )
+}
+
+/// Re-computes the search terms of up to `limit` customers stored with an
+/// older `SEARCH_VERSION` (rows of an earlier release, or written by hand),
+/// in one transaction; returns how many. Safe on every replica at once.
+pub async fn reindex_batch(pool: &sqlx::PgPool, limit: i64) -> Result<u64> {
+    use crate::model::search::{NameTerms, SEARCH_VERSION};
+    let mut tx = pool.begin().await?;
+    let rows: Vec<(Uuid, String, String)> = sqlx::query_as(
+        "SELECT id, display_name, legal_name FROM customers.customers WHERE search_version < $1 \
+         ORDER BY search_version LIMIT $2 FOR UPDATE SKIP LOCKED",
+    )
+    .bind(SEARCH_VERSION)
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let (mut ids, mut grams, mut cores, mut name_cores, mut texts) = (vec![], vec![], vec![], vec![], vec![]);
+    for (id, display, legal) in &rows {
+        let t = NameTerms::of(display, legal);
+        ids.push(*id);
+        grams.push(t.search_grams.join("\u{1f}"));
+        cores.push(t.core_grams.join("\u{1f}"));
+        name_cores.push(t.name_core);
+        texts.push(t.search_text);
+    }
+    sqlx::query(
+        "UPDATE customers.customers c SET search_grams = string_to_array(t.g, E'\\x1f'), \
+         core_grams = string_to_array(t.k, E'\\x1f'), name_core = t.n, search_text = t.s, search_version = $6 \
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[]) AS t(id, g, k, n, s) WHERE c.id = t.id",
+    )
+    .bind(&ids)
+    .bind(&grams)
+    .bind(&cores)
+    .bind(&name_cores)
+    .bind(&texts)
+    .bind(SEARCH_VERSION)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(rows.len() as u64)
+}
