@@ -42,11 +42,14 @@ impl CustomersApi {
         who: &Caller,
         stream: &mut Streaming<pb::ImportCustomersRequest>,
     ) -> Result<pb::ImportCustomersResponse> {
+        // A caller who could register no customer at all (a manager whose
+        // token has no branch) is told once, not on every row.
+        access::Scope::of(who, access::REGISTRARS)?;
         let first = stream
             .message()
             .await?
             .ok_or_else(|| Error::InvalidField { field: "options", reason: "the stream is empty".into() })?;
-        let options = first.options.clone().ok_or_else(|| Error::InvalidField {
+        let mut options = first.options.clone().ok_or_else(|| Error::InvalidField {
             field: "options",
             reason: "the first message must carry the import's options".into(),
         })?;
@@ -60,6 +63,8 @@ impl CustomersApi {
         if options.first_row_number < 0 {
             return Err(invalid_argument("options.first_row_number", "must not be negative").into());
         }
+        // 0 is the default, 1: the same import either way.
+        options.first_row_number = options.first_row_number.max(1);
         let import = Import { id, policy };
         let mut conn = self.pool.acquire().await?;
         let state = store::open_import(
@@ -81,11 +86,18 @@ impl CustomersApi {
             .into());
         }
         if state.finished {
-            // A finished import answers its summary again, whatever is sent.
-            return decode_summary(&state.summary);
+            // A finished import answers its summary again; every row of the
+            // re-send was settled by the earlier one.
+            let mut summary = decode_summary(&state.summary)?;
+            let mut resent = first.customers.len();
+            while let Some(m) = stream.message().await? {
+                resent += m.customers.len();
+            }
+            summary.already_settled = i64::try_from(resent).unwrap_or(i64::MAX);
+            return Ok(summary);
         }
 
-        let mut next_row = options.first_row_number.max(1);
+        let mut next_row = options.first_row_number;
         let mut batch: Vec<Row> = Vec::with_capacity(BATCH_ROWS);
         let mut already_settled = 0i64;
         for c in first.customers {

@@ -69,6 +69,7 @@ async fn a_re_sent_import_creates_nothing_twice() {
     let again = import(&mut admin, options.clone(), book(1_200), 300).await.expect("re-sent");
     assert_eq!(again.created, 1_200, "the summary is the import's, replayed");
     assert_eq!(again.duplicates, 0);
+    assert_eq!(again.already_settled, 1_200, "every re-sent row was settled by the first send");
     assert_eq!(app.count("customers").await, 1_200);
 }
 
@@ -166,6 +167,12 @@ async fn rows_are_owned_as_the_importer_may_register_them() {
     let err =
         import(&mut sales, import_options(pb::ImportDuplicatePolicy::Skip), book(1), 1).await.expect_err("denied");
     assert_eq!(err.code(), Code::PermissionDenied);
+    // A manager whose token names no branch is refused once, for the call.
+    let mut lost = app.client(&[Role::SalesManager], "mgr-none", None).await;
+    let err =
+        import(&mut lost, import_options(pb::ImportDuplicatePolicy::Skip), book(3), 1).await.expect_err("no branch");
+    assert_eq!(err.code(), Code::PermissionDenied);
+    assert_eq!(reason(&err), "BRANCH_REQUIRED");
     assert_eq!(app.count("customers").await, 2);
 }
 
@@ -189,8 +196,17 @@ async fn bad_options_are_refused_and_change_nothing() {
     // A request id already used by an import with other options.
     options.request_id = rid();
     import(&mut admin, options.clone(), book(1), 1).await.expect("first");
+    // first_row_number 0 and 1 are the same import (rows start at 1)...
+    let mut same = options.clone();
+    same.request_id = rid();
+    same.first_row_number = 0;
+    import(&mut admin, same.clone(), book(1), 1).await.expect("first of another import");
+    same.first_row_number = 1;
+    let replayed = import(&mut admin, same, book(1), 1).await.expect("0 and 1 are the same options");
+    assert_eq!(replayed.already_settled, 1);
+    // ...but another first row is another import.
     let mut changed = options.clone();
-    changed.first_row_number = 1;
+    changed.first_row_number = options.first_row_number + 1;
     let err = import(&mut admin, changed, book(2), 1).await.expect_err("reused");
     assert_eq!(err.code(), Code::InvalidArgument);
     assert_eq!(reason(&err), "REQUEST_ID_REUSED");
@@ -198,5 +214,5 @@ async fn bad_options_are_refused_and_change_nothing() {
     let mut other = app.client(&[Role::Admin], "admin-2", None).await;
     let err = import(&mut other, options, book(2), 1).await.expect_err("someone else's import");
     assert_eq!(reason(&err), "REQUEST_ID_REUSED");
-    assert_eq!(app.count("customers").await, 1);
+    assert_eq!(app.count("customers").await, 1, "the other import's row was a duplicate of the first");
 }
