@@ -1,7 +1,9 @@
 //! `crm`: run the back office locally (`crm up`), run one service
-//! (`crm serve customers`), mint development tokens (`crm token`) and check a
-//! service's health (`crm health`, used by container health checks).
+//! (`crm serve customers`), mint development tokens (`crm token`), check a
+//! service's health (`crm health`, used by container health checks) and
+//! import a customer book (`crm import customers`).
 
+mod import;
 mod up;
 
 use std::{path::PathBuf, process::ExitCode, time::Duration};
@@ -63,6 +65,11 @@ enum Command {
         #[arg(long, default_value = "")]
         service: String,
     },
+    /// Import records in bulk.
+    Import {
+        #[command(subcommand)]
+        what: import::ImportCommand,
+    },
 }
 
 #[tokio::main]
@@ -75,6 +82,8 @@ async fn main() -> ExitCode {
             token(&roles, &sub, branch.as_deref(), ttl_hours, jwt_secret, &data_dir)
         }
         Command::Health { addr, service } => health(&addr, &service).await,
+        // Its exit code says how the import went (0, 1, 2 or 3).
+        Command::Import { what } => return import::run(what).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
