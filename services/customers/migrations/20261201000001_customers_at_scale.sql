@@ -65,6 +65,8 @@ CREATE TABLE customers.contact_points (
 CREATE INDEX contact_points_value_idx ON customers.contact_points (value text_pattern_ops);
 CREATE INDEX contact_points_reversed_idx ON customers.contact_points (reverse(value) text_pattern_ops);
 CREATE INDEX contact_points_source_idx ON customers.contact_points (source_id);
+-- A candidate's own points, gathered for scoring.
+CREATE INDEX contact_points_customer_idx ON customers.contact_points (customer_id);
 
 INSERT INTO customers.contact_points (customer_id, source_id, kind, value)
 SELECT id, id, 'phone', split_part(phone, ';', 1) FROM customers.customers WHERE phone IS NOT NULL
