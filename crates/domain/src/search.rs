@@ -9,10 +9,11 @@
 //!   `probe_subset(&grams, threshold, document_frequency)` (`grams && $1`),
 //!   which misses no row that can reach the threshold, and keep the rows
 //!   whose `dice` reaches it;
-//! - search: store `search_grams(name)` the same way, plus `pinyin_full` and
-//!   `pinyin_initials` in `text` columns with pg_trgm GIN indexes; select
-//!   candidates by `query_grams(query)` (capped per term; skip-bigrams make
-//!   a one-character typo findable) and rank them with `fuzzy_score`;
+//! - search: store `search_grams(name)` and `pinyin_terms(name)` the same
+//!   way; select candidates by `query_grams(query)` or
+//!   `pinyin_query_terms(query)` (capped per term; skip-bigrams make a
+//!   one-character typo findable) and rank them with `fuzzy_score` and the
+//!   stored `pinyin_full`/`pinyin_initials` text;
 //! - phones and emails: `phone_digits_query` and `email_fragment_query` give
 //!   the substring to look for in the stored canonical forms.
 //!
@@ -36,7 +37,7 @@ pub use core_name::name_core;
 pub use fragments::{email_fragment_query, phone_digits_query};
 pub use fuzzy::{FUZZY_MAX_CHARS, fuzzy_score};
 pub use grams::{SKIP_MARK, core_grams, dice, min_shared_for, probe_subset, query_grams, search_grams};
-pub use romanize::{pinyin_full, pinyin_initials};
+pub use romanize::{pinyin_full, pinyin_initials, pinyin_query_terms, pinyin_terms};
 
 /// Whether `c` is written without spaces between words and so is indexed by
 /// character bigrams: CJK ideographs (with extensions and compatibility

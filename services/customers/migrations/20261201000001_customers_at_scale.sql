@@ -6,12 +6,15 @@
 -- (crm_domain::search; Chinese names have no spaces, so pg_trgm's words do
 -- not work for them):
 --   search_grams  character bigrams and skip-bigrams of the display and
---                 legal names (and Latin word trigrams): name search, typos;
+--                 legal names, Latin word trigrams, pinyin syllable pairs
+--                 (py:hua run) and initials triples (pi:hrr): name search,
+--                 typos, typed pinyin;
 --   core_grams    bigrams of the distinctive part of the names (without the
 --                 city and the legal form): duplicate similarity (Dice);
 --   name_core     that distinctive part;
 --   search_text   pinyin (full and initials) and the Latin words of the
---                 names, for pg_trgm substring search of typed Latin text;
+--                 names, to score candidates (not indexed: a trigram index
+--                 on it cost more than half of every insert, measured);
 --   search_version which version of the terms the row holds; rows of an
 --                 older version are re-indexed in the background.
 ALTER TABLE customers.customers
@@ -35,7 +38,6 @@ CREATE UNIQUE INDEX customers_import_row_key ON customers.customers (import_id, 
     WHERE import_id IS NOT NULL;
 CREATE INDEX customers_search_grams_idx ON customers.customers USING gin (search_grams) WITH (fastupdate = on);
 CREATE INDEX customers_core_grams_idx ON customers.customers USING gin (core_grams) WITH (fastupdate = on);
-CREATE INDEX customers_search_text_idx ON customers.customers USING gin (search_text gin_trgm_ops);
 CREATE INDEX customers_region_core_idx ON customers.customers (region, name_core);
 CREATE INDEX customers_stale_search_idx ON customers.customers (search_version);
 

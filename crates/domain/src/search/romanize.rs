@@ -102,6 +102,121 @@ pub fn pinyin_initials(name: &str) -> String {
     out
 }
 
+/// Index terms of a name's pinyin, stored with its other search terms so
+/// that typed pinyin is found by exact term lookups (no substring index):
+/// - `py:hua run`: each two adjacent syllables of a run of Chinese
+///   characters (a full-pinyin query gives the same pairs);
+/// - `pi:hrr`: each three adjacent initials of such a run (`pi:hr` for a
+///   run of two characters), for queries typed as initials.
+pub fn pinyin_terms(name: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut run: Vec<String> = Vec::new();
+    let flush = |run: &mut Vec<String>, out: &mut Vec<String>| {
+        for w in run.windows(2) {
+            out.push(format!("py:{} {}", w[0], w[1]));
+        }
+        let initials: Vec<char> = run.iter().filter_map(|s| s.chars().next()).collect();
+        if initials.len() == 2 {
+            out.push(format!("pi:{}{}", initials[0], initials[1]));
+        }
+        for w in initials.windows(3) {
+            out.push(format!("pi:{}{}{}", w[0], w[1], w[2]));
+        }
+        run.clear();
+    };
+    for_each_piece(name, |piece| match piece {
+        Piece::Syllable(reading) => {
+            let mut s = String::with_capacity(reading.len());
+            push_ascii(&mut s, reading);
+            if !s.is_empty() {
+                run.push(s);
+            }
+        }
+        Piece::Latin(_) => flush(&mut run, &mut out),
+    });
+    flush(&mut run, &mut out);
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Every plain syllable a character can be read as, to split typed pinyin.
+static SYLLABLES: LazyLock<std::collections::HashSet<String>> = LazyLock::new(|| {
+    let mut set = std::collections::HashSet::new();
+    for c in ('\u{4E00}'..='\u{9FFF}').filter_map(|c| c.to_pinyin()) {
+        let mut s = String::new();
+        push_ascii(&mut s, c.plain());
+        if !s.is_empty() {
+            set.insert(s);
+        }
+    }
+    set
+});
+
+/// Longest pinyin syllable (`zhuang`).
+const MAX_SYLLABLE: usize = 6;
+/// Splits of a typed query looked at; a few suffice for real queries.
+const MAX_SPLITS: usize = 8;
+
+/// The terms of [`pinyin_terms`] that a typed Latin query may share with a
+/// stored name: the syllable pairs of each way the query splits into
+/// syllables (`xian` is xian or xi an; an unfinished last syllable is left
+/// out), then its initials' triples, as it may be initials (`hrrq`). Empty
+/// for anything but lower-case ASCII letters (after removing spaces and
+/// apostrophes, as in `xi'an`).
+pub fn pinyin_query_terms(query: &str) -> Vec<String> {
+    let q: String = query.chars().filter(|c| !matches!(c, ' ' | '\'')).collect::<String>().to_ascii_lowercase();
+    if q.len() < 2 || !q.bytes().all(|b| b.is_ascii_lowercase()) {
+        return Vec::new();
+    }
+    let mut pairs = Vec::new();
+    let mut splits = Vec::new();
+    split_syllables(&q, &mut Vec::new(), &mut splits);
+    for split in &splits {
+        for w in split.windows(2) {
+            pairs.push(format!("py:{} {}", w[0], w[1]));
+        }
+    }
+    pairs.sort_unstable();
+    pairs.dedup();
+    let mut initials = Vec::new();
+    let b = q.as_bytes();
+    if b.len() == 2 {
+        initials.push(format!("pi:{q}"));
+    }
+    for w in b.windows(3) {
+        initials.push(format!("pi:{}", String::from_utf8_lossy(w)));
+    }
+    initials.sort_unstable();
+    initials.dedup();
+    // Syllable pairs first: they are the more selective terms.
+    pairs.extend(initials);
+    pairs
+}
+
+fn split_syllables<'a>(rest: &'a str, current: &mut Vec<&'a str>, splits: &mut Vec<Vec<&'a str>>) {
+    if splits.len() >= MAX_SPLITS {
+        return;
+    }
+    if rest.is_empty() {
+        splits.push(current.clone());
+        return;
+    }
+    let mut any = false;
+    for len in (1..=rest.len().min(MAX_SYLLABLE)).rev() {
+        if SYLLABLES.contains(&rest[..len]) {
+            any = true;
+            current.push(&rest[..len]);
+            split_syllables(&rest[len..], current, splits);
+            current.pop();
+        }
+    }
+    // An unfinished last syllable (`huarunra`): keep the finished ones.
+    if !any && rest.len() < MAX_SYLLABLE && SYLLABLES.iter().any(|s| s.starts_with(rest)) {
+        splits.push(current.clone());
+    }
+}
+
 enum Piece<'a> {
     /// A character's (or a word's syllable's) plain reading.
     Syllable(&'a str),
@@ -186,6 +301,24 @@ mod tests {
             assert_eq!(pinyin_full(word), full, "{word}");
         }
         assert_eq!(pinyin_initials("长江重工"), "cjzg");
+    }
+
+    #[test]
+    fn typed_pinyin_shares_terms_with_the_name() {
+        let stored = pinyin_terms("杭州华润燃气有限公司");
+        assert!(stored.contains(&"py:hua run".to_string()) && stored.contains(&"pi:hrr".to_string()));
+        for typed in ["huarun", "HuaRun", "huarunranqi", "huarunra", "hrrq", "hzhr", "hua run"] {
+            let terms = pinyin_query_terms(typed);
+            assert!(terms.iter().any(|t| stored.contains(t)), "{typed}: {terms:?}");
+        }
+        // Xi'an is two syllables however it is typed.
+        let xian = pinyin_terms("西安燃气");
+        for typed in ["xian", "xi'an"] {
+            assert!(pinyin_query_terms(typed).iter().any(|t| xian.contains(t)), "{typed}");
+        }
+        assert!(pinyin_query_terms("华润").is_empty());
+        assert!(pinyin_query_terms("a").is_empty());
+        assert!(pinyin_terms("ABC").is_empty());
     }
 
     #[test]

@@ -278,11 +278,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             ),
         ),
         (
-            "pinyin LIKE lookup (pg_trgm)",
+            "pinyin term lookup, 1 GIN posting list",
             format!(
-                "SELECT count(*) FROM (SELECT id FROM customers.customers WHERE search_text LIKE '%{}%' \
+                "SELECT count(*) FROM (SELECT id FROM customers.customers WHERE search_grams @> ARRAY['{}'] \
                  AND merged_into IS NULL LIMIT 2000) t;",
-                pinyin_full(&brand)
+                crm_domain::search::pinyin_terms(&brand).first().cloned().unwrap_or_default()
             ),
         ),
         (

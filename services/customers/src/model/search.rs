@@ -5,7 +5,10 @@
 use crm_domain::{
     Email, Invalid, Phone, normalize_for_match,
     page::fingerprint,
-    search::{self, core_grams, dice, fuzzy_score, name_core, pinyin_full, pinyin_initials, search_grams},
+    search::{
+        self, core_grams, dice, fuzzy_score, name_core, pinyin_full, pinyin_initials, pinyin_query_terms, pinyin_terms,
+        search_grams,
+    },
     width_fold,
 };
 
@@ -28,13 +31,15 @@ pub const DUPLICATE_NAME_SIMILARITY: f64 = 0.6;
 /// The stored terms of a customer's names.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct NameTerms {
-    /// Bigrams and skip-bigrams of both names (Latin: word trigrams).
+    /// Bigrams and skip-bigrams of both names (Latin: word trigrams), and
+    /// their pinyin terms (`py:hua run`, `pi:hrr`).
     pub search_grams: Vec<String>,
     /// Bigrams of the distinctive parts of both names (duplicates).
     pub core_grams: Vec<String>,
     /// The distinctive part of the display name.
     pub name_core: String,
-    /// Pinyin in full and by initials, and the Latin words of the names.
+    /// Pinyin in full and by initials, and the Latin words of the names
+    /// (for scoring; found through the terms above).
     pub search_text: String,
 }
 
@@ -49,6 +54,7 @@ impl NameTerms {
         let mut words: Vec<String> = Vec::new();
         for n in &names {
             grams.extend(search_grams(n));
+            grams.extend(pinyin_terms(n));
             cores.extend(core_grams(&name_core(n)));
             for w in [pinyin_full(n), pinyin_initials(n)] {
                 if !w.is_empty() && !words.contains(&w) {
@@ -80,7 +86,8 @@ pub struct SearchQuery {
     pub norm: String,
     /// For a query with Chinese characters: the query without spaces.
     pub cjk: Option<String>,
-    /// Terms to look up in `search_grams` (Chinese queries).
+    /// Terms to look up in `search_grams`: a Chinese query's bigrams, a Latin
+    /// query's pinyin terms and word trigrams.
     pub grams: Vec<String>,
     /// The Chinese query's pinyin without tones (`华闰燃气` → `huarunranqi`):
     /// a typo made with a pinyin input method sounds like the name.
@@ -111,7 +118,7 @@ impl SearchQuery {
         }
         let has_cjk = norm.chars().any(is_cjk);
         let cjk = has_cjk.then(|| norm.replace(' ', ""));
-        let grams = match &cjk {
+        let mut grams = match &cjk {
             Some(c) => search::query_grams(c),
             None => Vec::new(),
         };
@@ -121,6 +128,16 @@ impl SearchQuery {
             && folded.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, ' ' | '.' | '-' | '_' | '\'' | '&'));
         let latin = (ascii_word && folded.chars().any(|c| c.is_ascii_alphabetic())).then(|| norm.clone());
         let latin_compact = latin.as_ref().map(|l| l.chars().filter(char::is_ascii_alphanumeric).collect::<String>());
+        if let Some(l) = &latin {
+            // Typed pinyin, then the word trigrams of Latin names: in this
+            // order of selectivity, which the lookup keeps among terms it
+            // has no statistics for.
+            for t in pinyin_query_terms(l).into_iter().chain(search::query_grams(l)) {
+                if !grams.contains(&t) {
+                    grams.push(t);
+                }
+            }
+        }
         let phone = Phone::parse(raw).ok().map(|p| p.as_str().to_string());
         let email = Email::parse(raw).ok().map(|e| e.as_str().to_string());
         let (mut phone_prefixes, mut phone_suffix) = (Vec::new(), None);

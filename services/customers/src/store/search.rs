@@ -1,8 +1,8 @@
 //! Index-driven search and duplicate detection over a million customers
 //! (CUS-1, CUS-2). Each condition of a query is one index lookup (a GIN
-//! posting list of a name term, a pg_trgm lookup in the pinyin and Latin
-//! words, a btree range of phones and emails); only the rows they return are
-//! scored, in Rust (`model::search`). Search honours the caller's scope
+//! posting list of a name term: a Chinese bigram, a pinyin pair or initials,
+//! a Latin word trigram; a btree range of phones and emails); only the rows
+//! they return are scored, in Rust (`model::search`). Search honours the caller's scope
 //! inside every lookup; duplicate detection sees every record (one record
 //! per customer) and returns only what identifies a match.
 
@@ -110,9 +110,11 @@ pub async fn search_candidates(
     freq: &TermFrequencies,
 ) -> Result<Vec<(CustomerId, Candidate)>> {
     let mut terms = q.grams.clone();
-    terms.sort_by(|a, b| freq.search(a).total_cmp(&freq.search(b)).then_with(|| a.cmp(b)));
+    // Rarest first; a stable sort keeps the query's own order among terms
+    // without statistics (all of them on a small table).
+    terms.sort_by(|a, b| freq.search(a).total_cmp(&freq.search(b)));
     terms.truncate(MAX_TERMS);
-    let lookups = terms.len() + usize::from(q.latin.is_some()) + usize::from(q.looks_for_contact_points());
+    let lookups = terms.len() + usize::from(q.looks_for_contact_points());
     let per_lookup = i64::try_from(CANDIDATE_BUDGET / lookups.max(1)).unwrap_or(200).max(50);
 
     let mut b: QueryBuilder<Postgres> = QueryBuilder::new("WITH ids AS (");
@@ -131,17 +133,6 @@ pub async fn search_candidates(
         );
         push_scope(&mut b, scope);
         b.push(" LIMIT ").push_bind(per_lookup).push(") x");
-    }
-    if let (Some(latin), Some(compact)) = (&q.latin, &q.latin_compact) {
-        union(&mut b);
-        b.push("(SELECT c.id FROM customers.customers c WHERE (c.search_text LIKE ")
-            .push_bind(format!("%{}%", like_escape(latin)));
-        if compact != latin && compact.len() >= 2 {
-            b.push(" OR c.search_text LIKE ").push_bind(format!("%{}%", like_escape(compact)));
-        }
-        b.push(") AND c.merged_into IS NULL");
-        push_scope(&mut b, scope);
-        b.push(" LIMIT ").push_bind(per_lookup).push(")");
     }
     if q.looks_for_contact_points() {
         union(&mut b);
