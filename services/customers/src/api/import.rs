@@ -34,6 +34,33 @@ type Row = (i64, pb::Customer);
 struct Import {
     id: Uuid,
     policy: pb::ImportDuplicatePolicy,
+    principal: String,
+    /// The encoded options: another send of the import must bring the same.
+    options: Vec<u8>,
+}
+
+impl Import {
+    /// The import's state in `tx`, registering it on its first write; an id
+    /// that names another caller's import, or other options, is refused.
+    async fn claim(&self, tx: &mut sqlx::PgConnection) -> Result<store::ImportState> {
+        let empty = pb::ImportCustomersResponse::default().encode_to_vec();
+        let state = store::claim_import(tx, self.id, &self.principal, &self.options, &empty).await?;
+        self.check(&state)?;
+        Ok(state)
+    }
+
+    fn check(&self, state: &store::ImportState) -> Result<()> {
+        if state.principal != self.principal || state.options != self.options {
+            return Err(with_reason(
+                Code::InvalidArgument,
+                "REQUEST_ID_REUSED",
+                "this request_id names another import (another caller or other options); use a new request_id",
+                &[("request_id", self.id.to_string())],
+            )
+            .into());
+        }
+        Ok(())
+    }
 }
 
 impl CustomersApi {
@@ -65,36 +92,23 @@ impl CustomersApi {
         }
         // 0 is the default, 1: the same import either way.
         options.first_row_number = options.first_row_number.max(1);
-        let import = Import { id, policy };
+        let import = Import { id, policy, principal: who.sub.clone(), options: options.encode_to_vec() };
         let mut conn = self.pool.acquire().await?;
-        let state = store::open_import(
-            &mut conn,
-            id,
-            &who.sub,
-            &options.encode_to_vec(),
-            &pb::ImportCustomersResponse::default().encode_to_vec(),
-        )
-        .await?;
+        let found = store::find_import(&mut conn, id).await?;
         drop(conn);
-        if state.principal != who.sub || state.options != options.encode_to_vec() {
-            return Err(with_reason(
-                Code::InvalidArgument,
-                "REQUEST_ID_REUSED",
-                "this request_id names another import (another caller or other options); use a new request_id",
-                &[("request_id", id.to_string())],
-            )
-            .into());
-        }
-        if state.finished {
-            // A finished import answers its summary again; every row of the
-            // re-send was settled by the earlier one.
-            let mut summary = decode_summary(&state.summary)?;
-            let mut resent = first.customers.len();
-            while let Some(m) = stream.message().await? {
-                resent += m.customers.len();
+        if let Some(state) = found {
+            import.check(&state)?;
+            if state.finished {
+                // A finished import answers its summary again; every row of
+                // the re-send was settled by the earlier one.
+                let mut summary = decode_summary(&state.summary)?;
+                let mut resent = first.customers.len();
+                while let Some(m) = stream.message().await? {
+                    resent += m.customers.len();
+                }
+                summary.already_settled = i64::try_from(resent).unwrap_or(i64::MAX);
+                return Ok(summary);
             }
-            summary.already_settled = i64::try_from(resent).unwrap_or(i64::MAX);
-            return Ok(summary);
         }
 
         let mut next_row = options.first_row_number;
@@ -123,7 +137,7 @@ impl CustomersApi {
         }
         already_settled += self.import_batch(who, &import, batch).await?;
         let mut tx = self.pool.begin().await?;
-        let state = store::lock_import(&mut tx, id).await?;
+        let state = import.claim(&mut tx).await?;
         store::save_import(&mut tx, id, state.rows_done, &state.summary, true).await?;
         tx.commit().await?;
         let mut summary = decode_summary(&state.summary)?;
@@ -158,7 +172,7 @@ impl CustomersApi {
 
         let mut tx = self.pool.begin().await?;
         store::set_actor(&mut tx, &who.sub, "ImportCustomers", who.request_id.as_deref()).await?;
-        let state = store::lock_import(&mut tx, import.id).await?;
+        let state = import.claim(&mut tx).await?;
         let settled = |row: i64| row <= state.rows_done;
         let already =
             good.iter().filter(|(r, _)| settled(*r)).count() + invalid_rows.iter().filter(|r| settled(**r)).count();

@@ -16,8 +16,20 @@ pub struct ImportState {
     pub finished: bool,
 }
 
-/// Registers the import if it is new; returns its state either way.
-pub async fn open_import(
+/// The import's state, if an earlier send registered it.
+pub async fn find_import(conn: &mut PgConnection, request_id: Uuid) -> Result<Option<ImportState>> {
+    Ok(sqlx::query_as(
+        "SELECT principal, options, rows_done, summary, finished FROM customers.imports WHERE request_id = $1",
+    )
+    .bind(request_id)
+    .fetch_optional(conn)
+    .await?)
+}
+
+/// Registers the import if it is new, inside the transaction of its first
+/// batch (so a send refused before any row is written leaves nothing), and
+/// returns its state under its row lock.
+pub async fn claim_import(
     conn: &mut PgConnection,
     request_id: Uuid,
     principal: &str,
@@ -34,16 +46,6 @@ pub async fn open_import(
     .bind(empty_summary)
     .execute(&mut *conn)
     .await?;
-    Ok(sqlx::query_as(
-        "SELECT principal, options, rows_done, summary, finished FROM customers.imports WHERE request_id = $1",
-    )
-    .bind(request_id)
-    .fetch_one(conn)
-    .await?)
-}
-
-/// The import's state under its row lock, inside the batch's transaction.
-pub async fn lock_import(conn: &mut PgConnection, request_id: Uuid) -> Result<ImportState> {
     Ok(sqlx::query_as(
         "SELECT principal, options, rows_done, summary, finished FROM customers.imports WHERE request_id = $1 \
          FOR UPDATE",

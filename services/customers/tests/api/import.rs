@@ -186,6 +186,17 @@ async fn bad_options_are_refused_and_change_nothing() {
         .await
         .expect_err("no options");
     assert_invalid(&err, "options");
+    // Options again in a later message: refused, and the import leaves no trace.
+    let opts = import_options(pb::ImportDuplicatePolicy::Skip);
+    let err = admin
+        .import_customers(tokio_stream::iter(vec![
+            pb::ImportCustomersRequest { options: Some(opts.clone()), customers: book(2) },
+            pb::ImportCustomersRequest { options: Some(opts), customers: vec![] },
+        ]))
+        .await
+        .expect_err("options twice");
+    assert_invalid(&err, "options");
+    assert_eq!(app.count("imports").await, 0, "a refused import registers nothing");
     let mut options = import_options(pb::ImportDuplicatePolicy::Unspecified);
     let err = import(&mut admin, options.clone(), book(1), 1).await.expect_err("no policy");
     assert_invalid(&err, "options.duplicate_policy");
