@@ -250,3 +250,22 @@ CREATE TABLE customers.imports (
     start_time  timestamptz NOT NULL DEFAULT now(),
     update_time timestamptz NOT NULL DEFAULT now()
 );
+
+-- The read document must never say less than the row: any change that does
+-- not write the document itself (an UPDATE by hand, a job that forgets it)
+-- invalidates it, and the next read rebuilds it. Changes of the search
+-- terms alone (the background re-index) leave it.
+CREATE FUNCTION customers.invalidate_doc() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    ignored text[] := ARRAY['doc', 'doc_version', 'search_grams', 'core_grams', 'name_core', 'search_text',
+                            'search_version'];
+BEGIN
+    IF (to_jsonb(NEW) - ignored) IS DISTINCT FROM (to_jsonb(OLD) - ignored) THEN
+        NEW.doc_version := NULL;
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER customers_invalidate_doc BEFORE UPDATE ON customers.customers
+    FOR EACH ROW WHEN (OLD.doc IS NOT DISTINCT FROM NEW.doc AND OLD.doc_version IS NOT DISTINCT FROM NEW.doc_version)
+    EXECUTE FUNCTION customers.invalidate_doc();
