@@ -5,7 +5,7 @@ BUF := .tools/node_modules/.bin/buf
 COMPOSE_SECRET := compose-config-check-secret-of-32-bytes
 
 .DEFAULT_GOAL := help
-.PHONY: help run test bench build lint fmt proto-lint deploy-check unit setup-run setup-test clean
+.PHONY: help run test bench faults build lint fmt proto-lint deploy-check unit setup-run setup-test clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -21,10 +21,15 @@ test: setup-test proto-lint deploy-check ## Lint everything, then run every test
 	set -o pipefail; $(CARGO) test --workspace --no-fail-fast 2>&1 | tee target/test.log
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "\nSummary: %d passed, %d failed\n", p, f}' target/test.log
 
-bench: setup-run ## Dispatch, billing and the event path against protocol and database ceilings (docs/benchmarks.md)
+bench: setup-run ## Customers at a million, dispatch, billing and the event path against protocol and database ceilings (docs/benchmarks.md)
+	$(CARGO) run --release -p crm-customers --example bench_customers
 	$(CARGO) run --release -p crm-dispatch --example bench
 	$(CARGO) run --release -p crm-billing --example bench_billing_run
 	$(CARGO) run --release -p crm-flows --example bench_events
+
+faults: setup-run ## Fault and abuse suite on loopback: kill -9, Postgres restarts, stalls, fuzzing (docs/reliability.md)
+	$(CARGO) build --release -p crm-cli
+	$(CARGO) run --release -p crm-faults
 
 build: ## Build every crate
 	$(CARGO) build --workspace

@@ -12,6 +12,31 @@ use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 /// `ErrorInfo.domain` for every error this system returns.
 pub const ERROR_DOMAIN: &str = "crm";
 
+// A status travels in HTTP/2 headers (`grpc-message`, percent-encoded, and
+// `grpc-status-details-bin`, base64). Descriptions may quote the value they
+// refuse, which can be megabytes long: unbounded, a 4 KB string made a 23 KB
+// header block, which tonic clients (16 KiB limit) receive as INTERNAL
+// "h2 protocol error", and a 400 KB one got no answer at all. So what a
+// status says is bounded: under 9 KiB on the wire even if all of it is CJK.
+/// Longest description of one bad field (or quoted id or metadata value), in bytes.
+const MAX_DESCRIPTION_BYTES: usize = 200;
+/// Field violations one status carries; the message counts the rest.
+const MAX_VIOLATIONS: usize = 10;
+/// Longest `grpc-message`, in bytes (before the count of fields left out).
+const MAX_MESSAGE_BYTES: usize = 1024;
+
+/// `s` cut to at most `max` bytes on a character boundary, marked with `…`.
+fn bounded(s: String, max: usize) -> String {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max.saturating_sub('…'.len_utf8());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
 /// INVALID_ARGUMENT naming one field.
 pub fn invalid_argument(field: &str, description: impl Into<String>) -> Status {
     let mut v = Violations::default();
@@ -26,7 +51,7 @@ pub struct Violations(Vec<FieldViolation>);
 
 impl Violations {
     pub fn add(&mut self, field: &str, description: impl Into<String>) {
-        self.0.push(FieldViolation::new(field, description));
+        self.0.push(FieldViolation::new(field, bounded(description.into(), MAX_DESCRIPTION_BYTES)));
     }
 
     /// Keeps the value when `r` is Ok, records a violation for `field` otherwise.
@@ -49,21 +74,31 @@ impl Violations {
         if self.0.is_empty() { Ok(()) } else { Err(self.into_status()) }
     }
 
-    fn into_status(self) -> Status {
+    fn into_status(mut self) -> Status {
+        let more = self.0.len().saturating_sub(MAX_VIOLATIONS);
+        self.0.truncate(MAX_VIOLATIONS);
         let message = self.0.iter().map(|v| format!("{}: {}", v.field, v.description)).collect::<Vec<_>>().join("; ");
+        let mut message = bounded(message, MAX_MESSAGE_BYTES);
+        if more > 0 {
+            message.push_str(&format!("; and {more} more"));
+        }
         Status::with_error_details(Code::InvalidArgument, message, ErrorDetails::with_bad_request(self.0))
     }
 }
 
 /// An error with an `ErrorInfo` reason (and optional metadata).
 pub fn with_reason(code: Code, reason: &str, message: impl Into<String>, metadata: &[(&str, String)]) -> Status {
-    let md: HashMap<String, String> = metadata.iter().map(|(k, v)| ((*k).to_string(), v.clone())).collect();
+    let md: HashMap<String, String> =
+        metadata.iter().map(|(k, v)| ((*k).to_string(), bounded(v.clone(), MAX_DESCRIPTION_BYTES))).collect();
+    let message = bounded(message.into(), MAX_MESSAGE_BYTES);
     Status::with_error_details(code, message, ErrorDetails::with_error_info(reason, ERROR_DOMAIN, md))
 }
 
 /// NOT_FOUND for a resource the caller cannot see or that does not exist:
 /// the two are deliberately indistinguishable (CUS-13).
 pub fn not_found(resource: &str, id: &str) -> Status {
+    let id = bounded(id.to_string(), MAX_DESCRIPTION_BYTES);
+    let id = id.as_str();
     let mut details = ErrorDetails::with_resource_info(resource, id, "", "not found");
     details.set_error_info("NOT_FOUND", ERROR_DOMAIN, HashMap::new());
     Status::with_error_details(Code::NotFound, format!("{resource} {id} not found"), details)
@@ -226,6 +261,28 @@ mod tests {
         let bad = status.get_details_bad_request().map(|b| b.field_violations).unwrap_or_default();
         let fields: Vec<_> = bad.iter().map(|f| f.field.as_str()).collect();
         assert_eq!(fields, ["customer.display_name", "customer.phone"]);
+    }
+
+    #[test]
+    fn statuses_stay_small_whatever_the_input_quotes() {
+        let huge = "😀".repeat(100_000);
+        let mut v = Violations::default();
+        for i in 0..50 {
+            v.add(&format!("items[{i}].currency_code"), format!("currency code {huge:?} is not ISO 4217"));
+        }
+        let Err(status) = v.finish() else { panic!("expected an error") };
+        let bad = status.get_details_bad_request().map(|b| b.field_violations).unwrap_or_default();
+        assert_eq!(bad.len(), MAX_VIOLATIONS);
+        assert!(bad.iter().all(|f| f.description.len() <= MAX_DESCRIPTION_BYTES && f.description.ends_with('…')));
+        assert!(status.message().ends_with("; and 40 more"), "{}", status.message());
+        // On the wire: grpc-message percent-encoded, details in base64.
+        let message_wire: usize = status.message().bytes().map(|b| if b.is_ascii() { 1 } else { 3 }).sum();
+        assert!(message_wire + status.details().len() * 4 / 3 < 9 * 1024);
+        let s = with_reason(Code::FailedPrecondition, "X", huge.clone(), &[("value", huge.clone())]);
+        assert!(s.message().len() <= MAX_MESSAGE_BYTES && s.details().len() < 1024 + MAX_MESSAGE_BYTES);
+        assert!(not_found("customer", &huge).message().len() < 300);
+        assert_eq!(bounded("ab".into(), 8), "ab");
+        assert_eq!(bounded("北京燃气".into(), 8), "北…");
     }
 
     #[test]
