@@ -282,7 +282,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             format!(
                 "SELECT count(*) FROM (SELECT id FROM customers.customers WHERE search_grams @> ARRAY['{}'] \
                  AND merged_into IS NULL LIMIT 2000) t;",
-                crm_domain::search::pinyin_terms(&brand).first().cloned().unwrap_or_default()
+                // pgbench reads `:name` as a variable: spell the colon as chr(58).
+                crm_domain::search::pinyin_terms(&brand)
+                    .first()
+                    .map(|t| t.replacen(':', "' || chr(58) || '", 1))
+                    .unwrap_or_default()
             ),
         ),
         (
