@@ -144,6 +144,18 @@ async fn recompute_tier(conn: &mut PgConnection, id: CustomerId) -> Result<()> {
     emit(conn, id.0, tier_changed(id, from, tier, true, "system:tiering")).await
 }
 
+/// The event for a registration, by CreateCustomer or ImportCustomers.
+pub fn registered(c: &crate::model::Customer, by: &str) -> Payload {
+    Payload::CustomerRegistered(ev::CustomerRegistered {
+        customer_id: c.id.to_string(),
+        display_name: c.display_name.clone(),
+        branch: c.branch.clone(),
+        owner_id: c.owner_id.clone(),
+        region: c.region.clone(),
+        registered_by: by.into(),
+    })
+}
+
 /// The event for a tier change.
 pub fn tier_changed(id: CustomerId, from: ValueTier, to: ValueTier, automatic: bool, by: &str) -> Payload {
     Payload::CustomerTierChanged(ev::CustomerTierChanged {

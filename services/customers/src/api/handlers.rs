@@ -154,19 +154,7 @@ impl CustomersApi {
             let addresses: Vec<_> = c.addresses.iter().map(|a| (c.id, a)).collect();
             store::insert_addresses(&mut tx, &addresses).await?;
             store::record_registrations(&mut tx, &[&c], &who.sub).await?;
-            emit(
-                &mut tx,
-                c.id.0,
-                Payload::CustomerRegistered(ev::CustomerRegistered {
-                    customer_id: c.id.to_string(),
-                    display_name: c.display_name.clone(),
-                    branch: c.branch.clone(),
-                    owner_id: c.owner_id.clone(),
-                    region: c.region.clone(),
-                    registered_by: who.sub.clone(),
-                }),
-            )
-            .await
+            emit(&mut tx, c.id.0, crate::events::registered(&c, &who.sub)).await
         }
         .await;
         if let Err(e) = result {

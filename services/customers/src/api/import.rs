@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crm_domain::ids::CustomerId;
-use crm_events::{Payload, pb as ev};
+use crm_events::Payload;
 use crm_platform::{
     error::{invalid_argument, with_reason},
     proto_time::now,
@@ -254,22 +254,8 @@ impl CustomersApi {
             created.iter().flat_map(|c| c.addresses.iter().map(move |a| (c.id, a))).collect();
         store::insert_addresses(&mut tx, &addresses).await?;
         store::record_registrations(&mut tx, &created, &who.sub).await?;
-        let events: Vec<(Uuid, Payload)> = created
-            .iter()
-            .map(|c| {
-                (
-                    c.id.0,
-                    Payload::CustomerRegistered(ev::CustomerRegistered {
-                        customer_id: c.id.to_string(),
-                        display_name: c.display_name.clone(),
-                        branch: c.branch.clone(),
-                        owner_id: c.owner_id.clone(),
-                        region: c.region.clone(),
-                        registered_by: who.sub.clone(),
-                    }),
-                )
-            })
-            .collect();
+        let events: Vec<(Uuid, Payload)> =
+            created.iter().map(|c| (c.id.0, crate::events::registered(c, &who.sub))).collect();
         crm_events::emit_many(&mut tx, SCHEMA, at, events).await?;
 
         let mut summary = decode_summary(&state.summary)?;
