@@ -271,22 +271,31 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let brand = core(&samples[0]).chars().take(2).collect::<String>();
     for (name, sql) in [
         (
-            "name term lookup, 1 GIN posting list",
+            "name term lookup, admin (index-only, 400 holders)",
             format!(
-                "SELECT count(*) FROM (SELECT id FROM customers.customers WHERE search_grams @> ARRAY['{brand}'] \
-                 AND merged_into IS NULL LIMIT 2000) t;"
+                "SELECT count(*) FROM (SELECT customer_id FROM customers.search_terms \
+                 WHERE term = hashtextextended('{brand}', 0) LIMIT 400) t;"
             ),
         ),
         (
-            "pinyin term lookup, 1 GIN posting list",
+            "name term lookup, branch (index-only, 400 holders)",
             format!(
-                "SELECT count(*) FROM (SELECT id FROM customers.customers WHERE search_grams @> ARRAY['{}'] \
-                 AND merged_into IS NULL LIMIT 2000) t;",
+                "SELECT count(*) FROM (SELECT customer_id FROM customers.search_terms \
+                 WHERE term = hashtextextended('{brand}', 0) AND branch_h = hashtext('{}') LIMIT 400) t;",
+                samples[0].branch
+            ),
+        ),
+        (
+            "pinyin term lookup, salesperson (index-only, 400 holders)",
+            format!(
+                "SELECT count(*) FROM (SELECT customer_id FROM customers.search_terms \
+                 WHERE term = hashtextextended('{}', 0) AND owner_h = hashtext('{}') LIMIT 400) t;",
                 // pgbench reads `:name` as a variable: spell the colon as chr(58).
                 crm_domain::search::pinyin_terms(&brand)
                     .first()
                     .map(|t| t.replacen(':', "' || chr(58) || '", 1))
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                samples[0].owner_id
             ),
         ),
         (

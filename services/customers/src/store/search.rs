@@ -22,10 +22,17 @@ use crate::{
     },
 };
 
-/// Rows a search scores at most; shared out among its lookups.
-const CANDIDATE_BUDGET: usize = 2_000;
+/// Candidates a search reads back and scores: the best this many by the
+/// terms they share with the query. Also the most hits a search returns
+/// across its pages (docs/api.md).
+pub const CANDIDATE_POOL: i64 = 200;
+/// Holders of one term read per lookup (an index-only range scan).
+const PER_TERM: i64 = 400;
 /// Name terms looked up per query: the rarest ones.
 const MAX_TERMS: usize = 12;
+/// What a phone or email match counts for, against name terms (a rare name
+/// term counts about 8): a contact point identifies a customer.
+const POINT_WEIGHT: f32 = 50.0;
 
 /// How common each term of an indexed column is, from Postgres' own
 /// statistics (`pg_stats.most_common_elems`): a term that is not listed is
@@ -98,10 +105,23 @@ struct CandidateRow {
     points: Option<Vec<String>>,
 }
 
-/// The customers `q` may match within `scope`, with what scoring needs. Each
-/// lookup is capped, so a very common term returns a bounded sample: ranking
-/// is exact for terms that match fewer customers than their share of
-/// `CANDIDATE_BUDGET`.
+/// How much sharing `term` says about a match: rarer terms say more
+/// (inverse document frequency; a term without statistics is rare).
+fn weight(freq: &TermFrequencies, term: &str) -> f32 {
+    (-(freq.search(term).max(0.000_5)).ln()) as f32
+}
+
+/// The customers `q` may match within `scope`, with what scoring needs.
+///
+/// Each name term is one index-only range scan of `search_terms`, in the
+/// caller's scope (a salesperson's own customers are a range of the key, a
+/// branch is filtered in the index), capped at `PER_TERM`; phones and emails
+/// are btree ranges of `contact_points`. The customers sharing the most
+/// (weighted) terms with the query, `CANDIDATE_POOL` of them, are read back
+/// in scope and scored. A term held by more customers than its cap adds
+/// only its first holders (in key order, so the same query always gets the
+/// same candidates and its pages never skip or repeat); customers holding
+/// the query's rarer terms are always seen.
 #[tracing::instrument(skip(conn, freq))]
 pub async fn search_candidates(
     conn: &mut PgConnection,
@@ -114,30 +134,31 @@ pub async fn search_candidates(
     // without statistics (all of them on a small table).
     terms.sort_by(|a, b| freq.search(a).total_cmp(&freq.search(b)));
     terms.truncate(MAX_TERMS);
-    let lookups = terms.len() + usize::from(q.looks_for_contact_points());
-    let per_lookup = i64::try_from(CANDIDATE_BUDGET / lookups.max(1)).unwrap_or(200).max(50);
-
-    let mut b: QueryBuilder<Postgres> = QueryBuilder::new("WITH ids AS (");
-    let mut first = true;
-    let mut union = |b: &mut QueryBuilder<Postgres>| {
-        if !first {
-            b.push(" UNION ");
-        }
-        first = false;
-    };
-    if !terms.is_empty() {
-        union(&mut b);
-        b.push("SELECT x.id FROM unnest(").push_bind(terms.clone()).push(
-            "::text[]) AS t(term) CROSS JOIN LATERAL (SELECT c.id FROM customers.customers c \
-             WHERE c.search_grams @> ARRAY[t.term] AND c.merged_into IS NULL",
-        );
-        push_scope(&mut b, scope);
-        b.push(" LIMIT ").push_bind(per_lookup).push(") x");
+    let weights: Vec<f32> = terms.iter().map(|t| weight(freq, t)).collect();
+    if terms.is_empty() && !q.looks_for_contact_points() {
+        return Ok(Vec::new());
     }
+
+    let mut b: QueryBuilder<Postgres> =
+        QueryBuilder::new("WITH q(term, w) AS (SELECT hashtextextended(t, 0), w FROM unnest(");
+    b.push_bind(terms).push("::text[], ").push_bind(weights).push(
+        "::float4[]) AS u(t, w)), \
+         hits AS (SELECT x.customer_id, q.w FROM q CROSS JOIN LATERAL \
+         (SELECT s.customer_id FROM customers.search_terms s WHERE s.term = q.term",
+    );
+    match scope {
+        Scope::All => {}
+        Scope::Own(owner) => {
+            b.push(" AND s.owner_h = hashtext(").push_bind(owner.clone()).push(")");
+        }
+        Scope::Branch(branch) => {
+            b.push(" AND s.branch_h = hashtext(").push_bind(branch.clone()).push(")");
+        }
+    }
+    b.push(" LIMIT ").push_bind(PER_TERM).push(") x");
     if q.looks_for_contact_points() {
-        union(&mut b);
-        b.push(
-            "(SELECT c.id FROM customers.contact_points p JOIN customers.customers c ON c.id = p.customer_id \
+        b.push(" UNION ALL (SELECT DISTINCT p.customer_id, ").push_bind(POINT_WEIGHT).push(
+            "::float4 FROM customers.contact_points p JOIN customers.customers c ON c.id = p.customer_id \
              WHERE c.merged_into IS NULL AND (false",
         );
         for exact in [&q.phone, &q.email].into_iter().flatten() {
@@ -152,20 +173,23 @@ pub async fn search_candidates(
         }
         b.push(")");
         push_scope(&mut b, scope);
-        b.push(" LIMIT ").push_bind(per_lookup).push(")");
-    }
-    if first {
-        return Ok(Vec::new());
+        b.push(" LIMIT ").push_bind(PER_TERM).push(")");
     }
     b.push(
+        "), top AS (SELECT customer_id, sum(w) AS w FROM hits GROUP BY customer_id \
+         ORDER BY sum(w) DESC, customer_id LIMIT ",
+    )
+    .push_bind(CANDIDATE_POOL)
+    .push(
         ") SELECT c.id, c.display_name, c.legal_name, c.search_text, \
          CASE WHEN ",
     )
     .push_bind(q.looks_for_contact_points())
     .push(
         " THEN (SELECT array_agg(p.value) FROM customers.contact_points p WHERE p.customer_id = c.id) END AS points \
-         FROM ids JOIN customers.customers c ON c.id = ids.id",
+         FROM top JOIN customers.customers c ON c.id = top.customer_id WHERE c.merged_into IS NULL",
     );
+    push_scope(&mut b, scope);
     let rows: Vec<CandidateRow> = b.build_query_as().fetch_all(conn).await?;
     Ok(rows
         .into_iter()
@@ -322,11 +346,12 @@ fn strength(d: &DuplicateCandidate) -> (u8, u8, usize) {
 pub async fn reindex_batch(pool: &sqlx::PgPool, limit: i64) -> Result<u64> {
     use crate::model::search::{NameTerms, SEARCH_VERSION};
     let mut tx = pool.begin().await?;
-    let rows: Vec<(Uuid, String, String)> = sqlx::query_as(
-        "SELECT id, display_name, legal_name FROM customers.customers WHERE search_version < $1 \
-         ORDER BY search_version LIMIT $2 FOR UPDATE SKIP LOCKED",
-    )
-    .bind(SEARCH_VERSION)
+    // The version as a literal: the partial index of stale rows
+    // (`search_version < 2`, re-created with each bump) is then usable.
+    let rows: Vec<(Uuid, String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT id, display_name, legal_name FROM customers.customers WHERE search_version < {SEARCH_VERSION} \
+         LIMIT $1 FOR UPDATE SKIP LOCKED"
+    )))
     .bind(limit)
     .fetch_all(&mut *tx)
     .await?;

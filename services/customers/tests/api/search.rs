@@ -5,7 +5,7 @@
 use crm_proto::customers::v1 as pb;
 use crm_testkit::Role;
 
-use crate::helpers::{App, Client, assert_invalid, company, import, import_options};
+use crate::helpers::{App, Client, assert_invalid, company, import, import_options, mask, rid};
 
 /// Many gas companies, so that a typo has lookalikes to lose against.
 async fn gas_book(app: &App) -> Vec<pb::Customer> {
@@ -159,6 +159,77 @@ async fn every_scope_sees_only_its_customers() {
     assert!(search(&mut sh_manager, "华润燃气").await.is_empty());
     let mut auditor = app.client(&[Role::Auditor], "audit", None).await;
     assert_eq!(search(&mut auditor, "华润").await.len(), 2);
+}
+
+/// The term index follows every change that decides who finds a customer:
+/// a new owner or branch (CUS-13 scope), a new name, a merge (CUS-2: the
+/// merged-away record is found no more), with nothing left behind.
+#[tokio::test]
+async fn search_follows_reassignment_renaming_and_merging() {
+    let app = App::new().await;
+    let mut s1 = app.sales("s1").await;
+    let mut s2 = app.sales("s2").await;
+    let a = app.create(&mut s1, company("杭州华润燃气有限公司", "CN-ZJ", "", "")).await;
+    let b = app
+        .create(
+            &mut s1,
+            pb::Customer {
+                legal_name: "宁波新港物流有限公司".into(), ..company("新港物流", "CN-ZJ", "", "")
+            },
+        )
+        .await;
+    assert_eq!(search(&mut s1, "华润燃气").await.len(), 1);
+    assert!(search(&mut s2, "华润燃气").await.is_empty());
+
+    let mut mgr = app.manager().await;
+    mgr.assign_owner(pb::AssignOwnerRequest {
+        request_id: rid(),
+        customer_id: a.id.clone(),
+        owner_id: "s2".into(),
+        branch: String::new(),
+        reason: "territory change".into(),
+        etag: String::new(),
+        override_first_contact_window: true,
+    })
+    .await
+    .expect("assign");
+    assert!(search(&mut s1, "华润燃气").await.is_empty(), "the old owner no longer finds it");
+    assert_eq!(search(&mut s2, "hrrq").await.len(), 1, "the new owner does");
+
+    let etag = app.get(&b.id).await.etag;
+    s1.update_customer(pb::UpdateCustomerRequest {
+        request_id: rid(),
+        customer: Some(pb::Customer {
+            id: b.id.clone(), display_name: "宁波新奥物流".into(), ..Default::default()
+        }),
+        update_mask: mask(&["display_name"]),
+        etag,
+    })
+    .await
+    .expect("rename");
+    assert_eq!(search(&mut s1, "新奥").await.len(), 1, "found by its new name");
+    assert_eq!(search(&mut s1, "新港").await.len(), 1, "and by its legal name, unchanged");
+
+    let mut admin = app.admin().await;
+    assert_eq!(search(&mut admin, "新港物流").await.len(), 1);
+    mgr.merge_customers(pb::MergeCustomersRequest {
+        request_id: rid(),
+        survivor_id: a.id.clone(),
+        merged_id: b.id.clone(),
+        reason: "同一客户重复登记".into(),
+    })
+    .await
+    .expect("merge");
+    // The survivor took the legal name it lacked; the merged record is gone.
+    let hits = search(&mut admin, "新港物流").await;
+    assert_eq!(top5(&hits), ["杭州华润燃气有限公司"], "{hits:?}");
+    assert_eq!(search(&mut admin, "华润燃气").await.len(), 1, "the survivor is still found");
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM customers.search_terms WHERE customer_id = $1::uuid")
+        .bind(&b.id)
+        .fetch_one(&app.pool)
+        .await
+        .expect("terms");
+    assert_eq!(left, 0, "a merged-away record keeps no terms");
 }
 
 #[tokio::test]
