@@ -84,16 +84,14 @@ fn push_scope(q: &mut QueryBuilder<Postgres>, scope: &Scope) {
     super::push_scope(q, scope);
 }
 
-/// Escapes LIKE's wildcards in `s`.
-fn like_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    for c in s.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
+/// The upper end of the range of texts that start with a prefix, in the
+/// byte order of `text_pattern_ops`: the prefix followed by the highest
+/// character. A range (`~>=~ prefix AND ~<=~ upper`) is an index range even
+/// in a prepared statement's generic plan, where `LIKE $1` is not (the
+/// pattern is unknown when planning): a salesperson's phone lookups ran as
+/// a scan of their customers at 85 ms.
+fn prefix_upper(prefix: &str) -> String {
+    format!("{prefix}\u{10FFFF}")
 }
 
 #[derive(sqlx::FromRow)]
@@ -165,11 +163,13 @@ pub async fn search_candidates(
             b.push(" OR p.value = ").push_bind(exact.clone());
         }
         for prefix in q.phone_prefixes.iter().chain(&q.email_prefix) {
-            b.push(" OR p.value LIKE ").push_bind(format!("{}%", like_escape(prefix)));
+            b.push(" OR (p.value ~>=~ ").push_bind(prefix.clone());
+            b.push(" AND p.value ~<=~ ").push_bind(prefix_upper(prefix)).push(")");
         }
         for suffix in q.phone_suffix.iter().chain(&q.email_suffix) {
             let reversed: String = suffix.chars().rev().collect();
-            b.push(" OR reverse(p.value) LIKE ").push_bind(format!("{}%", like_escape(&reversed)));
+            b.push(" OR (reverse(p.value) ~>=~ ").push_bind(reversed.clone());
+            b.push(" AND reverse(p.value) ~<=~ ").push_bind(prefix_upper(&reversed)).push(")");
         }
         b.push(")");
         push_scope(&mut b, scope);
