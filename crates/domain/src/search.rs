@@ -2,18 +2,19 @@
 //! over a million customers, most of them Chinese companies. Pure and cheap
 //! enough to run once per row on import.
 //!
-//! How the customers service is meant to use it, for a name already passed
-//! through [`normalize_for_match`](crate::normalize_for_match):
-//! - duplicates: store `core_grams(&name_core(name))` in a `text[]` column
-//!   with a GIN index; for a new name, probe with
-//!   `probe_subset(&grams, threshold, document_frequency)` (`grams && $1`),
-//!   which misses no row that can reach the threshold, and keep the rows
-//!   whose `dice` reaches it;
-//! - search: store `search_grams(name)` and `pinyin_terms(name)` the same
-//!   way; select candidates by `query_grams(query)` or
-//!   `pinyin_query_terms(query)` (capped per term; skip-bigrams make a
-//!   one-character typo findable) and rank them with `fuzzy_score` and the
-//!   stored `pinyin_full`/`pinyin_initials` text;
+//! How the customers service uses it, for a name already passed through
+//! [`normalize_for_match`](crate::normalize_for_match):
+//! - duplicates: store `core_grams(&name_core(name))`, one row per gram in a
+//!   narrow table keyed by region and gram; for a new name, count the grams
+//!   each customer of the region shares with it in that index and keep the
+//!   rows whose `dice` reaches the threshold (`probe_subset` and
+//!   `min_shared_for` give the pigeonhole bound for an index that can only
+//!   answer "who holds this gram");
+//! - search: store `search_grams` and `pinyin_terms` of each name's core the
+//!   same way (keyed by term and owner); select candidates by the query's
+//!   terms (capped per term; skip-bigrams make a one-character typo
+//!   findable) and rank them with `fuzzy_score` and the stored
+//!   `pinyin_full`/`pinyin_initials` text;
 //! - phones and emails: `phone_digits_query` and `email_fragment_query` give
 //!   the substring to look for in the stored canonical forms.
 //!

@@ -258,3 +258,26 @@ pub fn machine() -> String {
         .unwrap_or_default();
     format!("{cores} cores ({cpu}), {} GiB, {pg}", mem / 1024 / 1024)
 }
+
+/// The protocol ceiling of an RPC: the gRPC health `Check` of a bare tonic
+/// server (no auth, no layers, no database) on loopback, `callers` at once,
+/// as the dispatch benchmark measures it.
+pub async fn bare_check(callers: usize, seconds: u64) -> Result<Stats, BoxError> {
+    let (_reporter, health) = tonic_health::server::health_reporter();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(tonic::transport::Server::builder().add_service(health).serve_with_incoming(
+        tokio_stream::StreamExt::map(tokio_stream::wrappers::TcpListenerStream::new(listener), |c| {
+            let c = c?;
+            c.set_nodelay(true)?;
+            Ok::<_, std::io::Error>(c)
+        }),
+    ));
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?.connect().await?;
+    let bare = tonic_health::pb::health_client::HealthClient::new(channel);
+    Ok(measure("bare tonic Check (protocol ceiling)", callers, seconds, move |_, _| {
+        let mut c = bare.clone();
+        async move { c.check(tonic_health::pb::HealthCheckRequest { service: String::new() }).await.is_ok() }
+    })
+    .await)
+}

@@ -373,16 +373,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     measure("GetCustomer (read model + audited read)", 32, seconds, move |w, i| {
         let mut c = clients[w % clients.len()].clone();
         let id = ids[(w * 104_729 + i * 31) % ids.len()].to_string();
-        async move { c.get_customer(pb::GetCustomerRequest { id }).await.is_ok() }
+        async move { c.get_customer(pb::GetCustomerRequest { id }).await.map_err(report_error).is_ok() }
     })
     .await
     .print();
     load::pgbench_init(&url)?;
     load::pgbench_select_only(&url, 32, seconds)?.print();
+    load::bare_check(32, seconds).await?.print();
 
     drop(svc);
     load::stop_cluster(&pg);
     Ok(())
+}
+
+/// Prints the first few errors of a run (an error row says what it was).
+fn report_error(e: tonic::Status) {
+    static SHOWN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    if SHOWN.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < 3 {
+        eprintln!("  error: {:?} {}", e.code(), e.message());
+    }
 }
 
 /// `callers` registering new customers for `seconds`.

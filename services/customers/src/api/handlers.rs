@@ -123,8 +123,7 @@ impl CustomersApi {
         if let Some(r) = new.referred_by {
             Self::check_referral(&mut tx, r, "customer.referred_by_customer_id").await?;
         }
-        let freq = self.term_frequencies(&mut tx).await;
-        let candidates = store::find_duplicates(&mut tx, &new.probe(), &freq, MAX_DUPLICATES_SHOWN).await?;
+        let candidates = store::find_duplicates(&mut tx, &new.probe(), MAX_DUPLICATES_SHOWN).await?;
         if let Some(first) = candidates.iter().find(|d| d.reasons.contains(&DuplicateReason::RegistrationNumber)) {
             return Err(Error::AlreadyRegistered {
                 customer_id: Some(first.customer_id.to_string()),

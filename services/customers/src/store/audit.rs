@@ -13,6 +13,10 @@ use crate::error::{Error, Result};
 
 /// Reads gathered into one insert at most.
 const READ_BATCH: usize = 512;
+/// Inserts of gathered reads in flight at once: while one commits, the next
+/// batch gathers and goes, so a caller waits for about one commit, not for
+/// the commit before it as well.
+const WRITERS: usize = 3;
 
 struct PendingRead {
     actor: String,
@@ -23,10 +27,11 @@ struct PendingRead {
 }
 
 /// Records reads of contact details durably without a commit per read
-/// (group commit): a caller hands its record to one writer and waits; the
-/// writer inserts everything gathered meanwhile in one statement, and
-/// answers each caller once that has committed. A read is answered only
-/// after its record is in the trail.
+/// (group commit): a caller hands its record to the writer and waits; the
+/// writer inserts everything gathered meanwhile in one statement (up to
+/// `WRITERS` such statements in flight), and answers each caller once its
+/// statement has committed. A read is answered only after its record is in
+/// the trail.
 #[derive(Clone)]
 pub struct ReadLog {
     tx: mpsc::Sender<PendingRead>,
@@ -61,8 +66,11 @@ impl ReadLog {
 }
 
 async fn write_reads(pool: PgPool, mut rx: mpsc::Receiver<PendingRead>) {
-    let mut batch: Vec<PendingRead> = Vec::with_capacity(READ_BATCH);
+    let writers = std::sync::Arc::new(tokio::sync::Semaphore::new(WRITERS));
     while let Some(first) = rx.recv().await {
+        // Wait for a free writer first: what arrives meanwhile joins this batch.
+        let Ok(permit) = writers.clone().acquire_owned().await else { return };
+        let mut batch: Vec<PendingRead> = Vec::with_capacity(READ_BATCH);
         batch.push(first);
         while batch.len() < READ_BATCH {
             match rx.try_recv() {
@@ -70,32 +78,41 @@ async fn write_reads(pool: PgPool, mut rx: mpsc::Receiver<PendingRead>) {
                 Err(_) => break,
             }
         }
-        let (mut actors, mut actions, mut ids, mut requests) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for p in &batch {
-            for c in &p.customers {
-                actors.push(p.actor.as_str());
-                actions.push(p.action);
-                ids.push(*c);
-                requests.push(p.request_id.as_deref());
-            }
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            insert_reads(&pool, batch).await;
+            drop(permit);
+        });
+    }
+}
+
+/// One group commit: inserts the records of `batch` and answers their callers.
+async fn insert_reads(pool: &PgPool, batch: Vec<PendingRead>) {
+    let (mut actors, mut actions, mut ids, mut requests) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for p in &batch {
+        for c in &p.customers {
+            actors.push(p.actor.as_str());
+            actions.push(p.action);
+            ids.push(*c);
+            requests.push(p.request_id.as_deref());
         }
-        let result = sqlx::query(
-            "INSERT INTO customers.audit_log (actor, action, operation, table_name, customer_id, row_id, request_id) \
-             SELECT a, b, 'read', 'customers', c, c::text, r FROM unnest($1::text[], $2::text[], $3::uuid[], $4::text[]) \
-             AS t(a, b, c, r)",
-        )
-        .bind(&actors)
-        .bind(&actions)
-        .bind(&ids)
-        .bind(&requests)
-        .execute(&pool)
-        .await
-        .map(|_| ())
-        .map_err(|e| crm_platform::error::from_sqlx(&e));
-        metrics::histogram!("crm_customers_read_audit_batch").record(batch.len() as f64);
-        for p in batch.drain(..) {
-            let _ = p.done.send(result.clone());
-        }
+    }
+    let result = sqlx::query(
+        "INSERT INTO customers.audit_log (actor, action, operation, table_name, customer_id, row_id, request_id) \
+         SELECT a, b, 'read', 'customers', c, c::text, r FROM unnest($1::text[], $2::text[], $3::uuid[], $4::text[]) \
+         AS t(a, b, c, r)",
+    )
+    .bind(&actors)
+    .bind(&actions)
+    .bind(&ids)
+    .bind(&requests)
+    .execute(pool)
+    .await
+    .map(|_| ())
+    .map_err(|e| crm_platform::error::from_sqlx(&e));
+    metrics::histogram!("crm_customers_read_audit_batch").record(batch.len() as f64);
+    for p in batch {
+        let _ = p.done.send(result.clone());
     }
 }
 

@@ -34,47 +34,38 @@ const MAX_TERMS: usize = 12;
 /// term counts about 8): a contact point identifies a customer.
 const POINT_WEIGHT: f32 = 50.0;
 
-/// How common each term of an indexed column is, from Postgres' own
-/// statistics (`pg_stats.most_common_elems`): a term that is not listed is
-/// rare. Used to look up the most selective terms first.
+/// How common each search term is, from Postgres' own statistics
+/// (`pg_stats.most_common_elems` of `search_grams`): a term that is not
+/// listed is rare. Used to look up the most selective terms first and to
+/// weigh what sharing a term says.
 #[derive(Debug, Clone, Default)]
 pub struct TermFrequencies {
     search: HashMap<String, f64>,
-    core: HashMap<String, f64>,
 }
 
 impl TermFrequencies {
     pub fn search(&self, term: &str) -> f64 {
         self.search.get(term).copied().unwrap_or(0.0)
     }
-
-    pub fn core(&self, term: &str) -> f64 {
-        self.core.get(term).copied().unwrap_or(0.0)
-    }
 }
 
 /// Reads the term frequencies ANALYZE collected.
 pub async fn term_frequencies(conn: &mut PgConnection) -> Result<TermFrequencies> {
-    type StatsRow = (String, Option<Vec<String>>, Option<Vec<f32>>);
+    type StatsRow = (Option<Vec<String>>, Option<Vec<f32>>);
     let rows: Vec<StatsRow> = sqlx::query_as(
-        "SELECT attname::text, most_common_elems::text::text[], most_common_elem_freqs FROM pg_stats \
-         WHERE schemaname = 'customers' AND tablename = 'customers' AND attname IN ('search_grams', 'core_grams')",
+        "SELECT most_common_elems::text::text[], most_common_elem_freqs FROM pg_stats \
+         WHERE schemaname = 'customers' AND tablename = 'customers' AND attname = 'search_grams'",
     )
     .fetch_all(conn)
     .await?;
     let mut f = TermFrequencies::default();
-    for (column, elems, freqs) in rows {
-        let map: HashMap<String, f64> = elems
+    for (elems, freqs) in rows {
+        f.search = elems
             .unwrap_or_default()
             .into_iter()
             .zip(freqs.unwrap_or_default())
             .map(|(e, q)| (e, f64::from(q)))
             .collect();
-        if column == "search_grams" {
-            f.search = map;
-        } else {
-            f.core = map;
-        }
     }
     Ok(f)
 }
@@ -229,14 +220,14 @@ struct NameRow {
 /// first: the same registration number, phone or email (the customer's or
 /// any contact's: an identity match), then names whose distinctive parts
 /// are at least `DUPLICATE_NAME_SIMILARITY` alike in the same region. Every
-/// candidate above the threshold is found: the name lookup asks for rows
-/// sharing any of the terms a match must share (`probe_subset`), with no
-/// row cap; only the list returned is cut to the `limit` strongest.
-#[tracing::instrument(skip(conn, freq))]
+/// candidate above the threshold is found: the name lookup counts, in the
+/// index of `core_terms`, the grams each customer of the region shares with
+/// the new name, with no row cap; only the list returned is cut to the
+/// `limit` strongest.
+#[tracing::instrument(skip(conn))]
 pub async fn find_duplicates(
     conn: &mut PgConnection,
     p: &DuplicateProbe,
-    freq: &TermFrequencies,
     limit: usize,
 ) -> Result<Vec<DuplicateCandidate>> {
     let mut found: HashMap<Uuid, DuplicateCandidate> = HashMap::new();
@@ -278,15 +269,29 @@ pub async fn find_duplicates(
             );
         }
     }
-    let probe = crm_domain::search::probe_subset(&p.core_grams, DUPLICATE_NAME_SIMILARITY, |t| freq.core(t));
-    if !probe.is_empty() || !p.name_core.is_empty() {
+    if !p.core_grams.is_empty() || !p.name_core.is_empty() {
+        // Customers of the region sharing enough grams to reach the
+        // threshold, counted in the index (Dice = 2·shared / (n + m)), or
+        // with the same core; then checked on their real grams.
         let rows: Vec<NameRow> = sqlx::query_as(
-            "SELECT c.id, c.display_name, c.region, c.owner_id, c.core_grams FROM customers.customers c \
-             WHERE c.region = $1 AND c.merged_into IS NULL AND (c.core_grams && $2 OR c.name_core = $3)",
+            "WITH shared AS ( \
+               SELECT t.customer_id FROM customers.core_terms t \
+               WHERE t.region_h = hashtext($1) \
+                 AND t.gram = ANY (ARRAY(SELECT hashtextextended(g, 0) FROM unnest($2::text[]) g)) \
+               GROUP BY t.customer_id \
+               HAVING 2.0 * count(*) >= $4 * (cardinality($2::text[]) + max(t.grams)) \
+               UNION \
+               SELECT c.id FROM customers.customers c WHERE c.region = $1 AND c.name_core = $3 \
+             ) \
+             SELECT c.id, c.display_name, c.region, c.owner_id, c.core_grams FROM shared \
+             JOIN customers.customers c ON c.id = shared.customer_id \
+             WHERE c.region = $1 AND c.merged_into IS NULL",
         )
         .bind(&p.region)
-        .bind(&probe)
+        .bind(&p.core_grams)
         .bind(&p.name_core)
+        // A hair below the threshold: the count is checked again, exactly, below.
+        .bind(DUPLICATE_NAME_SIMILARITY - 1e-9)
         .fetch_all(&mut *conn)
         .await?;
         for r in rows {

@@ -443,3 +443,57 @@ async fn no_likely_duplicate_is_missed_among_hundreds_of_similar_names_and_ident
         .into_inner();
     assert!(elsewhere.customer.is_some(), "{:?}", elsewhere.duplicate_candidates);
 }
+
+/// The index of name grams follows the changes that decide who is a likely
+/// duplicate (CUS-2): a customer moved to another region is compared there,
+/// a merged-away record is no candidate any more.
+#[tokio::test]
+async fn similar_names_are_compared_in_the_region_a_customer_is_in_now() {
+    let app = App::new().await;
+    let mut s1 = app.sales("s1").await;
+    let probe = |region: &str| pb::CreateCustomerRequest {
+        request_id: rid(),
+        customer: Some(org("华润燃气(分部)", region)),
+        confirm_not_duplicate: false,
+    };
+    let candidates = |r: pb::CreateCustomerResponse| -> Vec<String> {
+        assert!(r.customer.is_none() || r.duplicate_candidates.is_empty());
+        r.duplicate_candidates.into_iter().map(|d| d.customer_id).collect()
+    };
+    let a = app.create(&mut s1, org("杭州华润燃气有限公司", "CN-ZJ")).await;
+    let b = app.create(&mut s1, org("宁波华润燃气有限公司", "CN-SH")).await;
+    let found = candidates(s1.create_customer(probe("CN-ZJ")).await.expect("probe").into_inner());
+    assert_eq!(found, vec![a.id.clone()]);
+
+    // b moves to Zhejiang: now both are candidates there.
+    let etag = app.get(&b.id).await.etag;
+    s1.update_customer(pb::UpdateCustomerRequest {
+        request_id: rid(),
+        customer: Some(pb::Customer { id: b.id.clone(), region: "CN-ZJ".into(), ..Default::default() }),
+        update_mask: crate::helpers::mask(&["region"]),
+        etag,
+    })
+    .await
+    .expect("move");
+    let mut found = candidates(s1.create_customer(probe("CN-ZJ")).await.expect("probe").into_inner());
+    found.sort();
+    let mut both = vec![a.id.clone(), b.id.clone()];
+    both.sort();
+    assert_eq!(found, both);
+    assert!(candidates(s1.create_customer(probe("CN-SH")).await.expect("probe").into_inner()).is_empty());
+
+    // Merged away: only the survivor is left to compare with.
+    let mut mgr = app.manager().await;
+    mgr.merge_customers(pb::MergeCustomersRequest {
+        request_id: rid(),
+        survivor_id: a.id.clone(),
+        merged_id: b.id.clone(),
+        reason: "同一客户重复登记".into(),
+    })
+    .await
+    .expect("merge");
+    let found = candidates(s1.create_customer(probe("CN-ZJ")).await.expect("probe").into_inner());
+    assert_eq!(found, vec![a.id.clone()]);
+    // Only the probe in Shanghai, which found no candidate, registered.
+    assert_eq!(app.count("customers").await, 3);
+}
