@@ -28,8 +28,10 @@ use crate::{
 pub const CANDIDATE_POOL: i64 = 200;
 /// Holders of one term read per lookup (an index-only range scan).
 const PER_TERM: i64 = 400;
-/// Name terms looked up per query: the rarest ones.
-const MAX_TERMS: usize = 12;
+/// Name terms looked up per query, at most.
+const MAX_TERMS: usize = 32;
+/// Of them, terms common enough for statistics to list: the rarest ones.
+const MAX_COMMON: usize = 8;
 /// What a phone or email match counts for, against name terms (a rare name
 /// term counts about 8): a contact point identifies a customer.
 const POINT_WEIGHT: f32 = 50.0;
@@ -94,6 +96,24 @@ struct CandidateRow {
     points: Option<Vec<String>>,
 }
 
+/// The query terms to look up. Statistics list only the commonest terms
+/// names hold; a term they do not list is either rare or held by no name at
+/// all (typed pinyin `huarunranqi` is also split as `hu a`, read as nine
+/// "initials" triples and eleven word trigrams; a typo makes bigrams no name
+/// has). Either way its lookup is cheap: a short range, or one index
+/// descent. So every unlisted term is looked up (at most `MAX_TERMS` in
+/// all), and of the listed, common ones only the `MAX_COMMON` rarest, whose
+/// holders would otherwise dominate the work. Ranking them together by
+/// rarity crowded the real syllable pairs of typed pinyin out of the
+/// lookups.
+fn lookup_terms(q: &SearchQuery, freq: &TermFrequencies) -> Vec<String> {
+    let (mut common, rare): (Vec<&String>, Vec<&String>) = q.grams.iter().partition(|t| freq.search(t) > 0.0);
+    common.sort_by(|a, b| freq.search(a).total_cmp(&freq.search(b)));
+    let mut out: Vec<String> = common.into_iter().take(MAX_COMMON).cloned().collect();
+    out.extend(rare.into_iter().take(MAX_TERMS.saturating_sub(out.len())).cloned());
+    out
+}
+
 /// How much sharing `term` says about a match: rarer terms say more
 /// (inverse document frequency; a term without statistics is rare).
 fn weight(freq: &TermFrequencies, term: &str) -> f32 {
@@ -118,11 +138,7 @@ pub async fn search_candidates(
     q: &SearchQuery,
     freq: &TermFrequencies,
 ) -> Result<Vec<(CustomerId, Candidate)>> {
-    let mut terms = q.grams.clone();
-    // Rarest first; a stable sort keeps the query's own order among terms
-    // without statistics (all of them on a small table).
-    terms.sort_by(|a, b| freq.search(a).total_cmp(&freq.search(b)));
-    terms.truncate(MAX_TERMS);
+    let terms = lookup_terms(q, freq);
     let weights: Vec<f32> = terms.iter().map(|t| weight(freq, t)).collect();
     if terms.is_empty() && !q.looks_for_contact_points() {
         return Ok(Vec::new());
@@ -204,6 +220,7 @@ struct IdentityRow {
     display_name: String,
     region: String,
     owner_id: String,
+    core_grams: Vec<String>,
     kinds: Vec<String>,
 }
 
@@ -220,10 +237,10 @@ struct NameRow {
 /// first: the same registration number, phone or email (the customer's or
 /// any contact's: an identity match), then names whose distinctive parts
 /// are at least `DUPLICATE_NAME_SIMILARITY` alike in the same region. Every
-/// candidate above the threshold is found: the name lookup counts, in the
-/// index of `core_terms`, the grams each customer of the region shares with
-/// the new name, with no row cap; only the list returned is cut to the
-/// `limit` strongest.
+/// candidate above the threshold is considered: the name lookup counts, in
+/// the index of `core_terms`, the grams each customer of the region shares
+/// with the new name, with no row cap, and reads back only the most similar
+/// ones the answer can show (`limit` strongest).
 #[tracing::instrument(skip(conn))]
 pub async fn find_duplicates(
     conn: &mut PgConnection,
@@ -234,12 +251,12 @@ pub async fn find_duplicates(
     let points: Vec<String> = p.phones.iter().chain(&p.emails).cloned().collect();
     if !points.is_empty() || p.registration_number.is_some() {
         let rows: Vec<IdentityRow> = sqlx::query_as(
-            "SELECT c.id, c.display_name, c.region, c.owner_id, array_agg(DISTINCT m.kind) AS kinds FROM ( \
+            "SELECT c.id, c.display_name, c.region, c.owner_id, c.core_grams, array_agg(DISTINCT m.kind) AS kinds FROM ( \
                SELECT p.customer_id AS id, p.kind FROM customers.contact_points p WHERE p.value = ANY($1) \
                UNION ALL \
                SELECT c.id, 'registration_number' FROM customers.customers c WHERE c.registration_number = $2 \
              ) m JOIN customers.customers c ON c.id = m.id WHERE c.merged_into IS NULL \
-             GROUP BY c.id, c.display_name, c.region, c.owner_id",
+             GROUP BY c.id, c.display_name, c.region, c.owner_id, c.core_grams",
         )
         .bind(&points)
         .bind(&p.registration_number)
@@ -256,42 +273,48 @@ pub async fn find_duplicates(
                     _ => None,
                 })
                 .collect();
-            found.insert(
-                r.id,
-                DuplicateCandidate {
-                    customer_id: CustomerId(r.id),
-                    display_name: r.display_name,
-                    region: r.region,
-                    owner_id: r.owner_id,
-                    reasons,
-                    name_similarity: 0.0,
-                },
-            );
+            let mut candidate = DuplicateCandidate {
+                customer_id: CustomerId(r.id),
+                display_name: r.display_name,
+                region: r.region,
+                owner_id: r.owner_id,
+                reasons,
+                name_similarity: 0.0,
+            };
+            // Its name too, so the name lookup below may stop at `limit`.
+            let similarity = crm_domain::search::dice(&p.core_grams, &r.core_grams);
+            if candidate.region == p.region && similarity >= DUPLICATE_NAME_SIMILARITY {
+                candidate.reasons.push(DuplicateReason::SimilarName);
+                candidate.name_similarity = similarity;
+            }
+            found.insert(r.id, candidate);
         }
     }
-    if !p.core_grams.is_empty() || !p.name_core.is_empty() {
+    if !p.core_grams.is_empty() {
         // Customers of the region sharing enough grams to reach the
-        // threshold, counted in the index (Dice = 2·shared / (n + m)), or
-        // with the same core; then checked on their real grams.
+        // threshold, counted in the index (Dice = 2·shared / (n + m)), the
+        // most similar first; then checked on their real grams. Identity
+        // matches are ranked first whatever their name, so `limit` more
+        // than those found is all the answer can show.
         let rows: Vec<NameRow> = sqlx::query_as(
             "WITH shared AS ( \
-               SELECT t.customer_id FROM customers.core_terms t \
+               SELECT t.customer_id, 2.0 * count(*) / (cardinality($2::text[]) + max(t.grams)) AS dice \
+               FROM customers.core_terms t \
                WHERE t.region_h = hashtext($1) \
                  AND t.gram = ANY (ARRAY(SELECT hashtextextended(g, 0) FROM unnest($2::text[]) g)) \
                GROUP BY t.customer_id \
-               HAVING 2.0 * count(*) >= $4 * (cardinality($2::text[]) + max(t.grams)) \
-               UNION \
-               SELECT c.id FROM customers.customers c WHERE c.region = $1 AND c.name_core = $3 \
+               HAVING 2.0 * count(*) >= $3 * (cardinality($2::text[]) + max(t.grams)) \
              ) \
              SELECT c.id, c.display_name, c.region, c.owner_id, c.core_grams FROM shared \
              JOIN customers.customers c ON c.id = shared.customer_id \
-             WHERE c.region = $1 AND c.merged_into IS NULL",
+             WHERE c.region = $1 AND c.merged_into IS NULL \
+             ORDER BY shared.dice DESC, c.id LIMIT $4",
         )
         .bind(&p.region)
         .bind(&p.core_grams)
-        .bind(&p.name_core)
         // A hair below the threshold: the count is checked again, exactly, below.
         .bind(DUPLICATE_NAME_SIMILARITY - 1e-9)
+        .bind(i64::try_from(limit + found.len()).unwrap_or(i64::MAX))
         .fetch_all(&mut *conn)
         .await?;
         for r in rows {
@@ -307,8 +330,10 @@ pub async fn find_duplicates(
                 reasons: Vec::new(),
                 name_similarity: 0.0,
             });
-            entry.reasons.push(DuplicateReason::SimilarName);
-            entry.name_similarity = similarity;
+            if !entry.reasons.contains(&DuplicateReason::SimilarName) {
+                entry.reasons.push(DuplicateReason::SimilarName);
+                entry.name_similarity = similarity;
+            }
         }
     }
     let mut out: Vec<DuplicateCandidate> = found.into_values().collect();
@@ -387,4 +412,41 @@ pub async fn reindex_batch(pool: &sqlx::PgPool, limit: i64) -> Result<u64> {
     .await?;
     tx.commit().await?;
     Ok(rows.len() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Typed pinyin is also a run of Latin word trigrams that no Chinese name
+    /// holds; the pinyin terms are looked up even when statistics call them
+    /// common and know nothing of the trigrams.
+    #[test]
+    fn typed_pinyin_looks_up_its_pinyin_terms_before_word_trigrams() {
+        let q = SearchQuery::parse("huarunranqi").expect("query");
+        let pinyin: Vec<&String> = q.grams.iter().filter(|t| t.starts_with("py:")).collect();
+        assert!(!pinyin.is_empty() && q.grams.len() > 2 * MAX_COMMON, "{:?}", q.grams);
+        // The real syllable pairs are common; the odd splits unlisted.
+        let real = ["py:hua run", "py:run ran", "py:ran qi"];
+        let freq = TermFrequencies { search: real.iter().map(|t| (t.to_string(), 0.02)).collect() };
+        let looked_up = lookup_terms(&q, &freq);
+        assert!(looked_up.len() <= MAX_TERMS);
+        for t in real.iter().map(|t| t.to_string()).chain(pinyin.into_iter().cloned()) {
+            assert!(looked_up.contains(&t), "{t} missing from {looked_up:?}");
+        }
+    }
+
+    #[test]
+    fn of_the_common_terms_only_the_rarest_are_looked_up() {
+        let q = SearchQuery::parse("华润燃气").expect("query");
+        let mut freq = TermFrequencies { search: [("燃气".to_string(), 0.03), ("华润".to_string(), 0.001)].into() };
+        let looked_up = lookup_terms(&q, &freq);
+        let at = |t: &str| looked_up.iter().position(|x| x == t).expect(t);
+        assert!(at("华润") < at("燃气") && looked_up.contains(&"润燃".to_string()), "{looked_up:?}");
+        assert!(weight(&freq, "润燃") > weight(&freq, "华润") && weight(&freq, "华润") > weight(&freq, "燃气"));
+        for (i, t) in q.grams.iter().enumerate() {
+            freq.search.insert(t.clone(), 0.01 + i as f64 / 1000.0);
+        }
+        assert_eq!(lookup_terms(&q, &freq).len(), MAX_COMMON.min(q.grams.len()));
+    }
 }
