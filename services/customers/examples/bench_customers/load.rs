@@ -226,6 +226,11 @@ pub fn start_cluster() -> Result<LocalPostgres, BoxError> {
         "\n# customers benchmark\nshared_buffers = '4GB'\neffective_cache_size = '12GB'\nmaintenance_work_mem = '512MB'\n\
          max_wal_size = '8GB'\ncheckpoint_timeout = '30min'\nwal_level = minimal\nmax_wal_senders = 0\n",
     );
+    if std::env::var_os("BENCH_HOLD").is_some() {
+        // Per-statement times, triggers' statements included, to look at
+        // while the run is held (CREATE EXTENSION pg_stat_statements).
+        text.push_str("shared_preload_libraries = 'pg_stat_statements'\npg_stat_statements.track = 'all'\n");
+    }
     std::fs::write(&conf, text)?;
     pg.stop()?;
     pg.ensure_started(Durability::Ephemeral)?;

@@ -17,7 +17,8 @@
 //! Runs against a private Postgres cluster it starts (fsync off, 4 GB of
 //! shared buffers). Settings: BENCH_CUSTOMERS (default 1000000),
 //! BENCH_SECONDS (default 5), BENCH_SEARCH_SECONDS (default 3); CRM_LOG (for
-//! example `error`) prints the service's logs.
+//! example `error`) prints the service's logs; BENCH_HOLD keeps the cluster and
+//! the service up at the end, until Ctrl-C.
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a benchmark that cannot set up should stop
 
 mod data;
@@ -171,6 +172,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let db = crm_testkit::database(&[&crm_customers::SERVICE]).await;
     let svc = TestService::spawn_on(&crm_customers::SERVICE, db.clone(), None).await;
     let pool = db.pool().await;
+    if std::env::var_os("BENCH_HOLD").is_some() {
+        sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements").execute(&pool).await?;
+    }
     let (created, secs) = import_book(&svc, 0, book, seed, streams).await;
     println!(
         "Seeded {created} customers through ImportCustomers in {secs:.1} s ({:.0} rows/s).",
@@ -395,6 +399,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     load::pgbench_select_only(&url, 32, seconds)?.print();
     load::bare_check(32, seconds).await?.print();
 
+    if std::env::var_os("BENCH_HOLD").is_some() {
+        // Keep the book and the service up to look at from outside (psql,
+        // grpcurl) until the process is stopped.
+        eprintln!("holding: database {url}, service {}", svc.url());
+        tokio::signal::ctrl_c().await?;
+    }
     drop(svc);
     load::stop_cluster(&pg);
     Ok(())
