@@ -38,8 +38,8 @@ const POINT_WEIGHT: f32 = 50.0;
 
 /// How common each search term is, from Postgres' own statistics
 /// (`pg_stats.most_common_elems` of `search_grams`): a term that is not
-/// listed is rare. Used to look up the most selective terms first and to
-/// weigh what sharing a term says.
+/// listed is rare or held by nobody (see `lookup_terms`). Used to choose the
+/// terms looked up and to weigh what sharing a term says.
 #[derive(Debug, Clone, Default)]
 pub struct TermFrequencies {
     search: HashMap<String, f64>,
@@ -82,7 +82,7 @@ fn push_scope(q: &mut QueryBuilder<Postgres>, scope: &Scope) {
 /// character. A range (`~>=~ prefix AND ~<=~ upper`) is an index range even
 /// in a prepared statement's generic plan, where `LIKE $1` is not (the
 /// pattern is unknown when planning): a salesperson's phone lookups ran as
-/// a scan of their customers at 85 ms.
+/// a scan of all of `contact_points` (691 ms at 300 000 customers).
 fn prefix_upper(prefix: &str) -> String {
     format!("{prefix}\u{10FFFF}")
 }

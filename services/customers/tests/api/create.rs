@@ -484,14 +484,7 @@ async fn similar_names_are_compared_in_the_region_a_customer_is_in_now() {
 
     // Merged away: only the survivor is left to compare with.
     let mut mgr = app.manager().await;
-    mgr.merge_customers(pb::MergeCustomersRequest {
-        request_id: rid(),
-        survivor_id: a.id.clone(),
-        merged_id: b.id.clone(),
-        reason: "同一客户重复登记".into(),
-    })
-    .await
-    .expect("merge");
+    mgr.merge_customers(crate::helpers::merge(&a.id, &b.id)).await.expect("merge");
     let found = candidates(s1.create_customer(probe("CN-ZJ")).await.expect("probe").into_inner());
     assert_eq!(found, vec![a.id.clone()]);
     // Only the probe in Shanghai, which found no candidate, registered.

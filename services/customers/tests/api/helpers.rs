@@ -81,6 +81,16 @@ pub fn rid() -> String {
 }
 
 /// A minimal valid organization.
+/// A manager's request to merge `merged` into `survivor` (CUS-2).
+pub fn merge(survivor: &str, merged: &str) -> pb::MergeCustomersRequest {
+    pb::MergeCustomersRequest {
+        request_id: rid(),
+        survivor_id: survivor.into(),
+        merged_id: merged.into(),
+        reason: "同一客户重复登记".into(),
+    }
+}
+
 pub fn org(name: &str, region: &str) -> pb::Customer {
     pb::Customer {
         kind: pb::PartyKind::Organization as i32,

@@ -3,16 +3,7 @@
 use crm_proto::customers::v1 as pb;
 use tonic::Code;
 
-use crate::helpers::{App, assert_invalid, org, reason, rid};
-
-fn merge(survivor: &str, merged: &str) -> pb::MergeCustomersRequest {
-    pb::MergeCustomersRequest {
-        request_id: rid(),
-        survivor_id: survivor.into(),
-        merged_id: merged.into(),
-        reason: "同一客户重复登记".into(),
-    }
-}
+use crate::helpers::{App, assert_invalid, merge, org, reason, rid};
 
 #[tokio::test]
 async fn a_merge_moves_everything_and_the_old_id_resolves_to_the_survivor() {

@@ -212,14 +212,7 @@ async fn search_follows_reassignment_renaming_and_merging() {
 
     let mut admin = app.admin().await;
     assert_eq!(search(&mut admin, "新港物流").await.len(), 1);
-    mgr.merge_customers(pb::MergeCustomersRequest {
-        request_id: rid(),
-        survivor_id: a.id.clone(),
-        merged_id: b.id.clone(),
-        reason: "同一客户重复登记".into(),
-    })
-    .await
-    .expect("merge");
+    mgr.merge_customers(crate::helpers::merge(&a.id, &b.id)).await.expect("merge");
     // The survivor took the legal name it lacked; the merged record is gone.
     let hits = search(&mut admin, "新港物流").await;
     assert_eq!(top5(&hits), ["杭州华润燃气有限公司"], "{hits:?}");
