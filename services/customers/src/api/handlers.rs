@@ -19,7 +19,8 @@ use crate::{
     model::{
         Address, Classification, Contact, Customer, DuplicateReason, RuleViolation, Stage,
         access::{self, CLASSIFIERS, EDITORS, MANAGERS, READERS, Scope},
-        contact_rules, input,
+        contact_rules::{self, Reassignment},
+        input,
         search::{self, SearchQuery},
     },
     store::{self, IDEMPOTENCY_TABLE},
@@ -69,10 +70,7 @@ impl CustomersApi {
         id: CustomerId,
         respond: impl FnOnce(&Customer) -> R,
     ) -> Result<R> {
-        let c = store::load(&mut tx, id, &Scope::All, false)
-            .await?
-            .ok_or_else(|| Error::Corrupt(format!("customer {id} vanished inside its transaction")))?;
-        store::write_doc(&mut tx, c.id, c.version, &convert::customer(&c).encode_to_vec()).await?;
+        let c = refresh_doc(&mut tx, id).await?;
         let response = respond(&c);
         call.commit(tx, &response).await?;
         Ok(response)
@@ -83,10 +81,16 @@ impl CustomersApi {
         match (e, registration_number) {
             (Error::AlreadyRegistered { customer_id: None, .. }, Some(reg)) => match self.pool.acquire().await {
                 Ok(mut conn) => match store::registered_as(&mut conn, reg).await {
-                    Ok(Some((id, owner))) => {
-                        Error::AlreadyRegistered { customer_id: Some(id.to_string()), owner_id: Some(owner) }
-                    }
-                    Ok(None) | Err(_) => Error::AlreadyRegistered { customer_id: None, owner_id: None },
+                    Ok(Some((id, owner))) => Error::AlreadyRegistered {
+                        customer_id: Some(id.to_string()),
+                        owner_id: Some(owner),
+                        matched: vec!["registration_number"],
+                    },
+                    Ok(None) | Err(_) => Error::AlreadyRegistered {
+                        customer_id: None,
+                        owner_id: None,
+                        matched: vec!["registration_number"],
+                    },
                 },
                 Err(e) => Error::Db(e),
             },
@@ -123,11 +127,29 @@ impl CustomersApi {
         if let Some(r) = new.referred_by {
             Self::check_referral(&mut tx, r, "customer.referred_by_customer_id").await?;
         }
-        let candidates = store::find_duplicates(&mut tx, &new.probe(), MAX_DUPLICATES_SHOWN).await?;
-        if let Some(first) = candidates.iter().find(|d| d.reasons.contains(&DuplicateReason::RegistrationNumber)) {
+        let probe = new.probe();
+        // Concurrent registrations of the same phone or email take turns, so
+        // the second sees the first (CUS-2).
+        store::lock_identities(&mut tx, probe.phones.iter().chain(&probe.emails)).await?;
+        let candidates = store::find_duplicates(&mut tx, &probe, MAX_DUPLICATES_SHOWN).await?;
+        // CUS-2/CUS-3: an identity match is the same customer, registered
+        // first: refused whatever the caller confirms (candidates come
+        // strongest first). Only similar names can be confirmed as different.
+        if let Some(first) = candidates.iter().find(|d| d.is_identity()) {
+            let matched = first
+                .reasons
+                .iter()
+                .filter_map(|r| match r {
+                    DuplicateReason::RegistrationNumber => Some("registration_number"),
+                    DuplicateReason::Phone => Some("phone"),
+                    DuplicateReason::Email => Some("email"),
+                    DuplicateReason::SimilarName => None,
+                })
+                .collect();
             return Err(Error::AlreadyRegistered {
                 customer_id: Some(first.customer_id.to_string()),
                 owner_id: Some(first.owner_id.clone()),
+                matched,
             });
         }
         if !candidates.is_empty() && !req.confirm_not_duplicate {
@@ -440,7 +462,8 @@ impl CustomersApi {
         let id = v.check("customer_id", CustomerId::parse(&req.customer_id));
         let owner = v.check("owner_id", input::owner_id(&req.owner_id));
         let branch = v.check("branch", crm_domain::text::single_line(&req.branch, 100));
-        let reason = v.check("reason", input::reason(&req.reason));
+        // CUS-4: a reason is needed unless the first contact is overdue (below).
+        let reason = v.check("reason", crm_domain::text::optional(&req.reason, 1000));
         v.finish()?;
         let (Some(id), Some(owner), Some(branch), Some(reason)) = (id, owner, branch, reason) else {
             return Err(Error::Corrupt("validated assignment incomplete".into()));
@@ -457,8 +480,32 @@ impl CustomersApi {
             access::ReassignError::Rule(r) => Error::Rule(r),
         })?;
         let now = now();
-        contact_rules::may_reassign(&c, now, req.override_first_contact_window)?;
         let new_owner = owner != c.owner_id;
+        // CUS-4: inside the window or after contact only an override with a
+        // reason moves the customer; an overdue one moves freely. A change
+        // of branch alone is no reassignment.
+        let kind = if new_owner {
+            Some(contact_rules::may_reassign(&c, now, req.override_first_contact_window)?)
+        } else {
+            None
+        };
+        let overridden = kind == Some(Reassignment::Override);
+        let reason = match kind {
+            Some(Reassignment::Free) if reason.is_empty() => {
+                format!(
+                    "first contact overdue since {}",
+                    c.first_contact_due.map(|d| d.to_rfc3339()).unwrap_or_default()
+                )
+            }
+            _ if reason.is_empty() => {
+                return Err(Error::InvalidField {
+                    field: "reason",
+                    reason: "is required: only a customer whose first contact is overdue moves without one (CUS-4)"
+                        .into(),
+                });
+            }
+            _ => reason,
+        };
         c.owner_id = owner;
         c.branch = branch;
         if new_owner {
@@ -466,7 +513,7 @@ impl CustomersApi {
             *c = c.with_assignment_clock(&who.sub, now);
         }
         store::save_customer(&mut tx, &c).await?;
-        store::record_owner(&mut tx, &c, &who.sub, &reason).await?;
+        store::record_owner(&mut tx, &c, &who.sub, &reason, overridden).await?;
         updated(&mut tx, id, vec!["owner_id".into(), "branch".into()], who).await?;
         Self::finish_change(call, tx, id, |c| pb::AssignOwnerResponse { customer: Some(convert::customer(c)) }).await
     }
@@ -589,7 +636,22 @@ use crm_platform::proto_time::now;
 
 /// `customer.updated`, naming the fields that changed (never their values:
 /// CUS-13).
-async fn updated(conn: &mut sqlx::PgConnection, id: CustomerId, fields: Vec<String>, who: &Caller) -> Result<()> {
+/// Reads the customer back as stored inside the change's transaction and
+/// stores its read document.
+pub(super) async fn refresh_doc(tx: &mut sqlx::PgConnection, id: CustomerId) -> Result<Customer> {
+    let c = store::load(tx, id, &Scope::All, false)
+        .await?
+        .ok_or_else(|| Error::Corrupt(format!("customer {id} vanished inside its transaction")))?;
+    store::write_doc(tx, c.id, c.version, &convert::customer(&c).encode_to_vec()).await?;
+    Ok(c)
+}
+
+pub(super) async fn updated(
+    conn: &mut sqlx::PgConnection,
+    id: CustomerId,
+    fields: Vec<String>,
+    who: &Caller,
+) -> Result<()> {
     emit(
         conn,
         id.0,
@@ -642,6 +704,9 @@ rpc! {
     set_classification(pb::SetClassificationRequest) -> pb::SetClassificationResponse => set_classification;
     assign_owner(pb::AssignOwnerRequest) -> pb::AssignOwnerResponse => assign_owner;
     list_ownership_history(pb::ListOwnershipHistoryRequest) -> pb::ListOwnershipHistoryResponse => ownership_history;
+    file_ownership_claim(pb::FileOwnershipClaimRequest) -> pb::FileOwnershipClaimResponse => file_ownership_claim;
+    decide_ownership_claim(pb::DecideOwnershipClaimRequest) -> pb::DecideOwnershipClaimResponse => decide_ownership_claim;
+    list_ownership_claims(pb::ListOwnershipClaimsRequest) -> pb::ListOwnershipClaimsResponse => list_ownership_claims;
     distribute_leads(pb::DistributeLeadsRequest) -> pb::DistributeLeadsResponse => distribute_leads;
     list_overdue_first_contacts(pb::ListOverdueFirstContactsRequest) -> pb::ListOverdueFirstContactsResponse => overdue_first_contacts;
     get_entry_timeliness(pb::GetEntryTimelinessRequest) -> pb::GetEntryTimelinessResponse => entry_timeliness;

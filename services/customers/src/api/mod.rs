@@ -2,6 +2,7 @@
 //! scopes), let the model decide, persist with the store in one transaction
 //! together with the idempotency key. No SQL and no business rules here.
 
+mod claims;
 mod convert;
 mod handlers;
 mod import;
@@ -29,6 +30,9 @@ pub const SERVICE_NAME: &str = "crm.customers.v1.CustomerService";
 /// per customer by `model::access::Scope`.
 /// CUS-11: a senior manager approves (or refuses) a termination.
 const TERMINATION_APPROVERS: &[Role] = &[Role::SeniorManager];
+/// CUS-2/CUS-3: a sales manager decides ownership claims (a senior manager
+/// or an admin too, across branches).
+const CLAIM_DECIDERS: &[Role] = &[Role::SalesManager, Role::SeniorManager, Role::Admin];
 /// CUS-14: who may load a customer book (ownership checked per row).
 const IMPORTERS: &[Role] = &[Role::Admin, Role::SalesManager];
 /// Managers see how tiers are computed; auditors too.
@@ -54,6 +58,9 @@ pub fn policy() -> Policy {
         .allow("SetClassification", CLASSIFIERS)
         .allow("AssignOwner", MANAGERS)
         .allow("ListOwnershipHistory", READERS)
+        .allow("FileOwnershipClaim", EDIT)
+        .allow("DecideOwnershipClaim", CLAIM_DECIDERS)
+        .allow("ListOwnershipClaims", EDIT)
         .allow("DistributeLeads", MANAGERS)
         .allow("ListOverdueFirstContacts", REPORT_READERS)
         .allow("GetEntryTimeliness", REPORT_READERS)

@@ -25,7 +25,7 @@ use crate::{
         leads::{self, Participant},
         plan::{self, ContractStage},
         records::{AccountPlan, SurveyAnswer, Visit},
-        visit::VisitStep,
+        visit::{self, VisitStep},
     },
     store::{self, IDEMPOTENCY_TABLE},
 };
@@ -125,7 +125,7 @@ impl CustomersApi {
                 c.owner_id = owner.clone();
                 c = c.with_assignment_clock(&who.sub, now);
                 store::save_customer(&mut tx, &c).await?;
-                store::record_owner(&mut tx, &c, &who.sub, &reason).await?;
+                store::record_owner(&mut tx, &c, &who.sub, &reason, false).await?;
             }
             assignments.push(pb::LeadAssignment { customer_id: c.id.to_string(), owner_id: owner.clone() });
         }
@@ -333,7 +333,7 @@ impl CustomersApi {
         &self,
         who: &Caller,
         s: StepCall<'_>,
-        apply: impl FnOnce(&mut Visit),
+        apply: impl FnOnce(&mut Visit) -> Result<(), RuleViolation>,
         respond: impl FnOnce(pb::Visit) -> R,
     ) -> Result<R> {
         let StepCall { call, roles, visit_id, etag, step } = s;
@@ -349,7 +349,7 @@ impl CustomersApi {
             .ok_or_else(|| Error::NotFound { resource: "visit", id: id.to_string() })?;
         check_etag(v.version, etag)?;
         v.state = v.state.transition(step)?;
-        apply(&mut v);
+        apply(&mut v)?;
         store::save_visit(&mut tx, &v).await?;
         let saved = store::load_visit(&mut tx, id, false)
             .await?
@@ -376,8 +376,11 @@ impl CustomersApi {
                 step: VisitStep::Approve,
             },
             |v| {
+                // CUS-7: approved before the visit, not after its planned time.
+                visit::approval_in_time(v.planned_for, now)?;
                 v.approved_by = Some(by);
                 v.approved_at = Some(now);
+                Ok(())
             },
             |v| pb::ApproveVisitResponse { visit: Some(v) },
         )
@@ -402,8 +405,11 @@ impl CustomersApi {
             who,
             StepCall { call, roles: EDITORS, visit_id: &req.visit_id, etag: &req.etag, step: VisitStep::RecordDone },
             |v| {
+                // CUS-7: a visit happens after its approval.
+                visit::done_after_approval(v.approved_at, at)?;
                 v.visited_at = Some(at);
                 v.minutes_due = Some(due);
+                Ok(())
             },
             |v| pb::RecordVisitDoneResponse { visit: Some(v) },
         )
@@ -426,6 +432,7 @@ impl CustomersApi {
                 v.minutes = minutes;
                 v.minutes_submitted_at = Some(now);
                 v.minutes_late = v.minutes_due.is_some_and(|due| now >= due);
+                Ok(())
             },
             |v| pb::SubmitVisitMinutesResponse { visit: Some(v) },
         )
@@ -451,6 +458,7 @@ impl CustomersApi {
             |v| {
                 v.reviewed_by = Some(by);
                 v.reviewed_at = Some(now);
+                Ok(())
             },
             |v| pb::ReviewVisitMinutesResponse { visit: Some(v) },
         )
@@ -469,6 +477,7 @@ impl CustomersApi {
             StepCall { call, roles: EDITORS, visit_id: &req.visit_id, etag: &req.etag, step: VisitStep::SendMinutes },
             |v| {
                 v.sent_at = Some(now);
+                Ok(())
             },
             |v| pb::SendVisitMinutesResponse { visit: Some(v) },
         )
@@ -496,6 +505,7 @@ impl CustomersApi {
             |v| {
                 v.receipt_confirmed_by = Some(by);
                 v.receipt_at = Some(now);
+                Ok(())
             },
             |v| pb::ConfirmVisitReceiptResponse { visit: Some(v) },
         )

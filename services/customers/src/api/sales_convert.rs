@@ -120,6 +120,7 @@ pub(crate) fn ownership(r: &OwnershipRecord) -> pb::OwnershipRecord {
         assigned_by: r.assigned_by.clone(),
         reason: r.reason.clone(),
         assign_time: Some(proto_time::to_proto(r.assigned_at)),
+        first_contact_override: r.first_contact_override,
     }
 }
 

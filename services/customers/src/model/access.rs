@@ -175,45 +175,13 @@ pub enum ReassignError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Classification, PartyKind};
 
     fn who(sub: &str, roles: &[Role], branch: Option<&str>) -> Principal {
         Principal { sub: sub.into(), roles: roles.to_vec(), branch: branch.map(Into::into) }
     }
 
     fn customer(owner: &str, branch: &str) -> Customer {
-        Customer {
-            id: crm_domain::ids::CustomerId::new(),
-            kind: PartyKind::Organization,
-            display_name: "x".into(),
-            legal_name: String::new(),
-            registration_number: None,
-            industry: String::new(),
-            size_band: None,
-            region: String::new(),
-            summary: String::new(),
-            source_channel: None,
-            tags: vec![],
-            phone: None,
-            email: None,
-            owner_id: owner.into(),
-            branch: branch.into(),
-            classification: Classification::INITIAL,
-            stage: Stage::Active,
-            referred_by: None,
-            contacts: vec![],
-            addresses: vec![],
-            created_by: owner.into(),
-            created_at: chrono::Utc::now(),
-            updated_at: chrono::Utc::now(),
-            version: 1,
-            collected_at: None,
-            entry_late: false,
-            assigned_at: None,
-            first_contact_due: None,
-            first_contact_at: None,
-            merged_from: vec![],
-        }
+        crate::model::sample_customer(owner, branch)
     }
 
     #[test]

@@ -30,19 +30,43 @@ pub fn first_contact_due(at: DateTime<Utc>) -> DateTime<Utc> {
     at + FIRST_CONTACT_WINDOW
 }
 
-/// CUS-4: while the owner's first-contact window is open, reassigning needs
-/// an explicit override (the reason is required anyway).
-pub fn may_reassign(c: &Customer, now: DateTime<Utc>, override_window: bool) -> Result<(), RuleViolation> {
+/// How a change of owner stands under CUS-4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reassignment {
+    /// The owner's first contact is overdue: the customer is free to move,
+    /// no reason needed.
+    Free,
+    /// The owner is inside the window or has made contact: moved only by an
+    /// explicit override, whose reason is recorded with the change.
+    Override,
+}
+
+/// CUS-4: only a customer whose first contact is overdue may be reassigned
+/// without a reason. One whose owner is still inside the 7-day window, or
+/// has made contact, needs an explicit override. An owner who registered
+/// the customer themselves has no clock: they collected the customer's
+/// details, so they are in contact from the start.
+pub fn may_reassign(c: &Customer, now: DateTime<Utc>, override_given: bool) -> Result<Reassignment, RuleViolation> {
     match (c.first_contact_due, c.first_contact_at) {
-        (Some(due), None) if now < due && !override_window => Err(RuleViolation::new(
+        (Some(due), None) if now >= due => Ok(Reassignment::Free),
+        _ if override_given => Ok(Reassignment::Override),
+        (Some(due), None) => Err(RuleViolation::new(
             "FIRST_CONTACT_WINDOW_OPEN",
             format!(
-                "{} has until {} to make first contact (CUS-4); to reassign now set override_first_contact_window",
+                "{} has until {} to make first contact (CUS-4); to reassign now set override_first_contact_window \
+                 and give the reason",
                 c.owner_id,
                 due.to_rfc3339()
             ),
         )),
-        _ => Ok(()),
+        _ => Err(RuleViolation::new(
+            "OWNER_IN_CONTACT",
+            format!(
+                "{} is in contact with this customer (CUS-4): only an overdue first contact frees a customer; to \
+                 reassign it set override_first_contact_window and give the reason",
+                c.owner_id
+            ),
+        )),
     }
 }
 
@@ -87,6 +111,33 @@ mod tests {
         let collected = at(2026, 9, 30, 2);
         assert!(!entry_late(&cal, collected, at(2026, 10, 9, 15)));
         assert!(entry_late(&cal, collected, at(2026, 10, 9, 16)));
+    }
+
+    /// CUS-4: only an overdue first contact frees a customer; inside the
+    /// window, after contact, and for the registering owner an override is
+    /// needed.
+    #[test]
+    fn only_an_overdue_first_contact_frees_a_customer() {
+        let assigned = at(2026, 11, 2, 2);
+        let mut c = crate::model::sample_customer("s1", "bj");
+        c.assigned_at = Some(assigned);
+        c.first_contact_due = Some(first_contact_due(assigned));
+        let inside = assigned + Duration::days(6);
+        let overdue = assigned + Duration::days(7);
+        let reason = |r: Result<Reassignment, RuleViolation>| r.map_err(|v| v.reason);
+        assert_eq!(reason(may_reassign(&c, inside, false)), Err("FIRST_CONTACT_WINDOW_OPEN"));
+        assert_eq!(reason(may_reassign(&c, inside, true)), Ok(Reassignment::Override));
+        assert_eq!(reason(may_reassign(&c, overdue, false)), Ok(Reassignment::Free));
+        assert_eq!(reason(may_reassign(&c, overdue, true)), Ok(Reassignment::Free));
+
+        // Contact made inside the window protects the owner for good.
+        c.first_contact_at = Some(assigned + Duration::days(1));
+        assert_eq!(reason(may_reassign(&c, overdue + Duration::days(30), false)), Err("OWNER_IN_CONTACT"));
+        assert_eq!(reason(may_reassign(&c, overdue, true)), Ok(Reassignment::Override));
+
+        // The owner who registered the customer has no clock and is in contact.
+        let own = crate::model::sample_customer("s1", "bj");
+        assert_eq!(reason(may_reassign(&own, overdue, false)), Err("OWNER_IN_CONTACT"));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod change;
+pub mod claims;
 pub mod contact_rules;
 pub mod import;
 pub mod input;
@@ -151,9 +152,54 @@ pub struct DuplicateCandidate {
     pub name_similarity: f64,
 }
 
+impl DuplicateCandidate {
+    /// The same registration number, phone or email: the same customer
+    /// (CUS-2), as opposed to a similar name only.
+    pub fn is_identity(&self) -> bool {
+        self.reasons.iter().any(|r| *r != DuplicateReason::SimilarName)
+    }
+}
+
 pub use search::DUPLICATE_NAME_SIMILARITY;
 
 pub use crm_domain::RuleViolation;
+
+/// A customer for unit tests of the rules: `owner`'s own, in `branch`.
+#[cfg(test)]
+pub(crate) fn sample_customer(owner: &str, branch: &str) -> Customer {
+    Customer {
+        id: crm_domain::ids::CustomerId::new(),
+        kind: PartyKind::Organization,
+        display_name: "x".into(),
+        legal_name: String::new(),
+        registration_number: None,
+        industry: String::new(),
+        size_band: None,
+        region: String::new(),
+        summary: String::new(),
+        source_channel: None,
+        tags: vec![],
+        phone: None,
+        email: None,
+        owner_id: owner.into(),
+        branch: branch.into(),
+        classification: Classification::INITIAL,
+        stage: Stage::Active,
+        referred_by: None,
+        contacts: vec![],
+        addresses: vec![],
+        created_by: owner.into(),
+        created_at: chrono::Utc::now(),
+        updated_at: chrono::Utc::now(),
+        version: 1,
+        collected_at: None,
+        entry_late: false,
+        assigned_at: None,
+        first_contact_due: None,
+        first_contact_at: None,
+        merged_from: vec![],
+    }
+}
 
 #[cfg(test)]
 mod tests {

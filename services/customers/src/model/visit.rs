@@ -3,6 +3,8 @@
 //! ones are flagged) → reviewed by the department manager → sent to the
 //! customer → receipt confirmed. Each step is its own RPC.
 
+use chrono::{DateTime, Utc};
+
 use super::RuleViolation;
 
 super::vocabulary!(VisitState {
@@ -67,6 +69,39 @@ impl VisitState {
     }
 }
 
+/// CUS-7: a visit is approved before it happens. An approval given after
+/// the planned time comes too late (the visit may already have happened
+/// without one): the salesperson plans it again with its new time.
+pub fn approval_in_time(planned_for: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), RuleViolation> {
+    if now > planned_for {
+        return Err(RuleViolation::new(
+            "VISIT_APPROVAL_LATE",
+            format!(
+                "the visit was planned for {}, which has passed: a visit is approved before it happens (CUS-7); \
+                 plan it again with its new time",
+                planned_for.to_rfc3339()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// CUS-7: the visit recorded as done happened after its approval.
+pub fn done_after_approval(approved_at: Option<DateTime<Utc>>, visited_at: DateTime<Utc>) -> Result<(), RuleViolation> {
+    match approved_at {
+        Some(approved) if visited_at < approved => Err(RuleViolation::new(
+            "VISIT_BEFORE_APPROVAL",
+            format!(
+                "the visit time {} is before the visit was approved at {}: a visit must be approved before it \
+                 happens (CUS-7)",
+                visited_at.to_rfc3339(),
+                approved.to_rfc3339()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,5 +133,16 @@ mod tests {
         // No step skips ahead: minutes cannot be submitted before the visit is done.
         assert!(VisitState::Approved.transition(VisitStep::SubmitMinutes).is_err());
         assert!(VisitState::Planned.transition(VisitStep::RecordDone).is_err());
+    }
+
+    #[test]
+    fn a_visit_is_approved_before_it_happens() {
+        let t = |h: i64| DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::hours(h);
+        assert_eq!(approval_in_time(t(10), t(9)), Ok(()));
+        assert_eq!(approval_in_time(t(10), t(10)), Ok(()));
+        assert_eq!(approval_in_time(t(10), t(11)).map_err(|v| v.reason), Err("VISIT_APPROVAL_LATE"));
+        assert_eq!(done_after_approval(Some(t(10)), t(10)), Ok(()));
+        assert_eq!(done_after_approval(Some(t(10)), t(12)), Ok(()));
+        assert_eq!(done_after_approval(Some(t(10)), t(9)).map_err(|v| v.reason), Err("VISIT_BEFORE_APPROVAL"));
     }
 }

@@ -29,6 +29,18 @@ pub async fn move_children(conn: &mut PgConnection, from: CustomerId, to: Custom
         let sql = format!("UPDATE customers.{table} SET customer_id = $2 WHERE customer_id = $1");
         sqlx::query(sqlx::AssertSqlSafe(sql)).bind(from.0).bind(to.0).execute(&mut *conn).await?;
     }
+    // Ownership claims move too, except a pending one whose claimant has
+    // one pending on the survivor already (one open claim per claimant):
+    // it stays on the merged id, which still resolves to the survivor.
+    sqlx::query(
+        "UPDATE customers.ownership_claims k SET customer_id = $2 WHERE k.customer_id = $1 AND NOT ( \
+           k.state = 'pending' AND EXISTS (SELECT 1 FROM customers.ownership_claims o \
+             WHERE o.customer_id = $2 AND o.claimant_id = k.claimant_id AND o.state = 'pending'))",
+    )
+    .bind(from.0)
+    .bind(to.0)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 

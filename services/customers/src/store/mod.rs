@@ -5,6 +5,7 @@
 mod audit;
 mod bulk;
 mod children;
+mod claims;
 mod docs;
 mod import;
 mod merge;
@@ -17,6 +18,7 @@ mod workflow;
 pub use audit::*;
 pub use bulk::*;
 pub use children::*;
+pub use claims::*;
 pub use docs::*;
 pub use import::*;
 pub use merge::*;
@@ -214,7 +216,7 @@ pub async fn registered_as(conn: &mut PgConnection, registration_number: &str) -
 /// Maps the unique registration number to the CUS-3 outcome.
 fn registration_conflict(e: sqlx::Error) -> Error {
     if crm_platform::error::violated_constraint(&e) == Some("customers_registration_number_key") {
-        Error::AlreadyRegistered { customer_id: None, owner_id: None }
+        Error::AlreadyRegistered { customer_id: None, owner_id: None, matched: vec!["registration_number"] }
     } else {
         Error::Db(e)
     }
@@ -310,16 +312,25 @@ pub async fn touch(conn: &mut PgConnection, id: CustomerId) -> Result<()> {
     Ok(())
 }
 
-pub async fn record_owner(conn: &mut PgConnection, c: &Customer, by: &str, reason: &str) -> Result<()> {
+/// One entry of the ownership history (CUS-3); `first_contact_override`
+/// says the owner's CUS-4 protection was overridden (with `reason`).
+pub async fn record_owner(
+    conn: &mut PgConnection,
+    c: &Customer,
+    by: &str,
+    reason: &str,
+    first_contact_override: bool,
+) -> Result<()> {
     sqlx::query(
-        "INSERT INTO customers.ownership_history (customer_id, owner_id, branch, assigned_by, reason) \
-         VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO customers.ownership_history (customer_id, owner_id, branch, assigned_by, reason, \
+         first_contact_override) VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(c.id.0)
     .bind(&c.owner_id)
     .bind(&c.branch)
     .bind(by)
     .bind(reason)
+    .bind(first_contact_override)
     .execute(conn)
     .await?;
     Ok(())

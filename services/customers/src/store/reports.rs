@@ -17,12 +17,13 @@ pub struct OwnershipRecord {
     pub assigned_by: String,
     pub reason: String,
     pub assigned_at: DateTime<Utc>,
+    pub first_contact_override: bool,
 }
 
 /// Every owner the customer (and the records merged into it) had, oldest first.
 pub async fn ownership_history(conn: &mut PgConnection, customer: CustomerId) -> Result<Vec<OwnershipRecord>> {
     Ok(sqlx::query_as(
-        "SELECT owner_id, branch, assigned_by, reason, assigned_at FROM customers.ownership_history \
+        "SELECT owner_id, branch, assigned_by, reason, assigned_at, first_contact_override FROM customers.ownership_history \
          WHERE customer_id = $1 OR customer_id IN (SELECT id FROM customers.customers WHERE merged_into = $1) \
          ORDER BY assigned_at, id",
     )

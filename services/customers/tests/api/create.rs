@@ -158,16 +158,16 @@ async fn every_bad_field_is_named_and_nothing_is_written() {
 }
 
 #[tokio::test]
-async fn likely_duplicates_are_reported_and_nothing_is_created_until_confirmed() {
+async fn similar_names_are_reported_and_nothing_is_created_until_confirmed() {
     let app = App::new().await;
     let mut s1 = app.sales("s1").await;
     let first = app.create(&mut s1, full_profile()).await;
 
     let mut s2 = app.sales("s2").await;
-    // Same phone typed differently, similar name, same region.
+    // A similar name in the same region, with a phone of its own.
     let again =
         pb::Customer {
-            display_name: "北京燃气集团公司".into(), phone: "+86 10 6552 1234".into(), ..org("", "CN-BJ")
+            display_name: "北京燃气集团公司".into(), phone: "+86 10 6552 9999".into(), ..org("", "CN-BJ")
         };
     let key = rid();
     let resp = s2
@@ -184,8 +184,7 @@ async fn likely_duplicates_are_reported_and_nothing_is_created_until_confirmed()
     let cand = &resp.duplicate_candidates[0];
     assert_eq!(cand.customer_id, first.id);
     assert_eq!(cand.owner_id, "s1");
-    assert!(cand.reasons.contains(&(pb::DuplicateReason::Phone as i32)));
-    assert!(cand.reasons.contains(&(pb::DuplicateReason::SimilarName as i32)));
+    assert_eq!(cand.reasons, vec![pb::DuplicateReason::SimilarName as i32]);
     assert_eq!(app.count("customers").await, 1);
 
     // The same key may now be used with confirmation: nothing was kept.
@@ -200,6 +199,174 @@ async fn likely_duplicates_are_reported_and_nothing_is_created_until_confirmed()
         .into_inner();
     assert_eq!(created.customer.expect("created").owner_id, "s2");
     assert_eq!(app.count("customers").await, 2);
+}
+
+/// Issue 14 (CUS-2/CUS-3): the same phone is the same customer. The second
+/// registration is refused, confirmed or not, naming the record and its
+/// owner; the salesperson claims it and a sales manager decides.
+#[tokio::test]
+async fn an_identity_match_is_refused_and_claimed_and_a_manager_decides() {
+    let app = App::new().await;
+    let mut s1 = app.sales("s1").await;
+    let first = app.create(&mut s1, full_profile()).await;
+    let mut s2 = app.sales("s2").await;
+    // The same phone typed differently, under another name.
+    let again =
+        pb::Customer {
+            display_name: "燃气集团北京分部".into(), phone: "+86 10 6552 1234".into(), ..org("", "CN-BJ")
+        };
+    for confirm in [false, true] {
+        let err = s2
+            .create_customer(pb::CreateCustomerRequest {
+                request_id: rid(),
+                customer: Some(again.clone()),
+                confirm_not_duplicate: confirm,
+            })
+            .await
+            .expect_err("the same customer");
+        assert_eq!((err.code(), reason(&err).as_str()), (Code::AlreadyExists, "CUSTOMER_ALREADY_REGISTERED"));
+        let info = tonic_types::StatusExt::get_details_error_info(&err).expect("info");
+        assert_eq!(info.metadata.get("customer_id"), Some(&first.id));
+        assert_eq!(info.metadata.get("owner_id").map(String::as_str), Some("s1"));
+        assert_eq!(info.metadata.get("matched").map(String::as_str), Some("phone"));
+        assert!(err.message().contains(&first.id) && err.message().contains("s1"), "{}", err.message());
+    }
+    // A contact's email is an identity too.
+    let by_email = pb::Customer { email: "WANG@bjgas.com.cn".into(), ..org("完全不同的公司", "CN-SH") };
+    let err = s2
+        .create_customer(pb::CreateCustomerRequest {
+            request_id: rid(),
+            customer: Some(by_email),
+            confirm_not_duplicate: true,
+        })
+        .await
+        .expect_err("the same customer");
+    assert_eq!(reason(&err), "CUSTOMER_ALREADY_REGISTERED");
+    assert_eq!(app.count("customers").await, 1, "nothing created");
+
+    // s2 claims it; a second claim while the first is pending is refused.
+    let claim = |why: &str| pb::FileOwnershipClaimRequest {
+        request_id: rid(),
+        customer_id: first.id.clone(),
+        reason: why.into(),
+    };
+    let filed =
+        s2.file_ownership_claim(claim("上月已拜访并报价")).await.expect("claim").into_inner().claim.expect("claim");
+    assert_eq!(
+        (filed.state, filed.owner_id.as_str(), filed.claimant_id.as_str()),
+        (pb::OwnershipClaimState::Pending as i32, "s1", "s2")
+    );
+    let err = s2.file_ownership_claim(claim("again")).await.expect_err("pending");
+    assert_eq!((err.code(), reason(&err).as_str()), (Code::FailedPrecondition, "CLAIM_PENDING"));
+    assert!(err.message().contains(&filed.id), "{}", err.message());
+    let err = s1.file_ownership_claim(claim("mine")).await.expect_err("own");
+    assert_eq!(reason(&err), "CLAIM_OWN_CUSTOMER");
+    let err = s2.file_ownership_claim(claim(" ")).await.expect_err("no reason");
+    assert_invalid(&err, "reason");
+
+    // Salespeople do not decide; the branch's sales manager does, with a reason.
+    let decide = |grant: bool, why: &str| pb::DecideOwnershipClaimRequest {
+        request_id: rid(),
+        claim_id: filed.id.clone(),
+        grant,
+        reason: why.into(),
+        etag: String::new(),
+    };
+    let err = s2.decide_ownership_claim(decide(true, "self-service")).await.expect_err("sales");
+    assert_eq!(err.code(), Code::PermissionDenied);
+    let mut mgr = app.manager().await;
+    let err = mgr.decide_ownership_claim(decide(true, "")).await.expect_err("no reason");
+    assert_invalid(&err, "reason");
+    assert_eq!(app.get(&first.id).await.owner_id, "s1", "nothing moved");
+
+    // The claims are listed for the claimant and the manager, not for s1.
+    let list = |c: &mut crate::helpers::Client| {
+        let mut c = c.clone();
+        async move {
+            c.list_ownership_claims(pb::ListOwnershipClaimsRequest::default()).await.expect("list").into_inner().claims
+        }
+    };
+    assert_eq!(list(&mut s2).await.len(), 1);
+    assert_eq!(list(&mut mgr).await.len(), 1);
+    assert!(list(&mut s1).await.is_empty());
+
+    let decided = mgr
+        .decide_ownership_claim(decide(true, "s2 的首次拜访在先"))
+        .await
+        .expect("grant")
+        .into_inner()
+        .claim
+        .expect("claim");
+    assert_eq!((decided.state, decided.decided_by.as_str()), (pb::OwnershipClaimState::Granted as i32, "mgr-bj"));
+    let now = app.get(&first.id).await;
+    assert_eq!(now.owner_id, "s2");
+    s2.get_customer(pb::GetCustomerRequest { id: first.id.clone() }).await.expect("the new owner sees it");
+    let err = mgr.decide_ownership_claim(decide(false, "changed my mind")).await.expect_err("decided");
+    assert_eq!(reason(&err), "CLAIM_DECIDED");
+    let history = mgr
+        .list_ownership_history(pb::ListOwnershipHistoryRequest { customer_id: first.id.clone() })
+        .await
+        .expect("history")
+        .into_inner()
+        .records;
+    let last = history.last().expect("the grant");
+    assert_eq!(last.owner_id, "s2");
+    assert!(last.reason.contains("s2 的首次拜访在先"), "{}", last.reason);
+    assert!(last.first_contact_override, "s1 was in contact: the decision overrode it");
+}
+
+/// A rejected claim leaves the customer where it is.
+#[tokio::test]
+async fn a_rejected_claim_moves_nothing() {
+    let app = App::new().await;
+    let mut s1 = app.sales("s1").await;
+    let first = app.create(&mut s1, full_profile()).await;
+    let mut s2 = app.sales("s2").await;
+    let filed = s2
+        .file_ownership_claim(pb::FileOwnershipClaimRequest {
+            request_id: rid(),
+            customer_id: first.id.clone(),
+            reason: "我也认识他们".into(),
+        })
+        .await
+        .expect("claim")
+        .into_inner()
+        .claim
+        .expect("claim");
+    let mut mgr = app.manager().await;
+    let decided = mgr
+        .decide_ownership_claim(pb::DecideOwnershipClaimRequest {
+            request_id: rid(),
+            claim_id: filed.id.clone(),
+            grant: false,
+            reason: "s1 登记在先且已联系".into(),
+            etag: filed.etag.clone(),
+        })
+        .await
+        .expect("reject")
+        .into_inner()
+        .claim
+        .expect("claim");
+    assert_eq!(decided.state, pb::OwnershipClaimState::Rejected as i32);
+    assert_eq!(app.get(&first.id).await.owner_id, "s1");
+    let pending = mgr
+        .list_ownership_claims(pb::ListOwnershipClaimsRequest {
+            state: pb::OwnershipClaimState::Pending as i32,
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .into_inner()
+        .claims;
+    assert!(pending.is_empty());
+    // A new claim may be filed once the first is decided.
+    s2.file_ownership_claim(pb::FileOwnershipClaimRequest {
+        request_id: rid(),
+        customer_id: first.id.clone(),
+        reason: "新的证据".into(),
+    })
+    .await
+    .expect("a new claim");
 }
 
 #[tokio::test]
@@ -230,10 +397,10 @@ async fn duplicates_are_found_by_contact_email_and_by_width_folded_names() {
             confirm_not_duplicate: false,
         })
         .await
-        .expect("ok")
-        .into_inner();
-    assert_eq!(by_email.duplicate_candidates.len(), 1);
-    assert_eq!(by_email.duplicate_candidates[0].reasons, vec![pb::DuplicateReason::Email as i32]);
+        .expect_err("a contact's email is an identity (CUS-2)");
+    assert_eq!(reason(&by_email), "CUSTOMER_ALREADY_REGISTERED");
+    let info = tonic_types::StatusExt::get_details_error_info(&by_email).expect("info");
+    assert_eq!(info.metadata.get("matched").map(String::as_str), Some("email"));
 
     // Same name in another region is not a duplicate.
     let other_region = s2
@@ -335,11 +502,11 @@ async fn a_registration_number_match_wins_over_many_weaker_candidates() {
     let registered = app
         .create(&mut s1, pb::Customer { registration_number: "91440300MA5FAAAA1X".into(), ..org("深圳甲", "CN-GD") })
         .await;
-    // Twelve records share a phone and a near-identical name: more evidence
-    // each than the registration number alone.
+    // Twelve records with a near-identical name, one of them with the phone:
+    // more evidence than the registration number alone.
     for i in 0..12 {
-        app.create(&mut s1, pb::Customer { phone: "13700137000".into(), ..org(&format!("广州物流{i}"), "CN-GD") })
-            .await;
+        let phone = if i == 0 { "13700137000" } else { "" };
+        app.create(&mut s1, pb::Customer { phone: phone.into(), ..org(&format!("广州物流{i}"), "CN-GD") }).await;
     }
     let mut s2 = app.sales("s2").await;
     let err = s2
@@ -411,7 +578,9 @@ async fn no_likely_duplicate_is_missed_among_hundreds_of_similar_names_and_ident
         .await;
 
     let mut s1 = app.client(&[Role::SalesManager], "m-hz", Some("hz")).await;
-    let resp = s1
+    // The phone match is an identity: the same customer, refused whatever
+    // the name (CUS-2), naming that record.
+    let err = s1
         .create_customer(pb::CreateCustomerRequest {
             request_id: rid(),
             customer: Some(pb::Customer {
@@ -420,17 +589,25 @@ async fn no_likely_duplicate_is_missed_among_hundreds_of_similar_names_and_ident
             confirm_not_duplicate: false,
         })
         .await
+        .expect_err("identity");
+    assert_eq!(reason(&err), "CUSTOMER_ALREADY_REGISTERED");
+    let info = tonic_types::StatusExt::get_details_error_info(&err).expect("info");
+    assert_eq!(info.metadata.get("customer_id"), Some(&phone_twin.id));
+    let resp = s1
+        .create_customer(pb::CreateCustomerRequest {
+            request_id: rid(),
+            customer: Some(org("杭州华润燃气有限公司", "CN-ZJ")),
+            confirm_not_duplicate: false,
+        })
+        .await
         .expect("answered")
         .into_inner();
     assert!(resp.customer.is_none());
     let names: Vec<&str> = resp.duplicate_candidates.iter().map(|d| d.display_name.as_str()).collect();
-    // The phone match first (an identity), then the similar name; none of
-    // the 400 other gas companies is similar enough.
-    assert_eq!(names, ["西湖物业", "华润燃气(杭州)有限公司"], "{:?}", resp.duplicate_candidates);
-    assert_eq!(resp.duplicate_candidates[0].customer_id, phone_twin.id);
-    assert_eq!(resp.duplicate_candidates[0].reasons, [pb::DuplicateReason::Phone as i32]);
-    assert_eq!(resp.duplicate_candidates[1].reasons, [pb::DuplicateReason::SimilarName as i32]);
-    assert!(resp.duplicate_candidates[1].name_similarity >= 0.99);
+    // Only the similar name; none of the 400 other gas companies is similar enough.
+    assert_eq!(names, ["华润燃气(杭州)有限公司"], "{:?}", resp.duplicate_candidates);
+    assert_eq!(resp.duplicate_candidates[0].reasons, [pb::DuplicateReason::SimilarName as i32]);
+    assert!(resp.duplicate_candidates[0].name_similarity >= 0.99);
     // In another region the same name is not a likely duplicate.
     let elsewhere = s1
         .create_customer(pb::CreateCustomerRequest {

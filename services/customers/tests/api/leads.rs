@@ -141,21 +141,35 @@ async fn first_contact_is_due_within_seven_days_and_an_interaction_stops_the_clo
     let mut s2 = app.sales("s2").await;
     assert!(overdue(s2.list_overdue_first_contacts(list()).await.expect("none").into_inner()).is_empty());
 
-    // After the deadline a manager may reassign without an override.
-    mgr.assign_owner(pb::AssignOwnerRequest {
+    // Issue 14 (CUS-4): s1 made contact with a, so a is not freed by the
+    // deadline passing; a plain reassignment is refused and nothing moves.
+    let plain = |id: &str| pb::AssignOwnerRequest {
         request_id: rid(),
-        customer_id: b.id.clone(),
+        customer_id: id.into(),
         owner_id: "s2".into(),
         branch: String::new(),
-        reason: "no first contact in 7 days".into(),
+        reason: String::new(),
         etag: String::new(),
         override_first_contact_window: false,
-    })
-    .await
-    .expect("reassign after the deadline");
+    };
+    let err = mgr.assign_owner(plain(&a.id)).await.expect_err("owner in contact");
+    assert_eq!((err.code(), reason(&err).as_str()), (Code::FailedPrecondition, "OWNER_IN_CONTACT"));
+    assert_eq!(app.get(&a.id).await.owner_id, "s1");
+
+    // After the deadline a manager may reassign b without an override or a reason.
+    mgr.assign_owner(plain(&b.id)).await.expect("reassign after the deadline");
     assert!(overdue(mgr.list_overdue_first_contacts(list()).await.expect("list").into_inner()).is_empty());
     let fresh = app.get(&b.id).await;
     assert!(fresh.first_contact_time.is_none() && fresh.first_contact_due_time.is_some(), "s2's clock starts");
+    let history = mgr
+        .list_ownership_history(pb::ListOwnershipHistoryRequest { customer_id: b.id.clone() })
+        .await
+        .expect("history")
+        .into_inner()
+        .records;
+    let last = history.last().expect("the reassignment");
+    assert!(last.reason.starts_with("first contact overdue since"), "{}", last.reason);
+    assert!(!last.first_contact_override);
 }
 
 #[tokio::test]
@@ -178,6 +192,14 @@ async fn reassigning_inside_the_window_needs_the_override() {
     assert_eq!(app.get(&c.id).await.owner_id, "s1");
     mgr.assign_owner(req(true)).await.expect("override");
     assert_eq!(app.get(&c.id).await.owner_id, "s2");
+    let history = mgr
+        .list_ownership_history(pb::ListOwnershipHistoryRequest { customer_id: c.id.clone() })
+        .await
+        .expect("history")
+        .into_inner()
+        .records;
+    let last = history.last().expect("the reassignment");
+    assert_eq!((last.reason.as_str(), last.first_contact_override), ("s1 on leave", true), "recorded with the change");
 }
 
 #[tokio::test]

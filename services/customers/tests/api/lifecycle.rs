@@ -122,8 +122,28 @@ async fn a_manager_reassigns_and_visibility_follows_the_owner() {
     let err = s2.assign_owner(assign("s2", "")).await.expect_err("sales");
     assert_eq!(err.code(), Code::PermissionDenied);
 
+    // s1 registered the customer and so is in contact with it (CUS-4): only
+    // an override with a reason moves it.
     let mut mgr = app.manager().await;
-    let got = mgr.assign_owner(assign("s2", "")).await.expect("assign").into_inner().customer.expect("customer");
+    let err = mgr.assign_owner(assign("s2", "")).await.expect_err("owner in contact");
+    assert_eq!((err.code(), reason(&err).as_str()), (Code::FailedPrecondition, "OWNER_IN_CONTACT"));
+    let err = mgr
+        .assign_owner(pb::AssignOwnerRequest {
+            reason: " ".into(),
+            override_first_contact_window: true,
+            ..assign("s2", "")
+        })
+        .await
+        .expect_err("override without a reason");
+    assert_invalid(&err, "reason");
+    assert_eq!(app.get(&c.id).await.owner_id, "s1", "nothing moved");
+    let got = mgr
+        .assign_owner(pb::AssignOwnerRequest { override_first_contact_window: true, ..assign("s2", "") })
+        .await
+        .expect("assign")
+        .into_inner()
+        .customer
+        .expect("customer");
     assert_eq!(got.owner_id, "s2");
     assert_eq!(got.branch, "bj");
     s2.get_customer(pb::GetCustomerRequest { id: c.id.clone() }).await.expect("new owner sees it");
@@ -136,7 +156,7 @@ async fn a_manager_reassigns_and_visibility_follows_the_owner() {
     assert_eq!(err.code(), Code::PermissionDenied);
     assert_eq!(reason(&err), "OTHER_BRANCH");
     let err = mgr
-        .assign_owner(pb::AssignOwnerRequest { owner_id: " ".into(), reason: "".into(), ..assign("", "") })
+        .assign_owner(pb::AssignOwnerRequest { owner_id: " ".into(), reason: "理".repeat(1001), ..assign("", "") })
         .await
         .expect_err("bad");
     assert_invalid(&err, "owner_id");

@@ -199,6 +199,12 @@ async fn minutes_later_than_two_working_days_are_flagged() {
     bm.approve_visit(pb::ApproveVisitRequest { request_id: rid(), visit_id: v.id.clone(), etag: String::new() })
         .await
         .expect("approve");
+    // The approval was given a week before the visit (time passes).
+    sqlx::query("UPDATE customers.visits SET approved_at = now() - interval '8 days' WHERE id = $1::uuid")
+        .bind(&v.id)
+        .execute(&app.pool)
+        .await
+        .expect("time passes");
     let v = s1
         .record_visit_done(pb::RecordVisitDoneRequest {
             request_id: rid(),
@@ -234,4 +240,61 @@ async fn minutes_later_than_two_working_days_are_flagged() {
         .await
         .expect_err("future");
     assert_invalid(&err, "visit_time");
+}
+
+/// Issue 14 (CUS-7): a visit is approved before it happens. A visit recorded
+/// as done before its approval is refused, and so is an approval given
+/// after the planned time; nothing changes.
+#[tokio::test]
+async fn a_visit_happens_after_its_approval() {
+    let app = App::new().await;
+    let mut s1 = app.sales("s1").await;
+    let (_, v) = planned(&app, &mut s1).await;
+    let mut bm = app.client(&[Role::BranchManager], "bm-bj", Some("bj")).await;
+    let approved = bm
+        .approve_visit(pb::ApproveVisitRequest { request_id: rid(), visit_id: v.id.clone(), etag: String::new() })
+        .await
+        .expect("approve")
+        .into_inner()
+        .visit
+        .expect("visit");
+    let err = s1
+        .record_visit_done(pb::RecordVisitDoneRequest {
+            request_id: rid(),
+            visit_id: v.id.clone(),
+            visit_time: Some(to_proto(Utc::now() - Duration::days(4))),
+            etag: String::new(),
+        })
+        .await
+        .expect_err("done before it was approved");
+    assert_eq!((err.code(), reason(&err).as_str()), (Code::FailedPrecondition, "VISIT_BEFORE_APPROVAL"));
+    let listed =
+        s1.list_visits(pb::ListVisitsRequest { customer_id: v.customer_id.clone() }).await.expect("list").into_inner();
+    assert_eq!(listed.visits, vec![approved], "nothing changed");
+
+    // A plan whose time has passed is not approved after the fact.
+    let past = s1
+        .plan_visit(pb::PlanVisitRequest {
+            request_id: rid(),
+            visit: Some(pb::Visit {
+                customer_id: v.customer_id.clone(),
+                purpose: "补登拜访".into(),
+                plan_time: Some(to_proto(Utc::now() - Duration::hours(3))),
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("plan")
+        .into_inner()
+        .visit
+        .expect("visit");
+    let err = bm
+        .approve_visit(pb::ApproveVisitRequest { request_id: rid(), visit_id: past.id.clone(), etag: String::new() })
+        .await
+        .expect_err("approved late");
+    assert_eq!((err.code(), reason(&err).as_str()), (Code::FailedPrecondition, "VISIT_APPROVAL_LATE"));
+    let listed =
+        s1.list_visits(pb::ListVisitsRequest { customer_id: v.customer_id.clone() }).await.expect("list").into_inner();
+    let still = listed.visits.iter().find(|x| x.id == past.id).expect("the late plan");
+    assert_eq!((still.state, still.approved_by.as_str()), (pb::VisitState::Planned as i32, ""), "nothing changed");
 }
