@@ -87,6 +87,13 @@ impl WorkingCalendar {
         at.with_timezone(&self.zone).date_naive()
     }
 
+    /// The calendar date a deadline falls due: its local date, except that a
+    /// deadline at local midnight ("by the end of the 6th", stored as the 7th
+    /// 00:00) falls due on the day before.
+    pub fn due_date(&self, deadline: DateTime<Utc>) -> NaiveDate {
+        self.local_date(deadline - chrono::Duration::microseconds(1))
+    }
+
     /// "Within `n` working days of `start`": the end (local midnight) of the
     /// `n`th working day after the local date of `start`. Something received
     /// on Friday with 2 working days is due by the end of Tuesday.
@@ -223,5 +230,17 @@ mod tests {
             let start = Utc.timestamp_opt(secs, 0).single().unwrap_or_default();
             prop_assert!(cal.working_days_deadline(start, n) > start);
         }
+    }
+
+    /// Issue 14: "by the end of 2027-01-06" is 2027-01-07 00:00 Shanghai
+    /// and falls due on the 6th; a deadline during the day on its own date.
+    #[test]
+    fn a_deadline_at_midnight_falls_due_the_day_before() {
+        let cal = WorkingCalendar::default();
+        let day = |d: u32| NaiveDate::from_ymd_opt(2027, 1, d).unwrap_or_default();
+        assert_eq!(cal.due_date(cal.start_of_day(day(7))), day(6));
+        let afternoon = cal.start_of_day(day(7)) + chrono::Duration::hours(15);
+        assert_eq!(cal.due_date(afternoon), day(7));
+        assert_eq!(cal.due_date(cal.working_days_deadline(cal.start_of_day(day(4)), 2)), day(6));
     }
 }

@@ -54,7 +54,7 @@ impl ComplaintsApi {
         store::save_compensation(&mut tx, c.id, &m).await?;
         let note = format!("{} {}", amount.amount_minor(), amount.currency().code());
         let s = step("compensation proposed", from, &c, who, at, note);
-        Self::finish_change(call, tx, &c, s, |p| pb::ProposeCompensationResponse { complaint: Some(p) }).await
+        self.finish_change(call, tx, &c, s, |p| pb::ProposeCompensationResponse { complaint: Some(p) }).await
     }
 
     pub(super) async fn approve_compensation(
@@ -91,6 +91,6 @@ impl ComplaintsApi {
         let from = c.state;
         c.state = to;
         let s = step("compensation approved", from, &c, who, at, String::new());
-        Self::finish_change(call, tx, &c, s, |p| pb::ApproveCompensationResponse { complaint: Some(p) }).await
+        self.finish_change(call, tx, &c, s, |p| pb::ApproveCompensationResponse { complaint: Some(p) }).await
     }
 }

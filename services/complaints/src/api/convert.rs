@@ -2,7 +2,7 @@
 //! (field paths in every violation), model values become responses.
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use crm_domain::{Currency, Invalid, Money, ids::CustomerId, page, text};
+use crm_domain::{Currency, Invalid, Money, WorkingCalendar, ids::CustomerId, page, text};
 use crm_platform::{Violations, proto_time};
 use crm_proto::{common::v1 as common, complaints::v1 as pb};
 use tonic::Status;
@@ -84,6 +84,44 @@ pub(crate) fn complaint_id(v: &mut Violations, field: &str, s: &str) -> Option<C
     v.check(field, ComplaintId::parse(s))
 }
 
+/// A complaint number as staff read it out or type it (`cmp-2026-000123`,
+/// full-width digits, spaces): `CMP-<year>-<6 digits>` (CMP-1).
+pub(crate) fn complaint_number(s: &str) -> Result<String, Invalid> {
+    let folded: String =
+        crm_domain::name::width_fold(s).chars().filter(|c| !c.is_whitespace()).collect::<String>().to_uppercase();
+    let parts: Vec<&str> = folded.split('-').collect();
+    match parts.as_slice() {
+        ["CMP", year, seq]
+            if year.len() == 4
+                && seq.len() == 6
+                && year.bytes().all(|b| b.is_ascii_digit())
+                && seq.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            Ok(folded)
+        }
+        _ => Err(Invalid::new("must be a complaint number like CMP-2026-000123")),
+    }
+}
+
+/// GetComplaint's `id`: the complaint's UUID or its number.
+pub(crate) enum ComplaintRef {
+    Id(ComplaintId),
+    Number(String),
+}
+
+pub(crate) fn complaint_ref(v: &mut Violations, field: &str, s: &str) -> Option<ComplaintRef> {
+    if let Ok(id) = ComplaintId::parse(s) {
+        return Some(ComplaintRef::Id(id));
+    }
+    match complaint_number(s) {
+        Ok(n) => Some(ComplaintRef::Number(n)),
+        Err(_) => {
+            v.add(field, "must be a complaint id (UUID) or number (CMP-2026-000123)");
+            None
+        }
+    }
+}
+
 pub(crate) fn etag(s: &str) -> Option<&str> {
     let s = s.trim();
     (!s.is_empty()).then_some(s)
@@ -115,7 +153,7 @@ fn date_in(d: &common::Date) -> Result<NaiveDate, Invalid> {
     }
 }
 
-fn date_out(d: NaiveDate) -> common::Date {
+pub(crate) fn date_out(d: NaiveDate) -> common::Date {
     common::Date { year: d.year(), month: d.month() as i32, day: d.day() as i32 }
 }
 
@@ -298,12 +336,17 @@ pub(crate) fn list_filter(req: &pb::ListComplaintsRequest) -> Result<(ListFilter
         v.check("customer_id", CustomerId::parse(&req.customer_id)).map(|c| c.0)
     };
     let department = v.check("department", text::single_line(&req.department, 100)).filter(|d| !d.is_empty());
+    let number = if req.number.trim().is_empty() { None } else { v.check("number", complaint_number(&req.number)) };
+    let text =
+        v.check("text", text::single_line(&crm_domain::name::width_fold(&req.text), 100)).filter(|t| !t.is_empty());
     let f = ListFilter {
         state: v.check("state", state_in(req.state)).flatten(),
         customer_id,
         category: v.check("category", category_in(req.category)).flatten(),
         department,
         urgency: v.check("urgency", urgency_in(req.urgency)).flatten(),
+        number,
+        text,
     };
     v.finish()?;
     let fp = page::fingerprint(&[
@@ -312,6 +355,8 @@ pub(crate) fn list_filter(req: &pb::ListComplaintsRequest) -> Result<(ListFilter
         f.category.map(|s| s.as_str()).unwrap_or_default().as_bytes(),
         f.department.clone().unwrap_or_default().as_bytes(),
         f.urgency.map(|s| s.as_str()).unwrap_or_default().as_bytes(),
+        f.number.clone().unwrap_or_default().as_bytes(),
+        f.text.clone().unwrap_or_default().as_bytes(),
     ]);
     Ok((f, fp))
 }
@@ -333,7 +378,9 @@ fn opt_ts(t: Option<DateTime<Utc>>) -> Option<prost_types::Timestamp> {
     t.map(proto_time::to_proto)
 }
 
-pub(crate) fn complaint(c: &Complaint) -> pb::Complaint {
+/// The complaint as the API shows it; `cal` gives each deadline's calendar
+/// date (a deadline at local midnight falls due the day before).
+pub(crate) fn complaint(c: &Complaint, cal: &WorkingCalendar) -> pb::Complaint {
     let round = c.current_round();
     pb::Complaint {
         id: c.id.to_string(),
@@ -360,8 +407,9 @@ pub(crate) fn complaint(c: &Complaint) -> pb::Complaint {
         round: c.round,
         reopen_count: c.reopen_count,
         answer_due_at: round.and_then(|r| ts(r.answer_due_at)),
+        answer_due_date: round.map(|r| date_out(cal.due_date(r.answer_due_at))),
         committed_answer_at: round.and_then(|r| opt_ts(r.committed_answer_at)),
-        rounds: c.rounds.iter().map(round_out).collect(),
+        rounds: c.rounds.iter().map(|r| round_out(r, cal)).collect(),
         escalations: c.escalations.iter().map(escalation).collect(),
         compensation: c.compensation.as_ref().map(|m| pb::Compensation {
             amount: Some(common::Money {
@@ -387,11 +435,12 @@ pub(crate) fn complaint(c: &Complaint) -> pb::Complaint {
     }
 }
 
-fn round_out(r: &Round) -> pb::Round {
+fn round_out(r: &Round, cal: &WorkingCalendar) -> pb::Round {
     pb::Round {
         number: r.number,
         opened_at: ts(r.opened_at),
         answer_due_at: ts(r.answer_due_at),
+        answer_due_date: Some(date_out(cal.due_date(r.answer_due_at))),
         committed_answer_at: opt_ts(r.committed_answer_at),
         investigated_by: r.investigated_by.clone().unwrap_or_default(),
         investigation_started_at: opt_ts(r.investigation_started_at),

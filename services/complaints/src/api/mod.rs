@@ -105,6 +105,7 @@ impl ComplaintsApi {
     /// Saves the complaint (new etag), records the step, reads it back as
     /// stored, builds the response, stores it with the key and commits.
     async fn finish_change<R: Message>(
+        &self,
         call: IdempotentCall,
         mut tx: Transaction<'static, Postgres>,
         c: &Complaint,
@@ -116,7 +117,7 @@ impl ComplaintsApi {
         let saved = store::load(&mut tx, c.id, false)
             .await?
             .ok_or_else(|| Error::Corrupt(format!("complaint {} vanished inside its transaction", c.id)))?;
-        let response = respond(convert::complaint(&saved));
+        let response = respond(convert::complaint(&saved, &self.calendar));
         call.commit(tx, &response).await?;
         Ok(response)
     }

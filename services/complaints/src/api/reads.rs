@@ -17,15 +17,32 @@ const MAX_WITHIN_HOURS: i32 = 720;
 
 impl ComplaintsApi {
     pub(super) async fn get(&self, _caller: &Caller, req: pb::GetComplaintRequest) -> Result<pb::GetComplaintResponse> {
+        // By id or by number: the service desk is phoned about
+        // "CMP-2026-000123". `number` and `id` name the same thing.
         let mut v = Violations::default();
-        let id = convert::complaint_id(&mut v, "id", &req.id);
+        let (field, given) = match (req.id.trim(), req.number.trim()) {
+            ("", "") => ("id", ""),
+            (id, "") => ("id", id),
+            ("", number) => ("number", number),
+            _ => {
+                v.add("number", "give the id or the number, not both");
+                ("id", req.id.as_str())
+            }
+        };
+        let which = convert::complaint_ref(&mut v, field, given);
         v.finish()?;
-        let Some(id) = id else { return Err(Error::Corrupt("validated id missing".into())) };
+        let Some(which) = which else { return Err(Error::Corrupt("validated id missing".into())) };
         let mut conn = self.pool.acquire().await?;
+        let id = match which {
+            convert::ComplaintRef::Id(id) => id,
+            convert::ComplaintRef::Number(n) => store::id_by_number(&mut conn, &n)
+                .await?
+                .ok_or_else(|| Error::NotFound { resource: "complaint", id: n.clone() })?,
+        };
         let c = store::load(&mut conn, id, false)
             .await?
             .ok_or_else(|| Error::NotFound { resource: "complaint", id: id.to_string() })?;
-        Ok(pb::GetComplaintResponse { complaint: Some(convert::complaint(&c)) })
+        Ok(pb::GetComplaintResponse { complaint: Some(convert::complaint(&c, &self.calendar)) })
     }
 
     pub(super) async fn list(
@@ -45,7 +62,10 @@ impl ComplaintsApi {
             Some(last) if more => PageToken { after: last.id.0, filter: fingerprint }.encode(),
             _ => String::new(),
         };
-        Ok(pb::ListComplaintsResponse { complaints: rows.iter().map(convert::complaint).collect(), next_page_token })
+        Ok(pb::ListComplaintsResponse {
+            complaints: rows.iter().map(|c| convert::complaint(c, &self.calendar)).collect(),
+            next_page_token,
+        })
     }
 
     pub(super) async fn list_due(
@@ -74,9 +94,10 @@ impl ComplaintsApi {
             complaints: rows
                 .iter()
                 .map(|(c, due)| pb::DueComplaint {
-                    complaint: Some(convert::complaint(c)),
+                    complaint: Some(convert::complaint(c, &self.calendar)),
                     due_at: Some(crm_platform::proto_time::to_proto(*due)),
                     overdue: *due < at,
+                    due_date: Some(convert::date_out(self.calendar.due_date(*due))),
                 })
                 .collect(),
             next_page_token,

@@ -68,7 +68,7 @@ impl ComplaintsApi {
         // CMP-3: acceptance notifies the quality manager.
         events::emit(&mut tx, c.id.0, at, events::accepted(&c, &who.sub)).await?;
         let s = step("accepted", from, &c, who, at, note);
-        Self::finish_change(call, tx, &c, s, |p| pb::AcceptComplaintResponse { complaint: Some(p) }).await
+        self.finish_change(call, tx, &c, s, |p| pb::AcceptComplaintResponse { complaint: Some(p) }).await
     }
 
     pub(super) async fn reject(
@@ -98,7 +98,7 @@ impl ComplaintsApi {
         // A rejected complaint is final: closed for everyone counting open ones.
         events::emit(&mut tx, c.id.0, at, events::closed(&c, &who.sub)).await?;
         let s = step("rejected", from, &c, who, at, format!("{}: {note}", reason.as_str()));
-        Self::finish_change(call, tx, &c, s, |p| pb::RejectComplaintResponse { complaint: Some(p) }).await
+        self.finish_change(call, tx, &c, s, |p| pb::RejectComplaintResponse { complaint: Some(p) }).await
     }
 
     pub(super) async fn start_investigation(
@@ -125,7 +125,7 @@ impl ComplaintsApi {
         round.investigation_started_at = Some(at);
         store::save_round(&mut tx, id, round).await?;
         let s = step("investigation started", from, &c, who, at, String::new());
-        Self::finish_change(call, tx, &c, s, |p| pb::StartInvestigationResponse { complaint: Some(p) }).await
+        self.finish_change(call, tx, &c, s, |p| pb::StartInvestigationResponse { complaint: Some(p) }).await
     }
 
     pub(super) async fn escalate(
@@ -177,7 +177,7 @@ impl ComplaintsApi {
         store::insert_escalation(&mut tx, c.id, &e).await?;
         let note = format!("{} → {}: {reason}", from_level.as_str(), to_level.as_str());
         let s = step("escalated", from, &c, who, at, note);
-        Self::finish_change(call, tx, &c, s, |p| pb::EscalateComplaintResponse { complaint: Some(p) }).await
+        self.finish_change(call, tx, &c, s, |p| pb::EscalateComplaintResponse { complaint: Some(p) }).await
     }
 
     pub(super) async fn record_retest(
@@ -206,7 +206,7 @@ impl ComplaintsApi {
         round.retest = Some(retest);
         store::save_round(&mut tx, id, round).await?;
         let s = step("re-test recorded", from, &c, who, at, note);
-        Self::finish_change(call, tx, &c, s, |p| pb::RecordRetestResponse { complaint: Some(p) }).await
+        self.finish_change(call, tx, &c, s, |p| pb::RecordRetestResponse { complaint: Some(p) }).await
     }
 
     pub(super) async fn approve_amendment(
@@ -238,7 +238,7 @@ impl ComplaintsApi {
         store::save_round(&mut tx, cid, round).await?;
         events::emit(&mut tx, cid.0, at, events::report_amended(&c, &who.sub)).await?;
         let s = step("amendment approved", from, &c, who, at, String::new());
-        Self::finish_change(call, tx, &c, s, |p| pb::ApproveAmendmentResponse { complaint: Some(p) }).await
+        self.finish_change(call, tx, &c, s, |p| pb::ApproveAmendmentResponse { complaint: Some(p) }).await
     }
 
     pub(super) async fn resolve(
@@ -269,7 +269,7 @@ impl ComplaintsApi {
         round.resolved_at = Some(at);
         store::save_round(&mut tx, id, round).await?;
         let s = step("resolved", from, &c, who, at, note);
-        Self::finish_change(call, tx, &c, s, |p| pb::ResolveComplaintResponse { complaint: Some(p) }).await
+        self.finish_change(call, tx, &c, s, |p| pb::ResolveComplaintResponse { complaint: Some(p) }).await
     }
 
     pub(super) async fn commit_answer_time(
@@ -297,7 +297,7 @@ impl ComplaintsApi {
         round.committed_answer_at = Some(committed);
         store::save_round(&mut tx, id, round).await?;
         let s = step("answer time committed", from, &c, who, at, committed.to_rfc3339());
-        Self::finish_change(call, tx, &c, s, |p| pb::CommitAnswerTimeResponse { complaint: Some(p) }).await
+        self.finish_change(call, tx, &c, s, |p| pb::CommitAnswerTimeResponse { complaint: Some(p) }).await
     }
 
     pub(super) async fn answer(
@@ -327,7 +327,7 @@ impl ComplaintsApi {
         store::save_round(&mut tx, id, round).await?;
         let note = if on_time { "on time" } else { "late" };
         let s = step("answered", from, &c, who, at, note.to_string());
-        Self::finish_change(call, tx, &c, s, |p| pb::AnswerComplaintResponse { complaint: Some(p) }).await
+        self.finish_change(call, tx, &c, s, |p| pb::AnswerComplaintResponse { complaint: Some(p) }).await
     }
 
     pub(super) async fn record_feedback(
@@ -378,6 +378,6 @@ impl ComplaintsApi {
             "reopened"
         };
         let s = step(action, from, &c, who, at, feedback);
-        Self::finish_change(call, tx, &c, s, |p| pb::RecordFeedbackResponse { complaint: Some(p) }).await
+        self.finish_change(call, tx, &c, s, |p| pb::RecordFeedbackResponse { complaint: Some(p) }).await
     }
 }

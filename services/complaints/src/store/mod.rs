@@ -213,6 +213,15 @@ pub async fn save_complaint(conn: &mut PgConnection, c: &Complaint, at: DateTime
 /// One complaint with its rounds, escalations, compensation and history;
 /// `lock` takes its row lock for a change.
 #[tracing::instrument(skip(conn))]
+/// The id of the complaint numbered `number` (CMP-2026-000123), if any.
+pub async fn id_by_number(conn: &mut PgConnection, number: &str) -> Result<Option<ComplaintId>> {
+    let id: Option<Uuid> = sqlx::query_scalar("SELECT id FROM complaints.complaints WHERE number = $1")
+        .bind(number)
+        .fetch_optional(conn)
+        .await?;
+    Ok(id.map(ComplaintId))
+}
+
 pub async fn load(conn: &mut PgConnection, id: ComplaintId, lock: bool) -> Result<Option<Complaint>> {
     let sql = if lock {
         concat!("SELECT ", complaint_columns!(), " FROM complaints.complaints c WHERE c.id = $1 FOR UPDATE")

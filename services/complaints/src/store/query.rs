@@ -21,6 +21,10 @@ pub struct ListFilter {
     pub category: Option<Category>,
     pub department: Option<String>,
     pub urgency: Option<Urgency>,
+    /// The complaint's number, exactly (normalised by the caller).
+    pub number: Option<String>,
+    /// A substring of the number, the customer's name or the description.
+    pub text: Option<String>,
 }
 
 /// A page of complaints in id (creation) order, one more than `limit` when
@@ -42,6 +46,16 @@ pub async fn list(conn: &mut PgConnection, f: &ListFilter, after: Option<Uuid>, 
     }
     if let Some(v) = f.urgency {
         q.push(" AND c.urgency = ").push_bind(v.as_str());
+    }
+    if let Some(v) = &f.number {
+        q.push(" AND c.number = ").push_bind(v.clone());
+    }
+    if let Some(v) = &f.text {
+        // LIKE's wildcards in the text are matched literally.
+        let pattern = format!("%{}%", v.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+        q.push(" AND (c.number ILIKE ").push_bind(pattern.clone());
+        q.push(" OR c.customer_name ILIKE ").push_bind(pattern.clone());
+        q.push(" OR c.description ILIKE ").push_bind(pattern).push(")");
     }
     if let Some(a) = after {
         q.push(" AND c.id > ").push_bind(a);

@@ -11,7 +11,7 @@ async fn roles_are_checked_per_rpc() {
     let app = App::new().await;
     let cust = app.customer("甲", None, None).await;
     let c = app.register(&cust, pb::Category::Billing).await;
-    let get = || pb::GetComplaintRequest { id: c.id.clone() };
+    let get = || pb::GetComplaintRequest { id: c.id.clone(), number: String::new() };
 
     // Sales do not read complaints here; auditors read but never write.
     let mut sales = app.client(&[Role::Sales], "s1").await;

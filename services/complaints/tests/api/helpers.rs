@@ -137,7 +137,7 @@ impl App {
     pub async fn get(&self, id: &str) -> pb::Complaint {
         self.admin()
             .await
-            .get_complaint(pb::GetComplaintRequest { id: id.into() })
+            .get_complaint(pb::GetComplaintRequest { id: id.into(), number: String::new() })
             .await
             .expect("get")
             .into_inner()

@@ -6,7 +6,7 @@ use crm_platform::proto_time;
 use crm_proto::{common::v1::Money, complaints::v1 as pb, customers::v1 as cpb};
 use tonic::Code;
 
-use crate::helpers::{App, assert_invalid, assert_rule, reason, rid};
+use crate::helpers::{App, assert_invalid, assert_rule, reason, registration, rid};
 
 #[tokio::test]
 async fn compensation_is_proposed_approved_by_another_manager_and_put_in_the_outbox() {
@@ -127,10 +127,15 @@ async fn lists_filter_and_page_in_creation_order() {
         .await
         .expect_err("bad id");
     assert_invalid(&err, "customer_id");
-    let err =
-        qm.get_complaint(pb::GetComplaintRequest { id: uuid::Uuid::now_v7().to_string() }).await.expect_err("unknown");
+    let err = qm
+        .get_complaint(pb::GetComplaintRequest { id: uuid::Uuid::now_v7().to_string(), number: String::new() })
+        .await
+        .expect_err("unknown");
     assert_eq!(err.code(), Code::NotFound);
-    assert_invalid(&qm.get_complaint(pb::GetComplaintRequest { id: "nope".into() }).await.expect_err("bad"), "id");
+    assert_invalid(
+        &qm.get_complaint(pb::GetComplaintRequest { id: "nope".into(), number: String::new() }).await.expect_err("bad"),
+        "id",
+    );
 }
 
 #[tokio::test]
@@ -204,4 +209,70 @@ async fn stats_count_response_times_on_time_share_and_satisfaction() {
         .await
         .expect_err("from");
     assert_invalid(&err, "from");
+}
+
+/// Issue 14: the service desk is phoned about "CMP-2026-000123". A complaint
+/// is read by its number as typed (any case, full-width digits) and listed
+/// by number, customer name or a word of its description; bad numbers are
+/// refused and an unknown one is NOT_FOUND.
+#[tokio::test]
+async fn a_complaint_is_found_by_its_number_and_by_text() {
+    let app = App::new().await;
+    let a = app.customer("杭州华润燃气有限公司", None, None).await;
+    let b = app.customer("西湖物业", None, None).await;
+    let c1 = app.register(&a, pb::Category::Billing).await;
+    let mut other = registration(&b, pb::Category::Billing);
+    other.description = "抄表员未按时上门，账单估算偏高".into();
+    let c2 = app.desk().await.register_complaint(other).await.expect("register").into_inner().complaint.expect("c2");
+    let mut qm = app.quality().await;
+
+    let get = |id: &str, number: &str| pb::GetComplaintRequest { id: id.into(), number: number.into() };
+    let by_number = qm.get_complaint(get("", &c2.number)).await.expect("by number").into_inner().complaint;
+    assert_eq!(by_number.map(|c| c.id), Some(c2.id.clone()));
+    let typed = c2.number.to_lowercase().replace('0', "０");
+    let in_id = qm.get_complaint(get(&typed, "")).await.expect("number in id").into_inner().complaint;
+    assert_eq!(in_id.map(|c| c.id), Some(c2.id.clone()));
+    let err = qm.get_complaint(get("", "CMP-1999-999999")).await.expect_err("unknown");
+    assert_eq!(err.code(), Code::NotFound);
+    let err = qm.get_complaint(get("", "123")).await.expect_err("not a number");
+    assert_invalid(&err, "number");
+    let err = qm.get_complaint(get(&c1.id, &c2.number)).await.expect_err("both");
+    assert_invalid(&err, "number");
+
+    let ids = |r: pb::ListComplaintsResponse| r.complaints.into_iter().map(|c| c.id).collect::<Vec<_>>();
+    let list = |number: &str, text: &str| pb::ListComplaintsRequest {
+        number: number.into(),
+        text: text.into(),
+        ..Default::default()
+    };
+    assert_eq!(ids(qm.list_complaints(list(&c1.number, "")).await.expect("number").into_inner()), vec![c1.id.clone()]);
+    assert_eq!(ids(qm.list_complaints(list("", "华润")).await.expect("name").into_inner()), vec![c1.id.clone()]);
+    assert_eq!(ids(qm.list_complaints(list("", "估算")).await.expect("text").into_inner()), vec![c2.id.clone()]);
+    let tail = &c2.number[c2.number.len() - 6..];
+    assert!(ids(qm.list_complaints(list("", tail)).await.expect("part").into_inner()).contains(&c2.id));
+    assert!(ids(qm.list_complaints(list("", "100%")).await.expect("literal %").into_inner()).is_empty());
+    let err = qm.list_complaints(list("CMP-26-1", "")).await.expect_err("bad number");
+    assert_invalid(&err, "number");
+    let err = qm.list_complaints(list("", &"长".repeat(101))).await.expect_err("long text");
+    assert_invalid(&err, "text");
+}
+
+/// Issue 14: a deadline carries the calendar date it falls due, so an app
+/// never shows "end of the 6th" (the 7th, 00:00) as the 7th.
+#[tokio::test]
+async fn deadlines_carry_the_date_they_fall_due() {
+    let app = App::new().await;
+    let a = app.customer("甲", None, None).await;
+    let c = app.accepted(&a).await;
+    let due = c.answer_due_at.expect("a deadline");
+    let date = c.answer_due_date.expect("its date");
+    let local = chrono::DateTime::from_timestamp(due.seconds, due.nanos as u32)
+        .expect("instant")
+        .with_timezone(&chrono_tz::Asia::Shanghai);
+    // A general customer's normal complaint is due by the end of the 15th
+    // calendar day (CMP-6): the instant is that day's following midnight.
+    assert_eq!(local.time(), chrono::NaiveTime::MIN, "{local}");
+    assert_eq!(date, crate::helpers::date(local.date_naive() - chrono::Days::new(1)));
+    let round = c.rounds.last().expect("round");
+    assert_eq!(round.answer_due_date.as_ref(), Some(&date));
 }
