@@ -6,6 +6,7 @@
 mod compensation;
 mod delivery;
 mod feed;
+mod merges;
 mod paid_work;
 mod readings;
 mod termination;

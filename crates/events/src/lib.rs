@@ -11,6 +11,7 @@
 //! The catalogue of events is `proto/crm/events/v1/events.proto` and
 //! docs/events.md.
 
+pub mod aliases;
 pub mod consumer;
 pub mod feed;
 pub mod outbox;
@@ -74,6 +75,24 @@ mod tests {
             assert_eq!(found.len(), 1, "{schema} needs exactly one events migration, found {found:?}");
             let text = std::fs::read_to_string(&found[0]).unwrap_or_default();
             assert_eq!(text, crate::outbox::migration_sql(schema), "{schema}'s events migration drifted");
+        }
+    }
+
+    /// The services that keep customer ids hold the shared aliases table.
+    #[test]
+    fn alias_migrations_match_the_template() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../services");
+        for schema in ["complaints", "dispatch", "billing"] {
+            let dir = root.join(schema).join("migrations");
+            let found: Vec<_> = std::fs::read_dir(&dir)
+                .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| std::fs::read_to_string(p).is_ok_and(|t| t.contains("customer_aliases (")))
+                .collect();
+            assert_eq!(found.len(), 1, "{schema} needs exactly one aliases migration, found {found:?}");
+            let text = std::fs::read_to_string(&found[0]).unwrap_or_default();
+            assert_eq!(text, crate::aliases::migration_sql(schema), "{schema}'s aliases migration drifted");
         }
     }
 }

@@ -22,6 +22,10 @@ pub enum Error {
     /// CMP-8 / BIL-6: a complaint's compensation is one credit note.
     #[error("complaint {complaint_id} already has a credit note")]
     ComplaintCredited { complaint_id: String },
+    /// BIL-8: one open shift per cashier; names it so a cashier who lost
+    /// its id can close it.
+    #[error("a shift is already open: {shift_id:?}")]
+    ShiftAlreadyOpen { shift_id: Option<String> },
     #[error("{field}: {reason}")]
     InvalidField { field: &'static str, reason: String },
     #[error("the customers service is unavailable: {0}")]
@@ -51,6 +55,15 @@ impl From<Error> for Status {
                 "WORK_ORDER_INVOICED",
                 "the work order is already invoiced (X-2: at most once)",
                 &[("work_order_id", work_order_id)],
+            ),
+            Error::ShiftAlreadyOpen { shift_id } => status::with_reason(
+                Code::FailedPrecondition,
+                "SHIFT_ALREADY_OPEN",
+                match &shift_id {
+                    Some(id) => format!("you already have an open shift, {id}; close it first (BIL-8)"),
+                    None => "you already have an open shift; close it first (BIL-8)".to_string(),
+                },
+                &shift_id.map(|id| vec![("shift_id", id)]).unwrap_or_default(),
             ),
             Error::ComplaintCredited { complaint_id } => status::with_reason(
                 Code::AlreadyExists,

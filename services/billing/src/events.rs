@@ -31,7 +31,7 @@ pub fn subscriptions(ctx: &ServiceContext) -> Vec<Subscription> {
         },
         Subscription {
             source: "customers",
-            types: &["customer.termination_started"],
+            types: &["customer.termination_started", "customer.merged"],
             handler: Arc::new(customers::Customers),
         },
     ]

@@ -167,6 +167,8 @@ pub(crate) fn account(a: &Account) -> pb::Account {
         available_credit: Some(money(a.available_credit_minor, &a.currency)),
         open_time: Some(proto_time::to_proto(a.created_at)),
         etag: etag(a.version),
+        merged_from_customer_id: a.merged_from.map(|c| c.to_string()).unwrap_or_default(),
+        side_account: a.side_account,
     }
 }
 

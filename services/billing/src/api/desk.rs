@@ -93,8 +93,21 @@ impl BillingApi {
         v.finish()?;
         let currency = currency.ok_or_else(|| Error::Corrupt("validated currency missing".into()))?;
         let mut tx = open_or_replay!(self, call);
+        if let Some(open) = store::open_shift_of(&mut tx, &who.sub).await? {
+            return Err(Error::ShiftAlreadyOpen { shift_id: Some(open.id.to_string()) });
+        }
         let id = Uuid::now_v7();
-        store::open_shift(&mut tx, id, &who.sub, &currency, float.amount_minor).await?;
+        if let Err(e) = store::open_shift(&mut tx, id, &who.sub, &currency, float.amount_minor).await {
+            drop(tx);
+            return Err(match e {
+                // A concurrent open won the race: name its shift.
+                Error::ShiftAlreadyOpen { shift_id: None } => match self.current_shift(&who.sub).await {
+                    Ok(Some(open)) => Error::ShiftAlreadyOpen { shift_id: Some(open.id.to_string()) },
+                    _ => Error::ShiftAlreadyOpen { shift_id: None },
+                },
+                e => e,
+            });
+        }
         let s = store::load_shift(&mut tx, id, false).await?.ok_or_else(|| Error::Corrupt("shift vanished".into()))?;
         let resp = pb::OpenShiftResponse { shift: Some(self.shift_view(&mut tx, &s).await?) };
         call.commit(tx, &resp).await?;
@@ -184,6 +197,25 @@ impl BillingApi {
             .filter(|s| all || s.cashier_id == who.sub)
             .ok_or_else(|| Error::NotFound { resource: "shift", id: id.to_string() })?;
         Ok(pb::GetShiftResponse { shift: Some(self.shift_view(&mut conn, &s).await?) })
+    }
+
+    /// BIL-8: the calling cashier's open shift, for a till that lost its id.
+    pub(super) async fn get_current_shift(
+        &self,
+        who: &Caller,
+        _req: pb::GetCurrentShiftRequest,
+    ) -> Result<pb::GetCurrentShiftResponse> {
+        let s = self
+            .current_shift(&who.sub)
+            .await?
+            .ok_or_else(|| Error::NotFound { resource: "open shift of", id: who.sub.clone() })?;
+        let mut conn = self.pool.acquire().await?;
+        Ok(pb::GetCurrentShiftResponse { shift: Some(self.shift_view(&mut conn, &s).await?) })
+    }
+
+    async fn current_shift(&self, cashier: &str) -> Result<Option<store::Shift>> {
+        let mut conn = self.pool.acquire().await?;
+        store::current_shift_of(&mut conn, cashier).await
     }
 
     pub(super) async fn daily_summary(

@@ -57,8 +57,9 @@ async fn reload_account(conn: &mut PgConnection, id: Uuid) -> Result<Account> {
 
 impl BillingApi {
     /// The customer as the customers service knows it: unknown is NOT_FOUND,
-    /// terminated gets no new account (CUS-11).
-    async fn check_customer(&self, id: Uuid, request_id: Option<&str>) -> Result<()> {
+    /// terminated gets no new account (CUS-11). Returns its id: a merged-away
+    /// id answers with its survivor's (CUS-2).
+    async fn check_customer(&self, id: Uuid, request_id: Option<&str>) -> Result<Uuid> {
         let peer = self.customers.as_ref().map_err(|e| Error::CustomersUnavailable(e.clone()))?;
         let mut customers = CustomerServiceClient::with_interceptor(peer.channel.clone(), peer.auth.clone());
         let req = client::request(cpb::GetCustomerRequest { id: id.to_string() }, request_id, CUSTOMER_LOOKUP_TIMEOUT);
@@ -68,7 +69,7 @@ impl BillingApi {
                 if c.stage == cpb::LifecycleStage::Terminated as i32 {
                     return Err(RuleViolation::new("CUSTOMER_TERMINATED", "the customer is terminated").into());
                 }
-                Ok(())
+                Uuid::try_parse(&c.id).map_err(|_| Error::Corrupt(format!("GetCustomer answered with id {:?}", c.id)))
             }
             Err(s) if s.code() == Code::NotFound => Err(Error::NotFound { resource: "customer", id: id.to_string() }),
             Err(s) => Err(Error::CustomersUnavailable(format!("{:?}: {}", s.code(), s.message()))),
@@ -103,8 +104,10 @@ impl BillingApi {
             Opened::Replay(r) => return Ok(r),
             Opened::Fresh(tx) => tx.rollback().await?,
         }
-        self.check_customer(customer, who.request_id.as_deref()).await?;
+        let customer = self.check_customer(customer, who.request_id.as_deref()).await?;
         let mut tx = open_or_replay!(self, call);
+        // The survivor, also when the merge was applied after the lookup (CUS-2).
+        let customer = crm_events::aliases::resolve(&mut tx, "billing", customer).await?;
         let id = Uuid::now_v7();
         if let Err(e) = store::insert_account(&mut tx, id, customer, kind, class, &currency, &who.sub).await {
             drop(tx);
@@ -137,7 +140,12 @@ impl BillingApi {
             resource: "account",
             id: format!("{}{}", req.account_id, req.customer_id),
         })?;
-        Ok(pb::GetAccountResponse { account: Some(convert::account(&a)) })
+        let side_accounts = if req.customer_id.trim().is_empty() {
+            vec![]
+        } else {
+            store::side_accounts_of_customer(&mut conn, a.customer_id).await?.iter().map(convert::account).collect()
+        };
+        Ok(pb::GetAccountResponse { account: Some(convert::account(&a)), side_accounts })
     }
 
     /// One account status change: key, lock, etag, state machine, save.
@@ -752,6 +760,7 @@ rpc! {
     close_shift(pb::CloseShiftRequest) -> pb::CloseShiftResponse => close_shift;
     hand_over_shift(pb::HandOverShiftRequest) -> pb::HandOverShiftResponse => hand_over_shift;
     get_shift(pb::GetShiftRequest) -> pb::GetShiftResponse => get_shift;
+    get_current_shift(pb::GetCurrentShiftRequest) -> pb::GetCurrentShiftResponse => get_current_shift;
     get_daily_summary(pb::GetDailySummaryRequest) -> pb::GetDailySummaryResponse => daily_summary;
     run_billing(pb::RunBillingRequest) -> pb::RunBillingResponse => run_billing;
 }

@@ -50,6 +50,7 @@ pub fn policy() -> Policy {
         .allow("CloseShift", CASHIERS)
         .allow("HandOverShift", CASHIERS)
         .allow("GetShift", SHIFT_READERS)
+        .allow("GetCurrentShift", CASHIERS)
         .allow("GetDailySummary", SUMMARY_READERS)
         .allow("RecordMeterReadings", READING_SOURCES)
         .allow("RunBilling", BILLERS)

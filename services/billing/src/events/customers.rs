@@ -1,20 +1,34 @@
-//! customer.termination_started → billing's step of the CUS-11 saga.
+//! The customers feed: customer.termination_started → billing's step of the
+//! CUS-11 saga; customer.merged → the merged-away customer's accounts move to
+//! the survivor (CUS-2).
 
-use crm_events::{ApplyFuture, Handler, Payload, consumer::read, pb};
+use crm_events::{ApplyFuture, Handler, Payload, aliases, consumer::read, pb};
 use sqlx::PgConnection;
 
 use super::apply_error;
-use crate::termination;
+use crate::{store, termination};
 
 pub struct Customers;
 
 impl Handler for Customers {
     fn apply<'a>(&'a self, conn: &'a mut PgConnection, event: &'a pb::Event) -> ApplyFuture<'a> {
         Box::pin(async move {
-            let Some(Payload::TerminationStarted(e)) = &event.payload else { return Err(read::wrong(event)) };
-            let saga = read::id("saga_id", &e.saga_id)?;
-            let customer = read::id("customer_id", &e.customer_id)?;
-            termination::start(conn, saga, customer).await.map_err(apply_error)
+            match &event.payload {
+                Some(Payload::TerminationStarted(e)) => {
+                    let saga = read::id("saga_id", &e.saga_id)?;
+                    let customer = read::id("customer_id", &e.customer_id)?;
+                    termination::start(conn, saga, customer).await.map_err(apply_error)
+                }
+                Some(Payload::CustomersMerged(m)) => {
+                    let survivor = read::id("survivor_id", &m.survivor_id)?;
+                    let merged = read::id("merged_id", &m.merged_id)?;
+                    aliases::record_merge(conn, "billing", merged, survivor).await?;
+                    let moved = store::move_accounts(conn, merged, survivor).await.map_err(apply_error)?;
+                    tracing::info!(%merged, %survivor, moved, "accounts moved to the surviving customer");
+                    Ok(())
+                }
+                _ => Err(read::wrong(event)),
+            }
         })
     }
 }

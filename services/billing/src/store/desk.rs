@@ -4,10 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::{
-    error::{Error, Result},
-    model::RuleViolation,
-};
+use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct Shift {
@@ -39,7 +36,8 @@ pub async fn open_shift(conn: &mut PgConnection, id: Uuid, cashier: &str, curren
     .await
     .map_err(|e| {
         if crm_platform::error::violated_constraint(&e) == Some("shifts_one_open_idx") {
-            Error::Rule(RuleViolation::new("SHIFT_ALREADY_OPEN", "you already have an open shift; close it first"))
+            // Opened by a concurrent call: its id is named by the caller.
+            Error::ShiftAlreadyOpen { shift_id: None }
         } else {
             Error::Db(e)
         }
@@ -57,6 +55,12 @@ pub async fn load_shift(conn: &mut PgConnection, id: Uuid, lock: bool) -> Result
 pub async fn open_shift_of(conn: &mut PgConnection, cashier: &str) -> Result<Option<Shift>> {
     let sql =
         format!("SELECT {SHIFT_COLUMNS} FROM billing.shifts WHERE cashier_id = $1 AND status = 'open' FOR UPDATE");
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(cashier).fetch_optional(conn).await?)
+}
+
+/// The cashier's open shift, without a lock (for reading).
+pub async fn current_shift_of(conn: &mut PgConnection, cashier: &str) -> Result<Option<Shift>> {
+    let sql = format!("SELECT {SHIFT_COLUMNS} FROM billing.shifts WHERE cashier_id = $1 AND status = 'open'");
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(cashier).fetch_optional(conn).await?)
 }
 

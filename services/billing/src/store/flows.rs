@@ -24,9 +24,11 @@ pub async fn standing(conn: &mut PgConnection, account: Uuid) -> Result<Standing
     Ok(Standing { balance_minor, open_invoices })
 }
 
-/// The customer's account (BIL-1: at most one), locked.
+/// The customer's own account (BIL-1: at most one), locked. A merged-away
+/// customer's id (an event sent before the merge) finds its survivor's.
 pub async fn lock_account_of_customer(conn: &mut PgConnection, customer: Uuid) -> Result<Option<Account>> {
-    let sql = format!("{ACCOUNT_SELECT} WHERE a.customer_id = $1 FOR UPDATE OF a");
+    let customer = crm_events::aliases::resolve(conn, "billing", customer).await?;
+    let sql = format!("{ACCOUNT_SELECT} WHERE a.customer_id = $1 AND NOT a.side_account FOR UPDATE OF a");
     let row: Option<AccountRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(customer).fetch_optional(conn).await?;
     row.map(AccountRow::into_model).transpose()
 }

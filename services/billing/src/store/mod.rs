@@ -41,6 +41,11 @@ pub struct Account {
     pub available_credit_minor: i64,
     pub created_at: DateTime<Utc>,
     pub version: i64,
+    /// The customer the account was opened for, when a merge moved it here
+    /// (CUS-2).
+    pub merged_from: Option<Uuid>,
+    /// Kept beside the customer's own account after a merge.
+    pub side_account: bool,
 }
 
 #[derive(sqlx::FromRow)]
@@ -56,6 +61,8 @@ struct AccountRow {
     available_credit_minor: i64,
     created_at: DateTime<Utc>,
     version: i64,
+    merged_from: Option<Uuid>,
+    side_account: bool,
 }
 
 impl AccountRow {
@@ -72,12 +79,14 @@ impl AccountRow {
             available_credit_minor: self.available_credit_minor,
             created_at: self.created_at,
             version: self.version,
+            merged_from: self.merged_from,
+            side_account: self.side_account,
         })
     }
 }
 
 const ACCOUNT_SELECT: &str = "SELECT a.id, a.customer_id, a.kind, a.status, a.customer_class, a.currency, \
-     a.card_number, a.balance_minor, a.created_at, a.version, \
+     a.card_number, a.balance_minor, a.created_at, a.version, a.merged_from, a.side_account, \
      coalesce((SELECT sum(f.unallocated_minor) FROM billing.funds f WHERE f.account_id = a.id), 0)::bigint \
      AS available_credit_minor FROM billing.accounts a";
 
@@ -120,10 +129,37 @@ pub async fn load_account(conn: &mut PgConnection, id: Uuid, lock: bool) -> Resu
     row.map(AccountRow::into_model).transpose()
 }
 
+/// The customer's own account (BIL-1: at most one), not one kept beside it
+/// after a merge. A merged-away customer's id finds its survivor's (CUS-2).
 pub async fn account_of_customer(conn: &mut PgConnection, customer: Uuid) -> Result<Option<Account>> {
-    let sql = format!("{ACCOUNT_SELECT} WHERE a.customer_id = $1");
+    let customer = crm_events::aliases::resolve(conn, "billing", customer).await?;
+    let sql = format!("{ACCOUNT_SELECT} WHERE a.customer_id = $1 AND NOT a.side_account");
     let row: Option<AccountRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(customer).fetch_optional(conn).await?;
     row.map(AccountRow::into_model).transpose()
+}
+
+/// The accounts a merge moved beside the customer's own (CUS-2), oldest first.
+pub async fn side_accounts_of_customer(conn: &mut PgConnection, customer: Uuid) -> Result<Vec<Account>> {
+    let sql = format!("{ACCOUNT_SELECT} WHERE a.customer_id = $1 AND a.side_account ORDER BY a.id");
+    let rows: Vec<AccountRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(customer).fetch_all(conn).await?;
+    rows.into_iter().map(AccountRow::into_model).collect()
+}
+
+/// CUS-2: moves the merged-away customer's accounts to the survivor. The
+/// first becomes the survivor's own when it has none; the rest are kept
+/// beside it. Returns how many moved.
+pub async fn move_accounts(conn: &mut PgConnection, merged: Uuid, survivor: Uuid) -> Result<u64> {
+    let moved = sqlx::query(
+        "UPDATE billing.accounts a SET customer_id = $2, merged_from = coalesce(a.merged_from, $1), \
+           side_account = a.side_account OR EXISTS (SELECT 1 FROM billing.accounts o \
+             WHERE o.customer_id = $2 AND NOT o.side_account), version = a.version + 1 \
+         WHERE a.customer_id = $1",
+    )
+    .bind(merged)
+    .bind(survivor)
+    .execute(conn)
+    .await?;
+    Ok(moved.rows_affected())
 }
 
 pub async fn save_account_status(conn: &mut PgConnection, id: Uuid, status: AccountStatus) -> Result<()> {

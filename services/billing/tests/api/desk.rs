@@ -4,6 +4,7 @@ use chrono::{Datelike, Duration, Utc};
 use crm_proto::{billing::v1 as pb, common::v1 as common};
 use crm_testkit::Role;
 use tonic::Code;
+use tonic_types::StatusExt;
 
 use crate::helpers::{App, amount, assert_invalid, cny, reason, rid};
 
@@ -40,7 +41,15 @@ async fn a_shift_opens_with_a_float_takes_payments_closes_with_the_difference_an
         .shift
         .expect("shift");
     let err = c1.open_shift(pb::OpenShiftRequest { request_id: rid(), float: cny(0) }).await.expect_err("second");
-    assert_eq!(reason(&err), "SHIFT_ALREADY_OPEN");
+    assert_eq!((err.code(), reason(&err)), (Code::FailedPrecondition, "SHIFT_ALREADY_OPEN".to_string()));
+    // Issue 14: the refusal names the open shift, and a till that lost its
+    // id finds it again.
+    let info = err.get_details_error_info().expect("error info");
+    assert_eq!(info.metadata.get("shift_id"), Some(&shift.id));
+    let current = c1.get_current_shift(pb::GetCurrentShiftRequest {}).await.expect("current").into_inner().shift;
+    assert_eq!(current.as_ref().map(|s| s.id.as_str()), Some(shift.id.as_str()));
+    let err = app.client(Role::Cashier, "c3").await.get_current_shift(pb::GetCurrentShiftRequest {}).await;
+    assert_eq!(err.map(|_| ()).map_err(|e| e.code()), Err(Code::NotFound), "c3 has no open shift");
     c1.record_payment(pay(&a.id, pb::PaymentMethod::Cash, 12_000)).await.expect("cash");
     c1.record_payment(pay(&a.id, pb::PaymentMethod::BankCard, 8_000)).await.expect("card");
     c1.record_payment(pay(&a.id, pb::PaymentMethod::Cash, 3_000)).await.expect("cash");
@@ -73,6 +82,8 @@ async fn a_shift_opens_with_a_float_takes_payments_closes_with_the_difference_an
     assert_eq!(diff, vec![(cash, -100), (card, 0)]);
     let err = c1.record_payment(pay(&a.id, pb::PaymentMethod::Cash, 1)).await.expect_err("closed shift");
     assert_eq!(reason(&err), "NO_OPEN_SHIFT");
+    let err = c1.get_current_shift(pb::GetCurrentShiftRequest {}).await.expect_err("closed");
+    assert_eq!(err.code(), Code::NotFound);
 
     let err = c1
         .hand_over_shift(pb::HandOverShiftRequest {

@@ -57,7 +57,9 @@ impl ComplaintsApi {
             Ok(cpb::ValueTier::Vip) => CustomerTier::Vip,
             _ => CustomerTier::General,
         };
-        Ok(CustomerSnapshot { name: c.display_name, service_level, tier })
+        // A merged id answers with its survivor (CUS-2): the complaint is the survivor's.
+        let id = CustomerId::parse(&c.id).map_err(|e| Error::Corrupt(format!("GetCustomer id: {}", e.reason)))?;
+        Ok(CustomerSnapshot { id, name: c.display_name, service_level, tier })
     }
 
     pub(super) async fn register(
@@ -81,6 +83,9 @@ impl ComplaintsApi {
             Opened::Replay(r) => return Ok(r),
             Opened::Fresh(tx) => tx,
         };
+        // The survivor, also when the merge was applied after the lookup.
+        let mut new = new;
+        new.customer_id = CustomerId(crm_events::aliases::resolve(&mut tx, "complaints", customer.id.0).await?);
         let year = numbering_year(&self.calendar, at);
         let seq = store::next_number(&mut tx, year).await?;
         let c = Complaint::register(new, customer, year, seq, &who.sub, at, &self.calendar);
@@ -107,7 +112,7 @@ impl ComplaintsApi {
         let saved = store::load(&mut tx, c.id, false)
             .await?
             .ok_or_else(|| Error::Corrupt(format!("complaint {} vanished inside its transaction", c.id)))?;
-        let response = pb::RegisterComplaintResponse { complaint: Some(convert::complaint(&saved)) };
+        let response = pb::RegisterComplaintResponse { complaint: Some(convert::complaint(&saved, &self.calendar)) };
         call.commit(tx, &response).await?;
         Ok(response)
     }

@@ -28,6 +28,9 @@ pub struct NewComplaint {
 /// What the customers service says about the customer at intake.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CustomerSnapshot {
+    /// The customer as the customers service answered: a merged-away id's
+    /// survivor (CUS-2).
+    pub id: CustomerId,
     pub name: String,
     pub service_level: ServiceLevel,
     pub tier: CustomerTier,
@@ -144,7 +147,12 @@ mod tests {
     }
 
     fn snapshot() -> CustomerSnapshot {
-        CustomerSnapshot { name: "甲".into(), service_level: ServiceLevel::General, tier: CustomerTier::General }
+        CustomerSnapshot {
+            id: CustomerId::new(),
+            name: "甲".into(),
+            service_level: ServiceLevel::General,
+            tier: CustomerTier::General,
+        }
     }
 
     #[test]

@@ -126,7 +126,12 @@ mod tests {
             references: References::default(),
             report_received_on: None,
         };
-        let snap = CustomerSnapshot { name: "c".into(), service_level: ServiceLevel::General, tier: CustomerTier::Key };
+        let snap = CustomerSnapshot {
+            id: crm_domain::ids::CustomerId::new(),
+            name: "c".into(),
+            service_level: ServiceLevel::General,
+            tier: CustomerTier::Key,
+        };
         let mut c = Complaint::register(new, snap, 2026, 1, "desk", at(), &WorkingCalendar::default());
         c.round = 1;
         c.rounds.push(Round::open(1, at(), at() + Duration::days(15)));

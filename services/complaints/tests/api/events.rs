@@ -16,7 +16,7 @@ use crate::helpers::{App, Client, date, registration, rid};
 /// The service's consumers over the test database, fed by hand.
 fn feed(app: &App) -> HandFeed {
     let feed = HandFeed::new("complaints", app.pool.clone(), crm_complaints::events::subscriptions);
-    assert_eq!(feed.subscription("customers").types, ["customer.termination_started"]);
+    assert_eq!(feed.subscription("customers").types, ["customer.termination_started", "customer.merged"]);
     feed
 }
 
@@ -269,4 +269,44 @@ async fn a_complaint_filed_while_the_termination_clears_takes_back_done() {
     reject(&mut app.desk().await, &late.id).await;
     let done = wait_for_reports(&app, 3).await;
     assert_eq!(done[2], report(saga, &cust, ev::TerminationStepOutcome::Done, ""));
+}
+
+/// CUS-2: customer.merged moves the merged-away customer's complaints to the
+/// survivor, once: the same event again is a duplicate and changes nothing,
+/// and a malformed one is parked with nothing moved.
+#[tokio::test]
+async fn a_merge_moves_complaints_to_the_survivor_once() {
+    let app = App::new().await;
+    let feed = feed(&app);
+    let survivor = app.customer("甲", None, None).await;
+    let merged = app.customer("甲公司", None, None).await;
+    let c = app.register(&merged, pb::Category::Billing).await;
+    let bad = feed.event(
+        "customers",
+        &merged,
+        Payload::CustomersMerged(ev::CustomersMerged {
+            survivor_id: "x".into(),
+            merged_id: merged.clone(),
+            merged_by: "mgr".into(),
+            reason: "重复".into(),
+        }),
+    );
+    assert_eq!(feed.deliver(&bad).await, Outcome::Parked);
+    assert_eq!(app.get(&c.id).await.customer_id, merged, "nothing moved");
+
+    let event = feed.event(
+        "customers",
+        &merged,
+        Payload::CustomersMerged(ev::CustomersMerged {
+            survivor_id: survivor.clone(),
+            merged_id: merged.clone(),
+            merged_by: "mgr".into(),
+            reason: "重复".into(),
+        }),
+    );
+    assert_eq!(feed.deliver(&event).await, Outcome::Applied);
+    let moved = app.get(&c.id).await;
+    assert_eq!(moved.customer_id, survivor);
+    assert_eq!(feed.deliver(&event).await, Outcome::Duplicate);
+    assert_eq!(app.get(&c.id).await.etag, moved.etag, "applied once");
 }

@@ -27,11 +27,14 @@ impl DispatchApi {
             Opened::Fresh(tx) => tx.rollback().await?,
         }
         // Devices are installed for customers being served (DSP-1, DSP-2).
-        self.customer(d.customer_id, caller.request_id.as_deref()).await?;
+        let (id, _, _) = self.customer(d.customer_id, caller.request_id.as_deref()).await?;
         let mut tx = match self.open(&call).await? {
             Opened::Replay(r) => return Ok(r),
             Opened::Fresh(tx) => tx,
         };
+        // The survivor, also when the merge was applied after the lookup (CUS-2).
+        let mut d = d;
+        d.customer_id = CustomerId(crm_events::aliases::resolve(&mut tx, "dispatch", id.0).await?);
         store::insert_device(&mut tx, &d).await?;
         let response = pb::RegisterDeviceResponse { device: Some(convert::device(&d)) };
         call.commit(tx, &response).await?;

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Duration, Utc};
-use crm_domain::{PageSize, PageToken, page};
+use crm_domain::{PageSize, PageToken, ids::CustomerId, page};
 use crm_platform::{error::invalid_argument, idempotency::IdempotentCall};
 use crm_proto::dispatch::v1 as pb;
 use tonic::Streaming;
@@ -90,11 +90,14 @@ impl DispatchApi {
             Opened::Replay(r) => return Ok(r),
             Opened::Fresh(tx) => tx.rollback().await?,
         }
-        let (name, level) = self.customer(new.customer_id, caller.request_id.as_deref()).await?;
+        let (id, name, level) = self.customer(new.customer_id, caller.request_id.as_deref()).await?;
         let mut tx = match self.open(&call).await? {
             Opened::Replay(r) => return Ok(r),
             Opened::Fresh(tx) => tx,
         };
+        // The survivor, also when the merge was applied after the lookup (CUS-2).
+        let mut new = new;
+        new.customer_id = CustomerId(crm_events::aliases::resolve(&mut tx, "dispatch", id.0).await?);
         store::load_route(&mut tx, new.route_id)
             .await?
             .ok_or_else(|| Error::NotFound { resource: "route", id: new.route_id.to_string() })?;

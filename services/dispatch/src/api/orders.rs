@@ -30,9 +30,14 @@ const CUSTOMER_LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_WITHIN_MINUTES: i32 = 1440;
 
 impl DispatchApi {
-    /// The customer's name and service level as the customers service knows
-    /// them now: unknown is NOT_FOUND, terminated is refused (DSP-2).
-    pub(super) async fn customer(&self, id: CustomerId, request_id: Option<&str>) -> Result<(String, ServiceLevel)> {
+    /// The customer's id, name and service level as the customers service
+    /// knows them now: unknown is NOT_FOUND, terminated is refused (DSP-2).
+    /// A merged-away id answers with its survivor's (CUS-2).
+    pub(super) async fn customer(
+        &self,
+        id: CustomerId,
+        request_id: Option<&str>,
+    ) -> Result<(CustomerId, String, ServiceLevel)> {
         let peer = self.customers.as_ref().map_err(|e| Error::CustomersUnavailable(e.clone()))?;
         let mut customers = CustomerServiceClient::with_interceptor(peer.channel.clone(), peer.auth.clone());
         let req = client::request(cpb::GetCustomerRequest { id: id.to_string() }, request_id, CUSTOMER_LOOKUP_TIMEOUT);
@@ -54,7 +59,8 @@ impl DispatchApi {
             Ok(cpb::ServiceLevel::Special) => ServiceLevel::Special,
             _ => ServiceLevel::General,
         };
-        Ok((c.display_name, level))
+        let id = CustomerId::parse(&c.id).map_err(|e| Error::Corrupt(format!("GetCustomer id: {}", e.reason)))?;
+        Ok((id, c.display_name, level))
     }
 
     pub(super) async fn create(
@@ -73,11 +79,14 @@ impl DispatchApi {
             Opened::Fresh(tx) => tx.rollback().await?,
         }
         // Asked outside the transaction: no locks are held across the call.
-        let (name, level) = self.customer(new.customer_id, caller.request_id.as_deref()).await?;
+        let (id, name, level) = self.customer(new.customer_id, caller.request_id.as_deref()).await?;
         let mut tx = match self.open(&call).await? {
             Opened::Replay(r) => return Ok(r),
             Opened::Fresh(tx) => tx,
         };
+        // The survivor, also when the merge was applied after the lookup (CUS-2).
+        let mut new = new;
+        new.customer_id = CustomerId(crm_events::aliases::resolve(&mut tx, "dispatch", id.0).await?);
         // CUS-11: once the customer's termination has started, its open work
         // was cancelled and no new work is taken.
         if store::is_terminating(&mut tx, new.customer_id).await? {

@@ -14,7 +14,7 @@ use crate::helpers::{App, assert_rule, checklist, maintenance, rid};
 /// The service's consumers over the test database, fed by hand.
 fn feed(app: &App) -> HandFeed {
     let feed = HandFeed::new("dispatch", app.pool.clone(), crm_dispatch::events::subscriptions);
-    assert_eq!(feed.subscription("customers").types, ["customer.termination_started"]);
+    assert_eq!(feed.subscription("customers").types, ["customer.termination_started", "customer.merged"]);
     feed
 }
 
@@ -388,4 +388,41 @@ async fn a_terminating_customer_gets_no_new_meter_and_no_repair_order() {
         .expect_err("terminating");
     assert_rule(&err, "CUSTOMER_TERMINATED");
     assert_eq!(app.count("meters").await, meters);
+}
+
+/// CUS-2: customer.merged moves the merged-away customer's work orders and
+/// devices to the survivor, once; a work order created afterwards with the
+/// merged id is the survivor's.
+#[tokio::test]
+async fn a_merge_moves_work_orders_and_devices_to_the_survivor_once() {
+    let app = App::new().await;
+    let feed = feed(&app);
+    let survivor = app.customer("乙", None).await;
+    let merged = app.customer("乙公司", None).await;
+    let w = app.create(maintenance(&merged)).await;
+    let d = app.device(&merged, "SN-MERGE-1", "SIM-MERGE-1", crate::helpers::working_day()).await;
+    let event = feed.event(
+        "customers",
+        &merged,
+        Payload::CustomersMerged(ev::CustomersMerged {
+            survivor_id: survivor.clone(),
+            merged_id: merged.clone(),
+            merged_by: "mgr".into(),
+            reason: "重复".into(),
+        }),
+    );
+    assert_eq!(feed.deliver(&event).await, Outcome::Applied);
+    let moved = app.get(&w.id).await;
+    assert_eq!(moved.customer_id, survivor);
+    assert_eq!(feed.deliver(&event).await, Outcome::Duplicate);
+    assert_eq!(app.get(&w.id).await.etag, moved.etag, "applied once");
+    let devices: Vec<String> = sqlx::query_scalar("SELECT customer_id::text FROM dispatch.devices WHERE id = $1::uuid")
+        .bind(&d.id)
+        .fetch_all(&app.pool)
+        .await
+        .expect("device");
+    assert_eq!(devices, vec![survivor.clone()]);
+    // An id that arrives after the merge lands on the survivor.
+    let late = app.create(maintenance(&merged)).await;
+    assert_eq!(late.customer_id, survivor);
 }
