@@ -41,6 +41,7 @@ async fn readings_flow_from_dispatch_to_billing() {
                 installed_on: Some(date(chrono::NaiveDate::from_ymd_opt(2019, 5, 1).unwrap())),
                 flow_direction: dpb::FlowDirection::Forward as i32,
                 site_address: "北京市朝阳区 8 号".into(),
+                meter_class: dpb::MeterClass::Commercial as i32,
                 ..Default::default()
             }),
         })

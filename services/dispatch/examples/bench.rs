@@ -370,9 +370,10 @@ async fn main() -> Result<(), BoxError> {
     let meters = 1_000usize;
     sqlx::query(
         "INSERT INTO dispatch.meters (id, customer_id, customer_name, service_level, number, kind, installed_on, \
-         flow_direction, prepaid, route_id, site_address, created_by, created_at) \
+         flow_direction, prepaid, route_id, site_address, created_by, created_at, meter_class) \
          SELECT gen_random_uuid(), $1::uuid, 'bench', 'general', 'BM-' || n, 'gas', '2020-01-01', 'forward', false, $2::uuid, \
-         'a', 'bench', now() FROM generate_series(1, $3) n",
+         'a', 'bench', now(), CASE r.schedule WHEN 'commercial_monthly' THEN 'commercial' ELSE 'residential' END \
+         FROM generate_series(1, $3) n, dispatch.routes r WHERE r.id = $2::uuid",
     )
     .bind(&customer_id)
     .bind(&route.id)
@@ -440,6 +441,7 @@ async fn main() -> Result<(), BoxError> {
             cols.anomaly.push(None);
             cols.repair_work_order_id.push(None);
             cols.register_change.push(None);
+            cols.outside_window.push(false);
         }
     }
     let t = Instant::now();
@@ -462,7 +464,8 @@ async fn main() -> Result<(), BoxError> {
             missed_reason: cols.missed_reason[r.clone()].to_vec(),
             anomaly: cols.anomaly[r.clone()].to_vec(),
             repair_work_order_id: cols.repair_work_order_id[r.clone()].to_vec(),
-            register_change: cols.register_change[r].to_vec(),
+            register_change: cols.register_change[r.clone()].to_vec(),
+            outside_window: cols.outside_window[r].to_vec(),
         };
         inserted += crm_dispatch::store::insert_readings(&mut conn, &part, "bench", Utc::now()).await?.len();
     }

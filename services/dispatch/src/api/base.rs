@@ -27,7 +27,7 @@ impl DispatchApi {
             Opened::Fresh(tx) => tx.rollback().await?,
         }
         // Devices are installed for customers being served (DSP-1, DSP-2).
-        let (id, _, _) = self.customer(d.customer_id, caller.request_id.as_deref()).await?;
+        let (id, _, _, _) = self.customer(d.customer_id, caller.request_id.as_deref()).await?;
         let mut tx = match self.open(&call).await? {
             Opened::Replay(r) => return Ok(r),
             Opened::Fresh(tx) => tx,

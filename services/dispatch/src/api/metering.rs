@@ -14,7 +14,7 @@ use crate::{
     error::{Error, Result},
     events,
     model::{
-        Details, NewWorkOrder, RepairDetails, Step, Urgency, WorkOrder,
+        Details, NewWorkOrder, RepairDetails, RuleViolation, Step, Urgency, WorkOrder,
         metering::{self, Accepted, Meter, Outcome, Previous},
     },
     store::{self, IDEMPOTENCY_TABLE, ReadingColumns},
@@ -90,7 +90,7 @@ impl DispatchApi {
             Opened::Replay(r) => return Ok(r),
             Opened::Fresh(tx) => tx.rollback().await?,
         }
-        let (id, name, level) = self.customer(new.customer_id, caller.request_id.as_deref()).await?;
+        let (id, name, level, _) = self.customer(new.customer_id, caller.request_id.as_deref()).await?;
         let mut tx = match self.open(&call).await? {
             Opened::Replay(r) => return Ok(r),
             Opened::Fresh(tx) => tx,
@@ -98,9 +98,22 @@ impl DispatchApi {
         // The survivor, also when the merge was applied after the lookup (CUS-2).
         let mut new = new;
         new.customer_id = CustomerId(crm_events::aliases::resolve(&mut tx, "dispatch", id.0).await?);
-        store::load_route(&mut tx, new.route_id)
+        let route = store::load_route(&mut tx, new.route_id)
             .await?
             .ok_or_else(|| Error::NotFound { resource: "route", id: new.route_id.to_string() })?;
+        // DSP-7: a route reads meters of its class only.
+        if !route.schedule.takes(new.class) {
+            return Err(RuleViolation::new(
+                "METER_CLASS_MISMATCH",
+                format!(
+                    "route {} ({}) does not read {} meters",
+                    route.name,
+                    route.schedule.as_str(),
+                    new.class.as_str()
+                ),
+            )
+            .into());
+        }
         // CUS-11: no new installations for a customer whose termination has started.
         if store::is_terminating(&mut tx, new.customer_id).await? {
             return Err(Error::CustomerTerminated);
@@ -223,7 +236,9 @@ impl DispatchApi {
                 reject(i, &f.id.to_string(), "UNKNOWN_METER", format!("no meter {}", f.meter_number));
                 continue;
             };
-            let period = schedule.period_of(self.calendar.local_date(f.read_at));
+            let day = self.calendar.local_date(f.read_at);
+            let period = schedule.period_of(day);
+            let outside_window = !schedule.in_window(day);
             if ctx.taken.contains(&(meter.id.0, period.clone())) {
                 let message = format!("meter {} already has a reading for {period}", meter.number);
                 reject(i, &f.id.to_string(), "ALREADY_READ_IN_PERIOD", message);
@@ -242,8 +257,12 @@ impl DispatchApi {
                 _ => None,
             };
             accepted += 1;
+            if outside_window {
+                out.outside_window += 1;
+            }
             ctx.taken.insert((meter.id.0, period.clone()));
             push(&mut cols, f.id, meter, &period, f.read_at, &f.outcome, &a, repair);
+            cols.outside_window.push(outside_window);
             if let Some(e) = events::meter_read(f.id, meter, &period, f.read_at, &f.outcome, &a) {
                 read_events.push((f.id, e));
             }
@@ -297,7 +316,8 @@ impl DispatchApi {
         }
         let mut out = vec![];
         for r in routes {
-            let (planned, read, missed, anomalies) = store::read_counts(&mut conn, r.id, &period).await?;
+            let store::ReadCounts { planned, read, missed, anomalies, outside_window } =
+                store::read_counts(&mut conn, r.id, &period).await?;
             let rate_bp = metering::rate_bp(read, planned);
             let target_bp = r.schedule.target_bp();
             out.push(pb::RouteReadRate {
@@ -310,6 +330,7 @@ impl DispatchApi {
                 target_bp,
                 target_met: rate_bp >= target_bp,
                 anomalies: i32::try_from(anomalies).unwrap_or(i32::MAX),
+                outside_window: i32::try_from(outside_window).unwrap_or(i32::MAX),
             });
         }
         Ok(pb::GetReadRateResponse { routes: out })

@@ -18,7 +18,12 @@ use crate::{
     cancellation,
     error::{Error, Result},
     events,
-    model::{ServiceLevel, Step, WorkOrder, access, lifecycle::Event, planning},
+    model::{
+        ServiceLevel, Step, WorkOrder,
+        access::{self, OrderScope},
+        lifecycle::Event,
+        planning,
+    },
     store::{self, IDEMPOTENCY_TABLE},
 };
 
@@ -30,14 +35,14 @@ const CUSTOMER_LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_WITHIN_MINUTES: i32 = 1440;
 
 impl DispatchApi {
-    /// The customer's id, name and service level as the customers service
-    /// knows them now: unknown is NOT_FOUND, terminated is refused (DSP-2).
-    /// A merged-away id answers with its survivor's (CUS-2).
+    /// The customer's id, name, service level and branch as the customers
+    /// service knows them now: unknown is NOT_FOUND, terminated is refused
+    /// (DSP-2). A merged-away id answers with its survivor's (CUS-2).
     pub(super) async fn customer(
         &self,
         id: CustomerId,
         request_id: Option<&str>,
-    ) -> Result<(CustomerId, String, ServiceLevel)> {
+    ) -> Result<(CustomerId, String, ServiceLevel, String)> {
         let peer = self.customers.as_ref().map_err(|e| Error::CustomersUnavailable(e.clone()))?;
         let mut customers = CustomerServiceClient::with_interceptor(peer.channel.clone(), peer.auth.clone());
         let req = client::request(cpb::GetCustomerRequest { id: id.to_string() }, request_id, CUSTOMER_LOOKUP_TIMEOUT);
@@ -60,7 +65,7 @@ impl DispatchApi {
             _ => ServiceLevel::General,
         };
         let id = CustomerId::parse(&c.id).map_err(|e| Error::Corrupt(format!("GetCustomer id: {}", e.reason)))?;
-        Ok((id, c.display_name, level))
+        Ok((id, c.display_name, level, c.branch))
     }
 
     pub(super) async fn create(
@@ -79,7 +84,7 @@ impl DispatchApi {
             Opened::Fresh(tx) => tx.rollback().await?,
         }
         // Asked outside the transaction: no locks are held across the call.
-        let (id, name, level) = self.customer(new.customer_id, caller.request_id.as_deref()).await?;
+        let (id, name, level, branch) = self.customer(new.customer_id, caller.request_id.as_deref()).await?;
         let mut tx = match self.open(&call).await? {
             Opened::Replay(r) => return Ok(r),
             Opened::Fresh(tx) => tx,
@@ -92,7 +97,8 @@ impl DispatchApi {
         if store::is_terminating(&mut tx, new.customer_id).await? {
             return Err(Error::CustomerTerminated);
         }
-        let w = WorkOrder::create(new, name, level, &who.sub, at);
+        let mut w = WorkOrder::create(new, name, level, &who.sub, at);
+        w.branch = branch;
         store::insert_work_order(&mut tx, &w).await?;
         let s = Step {
             action: "created".into(),
@@ -111,25 +117,35 @@ impl DispatchApi {
         Ok(response)
     }
 
-    pub(super) async fn get(&self, _caller: &Caller, req: pb::GetWorkOrderRequest) -> Result<pb::GetWorkOrderResponse> {
+    pub(super) async fn get(&self, caller: &Caller, req: pb::GetWorkOrderRequest) -> Result<pb::GetWorkOrderResponse> {
         let mut v = Violations::default();
         let id = convert::order_id(&mut v, "id", &req.id);
         v.finish()?;
         let Some(id) = id else { return Err(incomplete("id")) };
         let mut conn = self.pool.acquire().await?;
-        let w = store::load(&mut conn, id, false)
-            .await?
-            .ok_or_else(|| Error::NotFound { resource: "work order", id: id.to_string() })?;
+        let not_found = || Error::NotFound { resource: "work order", id: id.to_string() };
+        let w = store::load(&mut conn, id, false).await?.ok_or_else(not_found)?;
+        // CUS-13: an order outside the caller's scope does not exist for them.
+        let scope = OrderScope::of(&caller.who);
+        let sub = match (&scope, w.technician_id) {
+            (OrderScope::AssignedTo(_), Some(t)) => store::technician_sub(&mut conn, t).await?,
+            _ => None,
+        };
+        if !scope.covers(&w, sub.as_deref()) {
+            return Err(not_found());
+        }
         Ok(pb::GetWorkOrderResponse { work_order: Some(convert::work_order(&w)) })
     }
 
     pub(super) async fn list(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         req: pb::ListWorkOrdersRequest,
     ) -> Result<pb::ListWorkOrdersResponse> {
         let size = PageSize::parse(req.page_size, 50, 1000).map_err(|e| invalid_argument("page_size", e.reason))?;
-        let (filter, fingerprint) = convert::list_filter(&req)?;
+        let (mut filter, fingerprint) = convert::list_filter(&req)?;
+        // CUS-13: technicians list their own orders, branch dispatchers their territory.
+        filter.scope = OrderScope::of(&caller.who);
         let token = PageToken::decode(&req.page_token, fingerprint)
             .map_err(|e| invalid_argument("page_token", e.to_string()))?;
         let mut conn = self.pool.acquire().await?;

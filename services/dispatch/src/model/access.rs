@@ -71,6 +71,46 @@ pub fn may_approve(who: &Principal, kind: Kind) -> Result<(), Denied> {
     Ok(())
 }
 
+/// Which work orders a caller may see (CUS-13, need to know): a technician
+/// only those assigned to them (they carry customers' names, phones and
+/// addresses); a dispatcher or service manager whose token names a branch
+/// the orders of that branch's customers (and orders of no known branch);
+/// office roles without a branch, admins, auditors and the system every
+/// order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum OrderScope {
+    #[default]
+    All,
+    Branch(String),
+    /// The technician's token subject.
+    AssignedTo(String),
+}
+
+impl OrderScope {
+    pub fn of(who: &Principal) -> OrderScope {
+        if who.has_any(&[Role::Admin, Role::Auditor, Role::System]) {
+            return OrderScope::All;
+        }
+        if who.has_any(&[Role::Dispatcher, Role::ServiceManager]) {
+            return match who.branch.as_deref().filter(|b| !b.is_empty()) {
+                Some(b) => OrderScope::Branch(b.to_string()),
+                None => OrderScope::All,
+            };
+        }
+        OrderScope::AssignedTo(who.sub.clone())
+    }
+
+    /// Whether the order is in scope; `technician_sub` is the token subject
+    /// of the technician it is assigned to, if any.
+    pub fn covers(&self, order: &WorkOrder, technician_sub: Option<&str>) -> bool {
+        match self {
+            OrderScope::All => true,
+            OrderScope::Branch(b) => order.branch == *b || order.branch.is_empty(),
+            OrderScope::AssignedTo(sub) => technician_sub == Some(sub.as_str()),
+        }
+    }
+}
+
 /// Field steps are taken by the technician the order is assigned to;
 /// `technician_sub` is that technician's token subject.
 pub fn may_work(who: &Principal, order: &WorkOrder, technician_sub: Option<&str>) -> Result<(), Denied> {
@@ -96,6 +136,20 @@ mod tests {
             assert!(may_approve(&m, *k).is_ok());
             assert_eq!(may_approve(&d, *k).is_ok(), !k.needs_manager_approval(), "{k:?}");
         }
+    }
+
+    /// Issue 14 (CUS-13): technicians see their own orders, branch
+    /// dispatchers their territory, the office everything.
+    #[test]
+    fn each_role_sees_the_orders_it_needs() {
+        let t = who(&[Role::Technician], "t1");
+        assert_eq!(OrderScope::of(&t), OrderScope::AssignedTo("t1".into()));
+        let mut d = who(&[Role::Dispatcher], "d");
+        assert_eq!(OrderScope::of(&d), OrderScope::All);
+        d.branch = Some("north".into());
+        assert_eq!(OrderScope::of(&d), OrderScope::Branch("north".into()));
+        let both = Principal { branch: Some("north".into()), ..who(&[Role::Technician, Role::Admin], "x") };
+        assert_eq!(OrderScope::of(&both), OrderScope::All);
     }
 
     #[test]

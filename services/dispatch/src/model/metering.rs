@@ -37,6 +37,7 @@ text_enum!(Schedule {
     ResidentialIndoorQuarterly = "residential_indoor_quarterly",
 });
 text_enum!(MeterKind { Gas = "gas", Water = "water", Heat = "heat" });
+text_enum!(MeterClass { Residential = "residential", Commercial = "commercial", Industrial = "industrial" });
 text_enum!(FlowDirection { Forward = "forward", Reverse = "reverse", Bidirectional = "bidirectional" });
 text_enum!(Anomaly { Fast = "fast", Slow = "slow", Dead = "dead" });
 
@@ -59,6 +60,26 @@ impl Schedule {
             Schedule::CommercialMonthly => 10_000,
             Schedule::ResidentialMonthly => 9_800,
             Schedule::ResidentialIndoorQuarterly => 7_000,
+        }
+    }
+
+    /// Whether a meter of `class` belongs on a route of this schedule
+    /// (DSP-7): commercial routes read commercial and industrial meters,
+    /// residential routes residential ones.
+    pub fn takes(self, class: MeterClass) -> bool {
+        match self {
+            Schedule::CommercialMonthly => class != MeterClass::Residential,
+            Schedule::ResidentialMonthly | Schedule::ResidentialIndoorQuarterly => class == MeterClass::Residential,
+        }
+    }
+
+    /// Whether a reading taken on `day` is inside its period's planned
+    /// window: commercial meters are read on the 22nd–23rd; residential ones
+    /// any day of their month or quarter.
+    pub fn in_window(self, day: NaiveDate) -> bool {
+        match self {
+            Schedule::CommercialMonthly => (22..=23).contains(&day.day()),
+            Schedule::ResidentialMonthly | Schedule::ResidentialIndoorQuarterly => true,
         }
     }
 
@@ -139,6 +160,8 @@ pub struct Meter {
     pub service_level: ServiceLevel,
     pub number: String,
     pub kind: MeterKind,
+    /// Residential, commercial or industrial: decides the routes it fits.
+    pub class: MeterClass,
     pub installed_on: NaiveDate,
     pub flow_direction: FlowDirection,
     pub prepaid: bool,
@@ -345,6 +368,7 @@ mod tests {
             service_level: ServiceLevel::General,
             number: "M1".into(),
             kind: MeterKind::Gas,
+            class: MeterClass::Residential,
             installed_on: d(2020, 1, 1),
             flow_direction: FlowDirection::Forward,
             prepaid,
@@ -479,5 +503,23 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Issue 14 (DSP-7): meters fit routes of their class, and commercial
+    /// readings off the 22nd–23rd are outside the window.
+    #[test]
+    fn routes_take_their_class_and_commercial_windows_are_two_days() {
+        use MeterClass::*;
+        assert!(Schedule::CommercialMonthly.takes(Commercial) && Schedule::CommercialMonthly.takes(Industrial));
+        assert!(!Schedule::CommercialMonthly.takes(Residential));
+        for s in [Schedule::ResidentialMonthly, Schedule::ResidentialIndoorQuarterly] {
+            assert!(s.takes(Residential) && !s.takes(Commercial) && !s.takes(Industrial));
+        }
+        assert!(!Schedule::CommercialMonthly.in_window(d(2026, 11, 10)));
+        assert!(Schedule::CommercialMonthly.in_window(d(2026, 11, 22)));
+        assert!(Schedule::CommercialMonthly.in_window(d(2026, 11, 23)));
+        assert!(!Schedule::CommercialMonthly.in_window(d(2026, 11, 24)));
+        assert!(Schedule::ResidentialMonthly.in_window(d(2026, 11, 10)));
+        assert!(Schedule::ResidentialIndoorQuarterly.in_window(d(2026, 12, 31)));
     }
 }

@@ -133,6 +133,10 @@ pub struct WorkOrder {
     pub description: String,
     pub required_skills: Vec<String>,
     pub territory: String,
+    /// The customer's branch when the order was created (CUS-13: who in
+    /// the office sees it); empty for orders of older releases and for
+    /// repairs raised by meter readings.
+    pub branch: String,
     pub details: Details,
     pub technician_id: Option<TechnicianId>,
     pub scheduled_on: Option<NaiveDate>,
@@ -180,6 +184,7 @@ impl WorkOrder {
             description: new.description,
             required_skills: new.required_skills,
             territory: new.territory,
+            branch: String::new(),
             details: new.details,
             technician_id: None,
             scheduled_on: None,

@@ -15,7 +15,7 @@ use crate::{
     error::{Error, Result},
     model::{
         ServiceLevel,
-        metering::{FlowDirection, Meter, MeterId, MeterKind, Previous, Route, Schedule},
+        metering::{FlowDirection, Meter, MeterClass, MeterId, MeterKind, Previous, Route, Schedule},
     },
 };
 
@@ -65,8 +65,8 @@ pub async fn list_routes(conn: &mut PgConnection, only: Option<Uuid>) -> Result<
 pub async fn insert_meter(conn: &mut PgConnection, m: &Meter) -> Result<()> {
     sqlx::query(
         "INSERT INTO dispatch.meters (id, customer_id, customer_name, service_level, number, kind, installed_on, \
-         flow_direction, prepaid, route_id, site_address, created_by, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+         flow_direction, prepaid, route_id, site_address, created_by, created_at, meter_class) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(m.id.0)
     .bind(m.customer_id.0)
@@ -81,6 +81,7 @@ pub async fn insert_meter(conn: &mut PgConnection, m: &Meter) -> Result<()> {
     .bind(&m.site_address)
     .bind(&m.created_by)
     .bind(m.created_at)
+    .bind(m.class.as_str())
     .execute(conn)
     .await
     .map_err(|e| match violated_constraint(&e) {
@@ -93,7 +94,7 @@ pub async fn insert_meter(conn: &mut PgConnection, m: &Meter) -> Result<()> {
 }
 
 const METER_COLUMNS: &str = "id, customer_id, customer_name, service_level, number, kind, installed_on, \
-     flow_direction, prepaid, route_id, site_address, created_by, created_at";
+     flow_direction, prepaid, route_id, site_address, created_by, created_at, meter_class";
 
 #[derive(sqlx::FromRow)]
 struct MeterRow {
@@ -110,6 +111,7 @@ struct MeterRow {
     site_address: String,
     created_by: String,
     created_at: DateTime<Utc>,
+    meter_class: String,
 }
 
 impl MeterRow {
@@ -121,6 +123,7 @@ impl MeterRow {
             service_level: parse("service level", &self.service_level, ServiceLevel::from_db)?,
             number: self.number,
             kind: parse("meter kind", &self.kind, MeterKind::from_db)?,
+            class: parse("meter class", &self.meter_class, MeterClass::from_db)?,
             installed_on: self.installed_on,
             flow_direction: parse("flow direction", &self.flow_direction, FlowDirection::from_db)?,
             prepaid: self.prepaid,
@@ -244,6 +247,8 @@ pub struct ReadingColumns {
     pub anomaly: Vec<Option<String>>,
     pub repair_work_order_id: Vec<Option<Uuid>>,
     pub register_change: Vec<Option<String>>,
+    /// Taken outside the route's planned window (DSP-7): accepted, flagged.
+    pub outside_window: Vec<bool>,
 }
 
 /// Inserts the chunk; returns the ids actually inserted (a concurrent stream
@@ -257,10 +262,10 @@ pub async fn insert_readings(
     Ok(sqlx::query_scalar(
         "INSERT INTO dispatch.meter_readings (id, meter_id, period, read_at, outcome, base_reading, \
          cumulative_volume, consumption, days, balance_minor, currency, missed_reason, anomaly, \
-         repair_work_order_id, register_change, recorded_by, recorded_at) \
+         repair_work_order_id, register_change, outside_window, recorded_by, recorded_at) \
          SELECT u.*, $15, $16 FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::text[], \
          $6::bigint[], $7::bigint[], $8::bigint[], $9::int[], $10::bigint[], $11::text[], $12::text[], $13::text[], \
-         $14::uuid[], $17::text[]) AS u ON CONFLICT DO NOTHING RETURNING id",
+         $14::uuid[], $17::text[], $18::bool[]) AS u ON CONFLICT DO NOTHING RETURNING id",
     )
     .bind(&c.id)
     .bind(&c.meter_id)
@@ -279,21 +284,32 @@ pub async fn insert_readings(
     .bind(by)
     .bind(at)
     .bind(&c.register_change)
+    .bind(&c.outside_window)
     .fetch_all(conn)
     .await?)
 }
 
-/// Per route: meters planned, read, missed and flagged in `period`.
-pub async fn read_counts(conn: &mut PgConnection, route: Uuid, period: &str) -> Result<(i64, i64, i64, i64)> {
-    Ok(sqlx::query_as(
+/// Per route and period: meters planned, read and missed, readings of a
+/// fast, slow or dead meter, and readings taken outside the window.
+pub struct ReadCounts {
+    pub planned: i64,
+    pub read: i64,
+    pub missed: i64,
+    pub anomalies: i64,
+    pub outside_window: i64,
+}
+
+pub async fn read_counts(conn: &mut PgConnection, route: Uuid, period: &str) -> Result<ReadCounts> {
+    let (planned, read, missed, anomalies, outside_window): (i64, i64, i64, i64, i64) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM dispatch.meters WHERE route_id = $1), \
          count(*) FILTER (WHERE r.outcome = 'read'), count(*) FILTER (WHERE r.outcome = 'missed'), \
-         count(*) FILTER (WHERE r.anomaly IS NOT NULL) \
+         count(*) FILTER (WHERE r.anomaly IS NOT NULL), count(*) FILTER (WHERE r.outside_window) \
          FROM dispatch.meter_readings r JOIN dispatch.meters m ON m.id = r.meter_id \
          WHERE m.route_id = $1 AND r.period = $2",
     )
     .bind(route)
     .bind(period)
     .fetch_one(conn)
-    .await?)
+    .await?;
+    Ok(ReadCounts { planned, read, missed, anomalies, outside_window })
 }

@@ -10,7 +10,7 @@ use crate::{
     error::{Error, Result},
     model::{
         Completion, Details, Kind, Priority, RepairDetails, ServiceLevel, State, Step, TechnicianId, Urgency, Vehicle,
-        WorkOrder, WorkOrderId, base::DeviceId,
+        WorkOrder, WorkOrderId, access::OrderScope, base::DeviceId,
     },
 };
 
@@ -19,7 +19,7 @@ const COLUMNS: &str = "w.id, w.customer_id, w.customer_name, w.service_level, w.
      w.request_reference, w.device_model, w.purchase_date, w.fault, w.device_serial, w.technician_id, \
      w.scheduled_on, w.parts_due_at, w.checklist_confirmed_by, w.checklist_confirmed_at, w.work_done, \
      w.signed_off_by, w.cancel_reason, w.created_by, w.created_at, w.updated_at, w.version, w.device_id, \
-     w.in_warranty, w.amount_due_minor, w.collected_minor, w.currency";
+     w.in_warranty, w.amount_due_minor, w.collected_minor, w.currency, w.branch";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct WorkOrderRow {
@@ -37,6 +37,7 @@ pub(crate) struct WorkOrderRow {
     description: String,
     required_skills: Vec<String>,
     territory: String,
+    branch: String,
     request_reference: Option<String>,
     device_model: Option<String>,
     purchase_date: Option<NaiveDate>,
@@ -109,6 +110,7 @@ impl WorkOrderRow {
             description: self.description,
             required_skills: self.required_skills,
             territory: self.territory,
+            branch: self.branch,
             details,
             technician_id: self.technician_id.map(TechnicianId),
             scheduled_on: self.scheduled_on,
@@ -139,8 +141,8 @@ pub async fn insert_work_order(conn: &mut PgConnection, w: &WorkOrder) -> Result
         "INSERT INTO dispatch.work_orders (id, customer_id, customer_name, service_level, kind, state, urgency, \
          priority, site_address, contact_name, contact_phone, description, required_skills, territory, \
          request_reference, device_model, purchase_date, fault, device_serial, created_by, created_at, updated_at, \
-         version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, \
-         $20, $21, $22, $23)",
+         version, branch) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+         $19, $20, $21, $22, $23, $24)",
     )
     .bind(w.id.0)
     .bind(w.customer_id.0)
@@ -165,6 +167,7 @@ pub async fn insert_work_order(conn: &mut PgConnection, w: &WorkOrder) -> Result
     .bind(w.created_at)
     .bind(w.updated_at)
     .bind(w.version)
+    .bind(&w.branch)
     .execute(&mut *conn)
     .await?;
     if let Details::Installation { vehicles, .. } = &w.details {
@@ -336,6 +339,8 @@ pub struct ListFilter {
     pub kind: Option<Kind>,
     pub customer_id: Option<Uuid>,
     pub technician_id: Option<Uuid>,
+    /// Whose orders the caller may see (CUS-13).
+    pub scope: OrderScope,
 }
 
 /// A page of work orders in id (creation) order, one more than `limit` when
@@ -354,6 +359,17 @@ pub async fn list(conn: &mut PgConnection, f: &ListFilter, after: Option<Uuid>, 
     }
     if let Some(v) = f.technician_id {
         q.push(" AND w.technician_id = ").push_bind(v);
+    }
+    match &f.scope {
+        OrderScope::All => {}
+        OrderScope::Branch(b) => {
+            q.push(" AND (w.branch = ").push_bind(b.clone()).push(" OR w.branch = '')");
+        }
+        OrderScope::AssignedTo(sub) => {
+            q.push(" AND w.technician_id IN (SELECT id FROM dispatch.technicians WHERE user_sub = ")
+                .push_bind(sub.clone());
+            q.push(")");
+        }
     }
     if let Some(a) = after {
         q.push(" AND w.id > ").push_bind(a);

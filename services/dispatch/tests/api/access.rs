@@ -67,3 +67,41 @@ async fn roles_are_checked_per_rpc() {
     assert_eq!(app.count("work_orders").await, 1);
     assert_eq!(app.count("idempotency_keys").await, 1);
 }
+
+/// Issue 14 (CUS-13, need to know): a technician sees only the work orders
+/// assigned to them, with the customers' names, phones and addresses; a
+/// dispatcher whose token names a branch sees that branch's customers'
+/// orders; the office without a branch sees all.
+#[tokio::test]
+async fn technicians_see_their_own_orders_and_dispatchers_their_branch() {
+    let app = App::new().await;
+    let cust = app.customer("甲", None).await;
+    let t1 = app.technician("t1", &["gps"], "north", 4).await;
+    app.technician("t2", &["gps"], "north", 4).await;
+    let mine = app.approved_maintenance(&cust).await;
+    let mine = app.assign(&mine, &t1.id).await;
+    let other = app.create(maintenance(&cust)).await;
+    let shanghai = app.customer_in("上海乙", "sh").await;
+    let south = app.create(maintenance(&shanghai)).await;
+    assert_eq!((mine.branch.as_str(), south.branch.as_str()), ("bj", "sh"));
+
+    let ids = |r: pb::ListWorkOrdersResponse| r.work_orders.into_iter().map(|w| w.id).collect::<Vec<_>>();
+    let list = || pb::ListWorkOrdersRequest::default();
+    let mut tech1 = app.tech("t1").await;
+    assert_eq!(ids(tech1.list_work_orders(list()).await.expect("own").into_inner()), vec![mine.id.clone()]);
+    tech1.get_work_order(pb::GetWorkOrderRequest { id: mine.id.clone() }).await.expect("own order");
+    let err = tech1.get_work_order(pb::GetWorkOrderRequest { id: other.id.clone() }).await.expect_err("not theirs");
+    assert_eq!(err.code(), Code::NotFound);
+    let mut tech2 = app.tech("t2").await;
+    assert!(ids(tech2.list_work_orders(list()).await.expect("none").into_inner()).is_empty());
+    let err = tech2.get_work_order(pb::GetWorkOrderRequest { id: mine.id.clone() }).await.expect_err("t1's");
+    assert_eq!(err.code(), Code::NotFound);
+
+    let mut north = app.client_in(&[Role::Dispatcher], "disp-n", "bj").await;
+    let seen = ids(north.list_work_orders(list()).await.expect("branch").into_inner());
+    assert_eq!(seen, vec![mine.id.clone(), other.id.clone()]);
+    let err = north.get_work_order(pb::GetWorkOrderRequest { id: south.id.clone() }).await.expect_err("south");
+    assert_eq!(err.code(), Code::NotFound);
+    let all = ids(app.dispatcher().await.list_work_orders(list()).await.expect("office").into_inner());
+    assert_eq!(all, vec![mine.id.clone(), other.id.clone(), south.id.clone()]);
+}

@@ -119,6 +119,7 @@ async fn meter_readings_are_published_with_register_changes_for_billing() {
                     installed_on: Some(crate::helpers::date(chrono::NaiveDate::from_ymd_opt(2019, 5, 1).unwrap())),
                     flow_direction: pb::FlowDirection::Forward as i32,
                     site_address: "北京市海淀区 8 号".into(),
+                    meter_class: pb::MeterClass::Residential as i32,
                     ..Default::default()
                 }),
             })

@@ -35,6 +35,14 @@ impl App {
         DispatchServiceClient::with_interceptor(self.dispatch.channel().await, self.dispatch.bearer(roles, sub, None))
     }
 
+    /// A client whose token names a branch.
+    pub async fn client_in(&self, roles: &[Role], sub: &str, branch: &str) -> Client {
+        DispatchServiceClient::with_interceptor(
+            self.dispatch.channel().await,
+            self.dispatch.bearer(roles, sub, Some(branch)),
+        )
+    }
+
     pub async fn dispatcher(&self) -> Client {
         self.client(&[Role::Dispatcher], "disp-1").await
     }
@@ -43,6 +51,28 @@ impl App {
     }
     pub async fn tech(&self, sub: &str) -> Client {
         self.client(&[Role::Technician], sub).await
+    }
+
+    /// A customer of branch `branch`.
+    pub async fn customer_in(&self, name: &str, branch: &str) -> String {
+        let bearer = self.customers.bearer(&[Role::Admin], "admin", None);
+        let mut c = CustomerServiceClient::with_interceptor(self.customers.channel().await, bearer);
+        c.create_customer(cpb::CreateCustomerRequest {
+            request_id: rid(),
+            customer: Some(cpb::Customer {
+                kind: cpb::PartyKind::Organization as i32,
+                display_name: name.to_string(),
+                branch: branch.into(),
+                ..Default::default()
+            }),
+            confirm_not_duplicate: true,
+        })
+        .await
+        .expect("create customer")
+        .into_inner()
+        .customer
+        .expect("customer")
+        .id
     }
 
     /// A customer registered with the customers service, at `level` when given.

@@ -34,6 +34,7 @@ pub(crate) fn meter(customer_id: &str, route_id: &str, number: &str) -> pb::Mete
         installed_on: Some(date(chrono::NaiveDate::from_ymd_opt(2019, 5, 1).unwrap())),
         flow_direction: pb::FlowDirection::Forward as i32,
         site_address: "北京市海淀区 8 号".into(),
+        meter_class: pb::MeterClass::Residential as i32,
         ..Default::default()
     }
 }
@@ -125,6 +126,16 @@ async fn meters_are_registered_once_for_served_customers() {
         d.register_meter(pb::RegisterMeterRequest { request_id: rid(), meter: Some(bad) }).await.expect_err("bad");
     assert_invalid(&err, "meter.kind");
     assert_invalid(&err, "meter.site_address");
+    let mut no_class = meter(&cust, &r.id, "G-004");
+    no_class.meter_class = 0;
+    let err = d.register_meter(pb::RegisterMeterRequest { request_id: rid(), meter: Some(no_class) }).await;
+    assert_invalid(&err.expect_err("class"), "meter.meter_class");
+    // Issue 14 (DSP-7): a route reads meters of its class only.
+    let commercial = meter(&cust, &r.id, "G-005");
+    let commercial = pb::Meter { meter_class: pb::MeterClass::Commercial as i32, ..commercial };
+    let err = d.register_meter(pb::RegisterMeterRequest { request_id: rid(), meter: Some(commercial) }).await;
+    let err = err.expect_err("class mismatch");
+    assert_eq!((err.code(), crate::helpers::reason(&err).as_str()), (Code::FailedPrecondition, "METER_CLASS_MISMATCH"));
     let unknown_route = meter(&cust, &uuid::Uuid::now_v7().to_string(), "G-003");
     let err = d.register_meter(pb::RegisterMeterRequest { request_id: rid(), meter: Some(unknown_route) }).await;
     assert_eq!(err.expect_err("route").code(), Code::NotFound);
@@ -315,4 +326,47 @@ async fn a_replaced_or_rolled_over_register_may_go_down_and_never_consumes_negat
         rows,
         vec![(Some(600 + 300), Some("meter_replaced".into())), (Some(999 + 300), Some("rolled_over".into()))]
     );
+}
+
+/// Issue 14 (DSP-7): a commercial meter read off the 22nd–23rd is accepted
+/// but flagged, and the read-rate report counts it.
+#[tokio::test]
+async fn commercial_readings_outside_their_window_are_flagged_and_counted() {
+    use chrono::{Datelike, TimeZone};
+    let app = App::new().await;
+    let cust = app.customer("戊", None).await;
+    let r = route(&app, "商业一线", pb::RouteSchedule::CommercialMonthly).await;
+    let commercial = |n: &str| pb::Meter { meter_class: pb::MeterClass::Commercial as i32, ..meter(&cust, &r.id, n) };
+    register(&app, commercial("C-1")).await;
+    register(&app, commercial("C-2")).await;
+    // Last month, noon in Shanghai: the 10th (outside) and the 22nd (inside).
+    let today = Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
+    let last_month = (today.with_day(1).unwrap() - Duration::days(1)).with_day(1).unwrap();
+    let noon = |day: u32| {
+        let local = last_month.with_day(day).unwrap().and_hms_opt(12, 0, 0).unwrap();
+        chrono_tz::Asia::Shanghai.from_local_datetime(&local).single().unwrap().with_timezone(&Utc)
+    };
+    let at =
+        |n: &str, day: u32| pb::MeterReading { read_at: Some(proto_time::to_proto(noon(day))), ..read(n, 0, 1_000) };
+    let mut reader = app.client(&[Role::MeterReader], "reader-c").await;
+    let resp = send(&mut reader, vec![vec![at("C-1", 10), at("C-2", 22)]]).await;
+    assert_eq!((resp.accepted, resp.outside_window, resp.rejected_count), (2, 1, 0), "{resp:?}");
+    let flagged: Vec<(String, bool)> = sqlx::query_as(
+        "SELECT m.number, r.outside_window FROM dispatch.meter_readings r JOIN dispatch.meters m ON m.id = r.meter_id \
+         ORDER BY m.number",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(flagged, vec![("C-1".to_string(), true), ("C-2".to_string(), false)]);
+    let period = format!("{}-{:02}", last_month.year(), last_month.month());
+    let rates = app
+        .manager()
+        .await
+        .get_read_rate(pb::GetReadRateRequest { period, route_id: r.id.clone() })
+        .await
+        .unwrap()
+        .into_inner()
+        .routes;
+    assert_eq!((rates[0].read, rates[0].outside_window), (2, 1));
 }

@@ -9,7 +9,7 @@ use tonic::Status;
 use super::{date_out, line, money_in, required_date, ts};
 use crate::model::{
     ServiceLevel,
-    metering::{FlowDirection, Meter, MeterId, MeterKind, Outcome, RegisterChange, Route, Schedule},
+    metering::{FlowDirection, Meter, MeterClass, MeterId, MeterKind, Outcome, RegisterChange, Route, Schedule},
 };
 
 macro_rules! enum_map {
@@ -33,6 +33,9 @@ enum_map!(schedule_in, schedule_out, pb::RouteSchedule, Schedule {
     ResidentialIndoorQuarterly <=> ResidentialIndoorQuarterly,
 });
 enum_map!(meter_kind_in, meter_kind_out, pb::MeterKind, MeterKind { Gas <=> Gas, Water <=> Water, Heat <=> Heat });
+enum_map!(meter_class_in, meter_class_out, pb::MeterClass, MeterClass {
+    Residential <=> Residential, Commercial <=> Commercial, Industrial <=> Industrial,
+});
 enum_map!(flow_in, flow_out, pb::FlowDirection, FlowDirection {
     Forward <=> Forward, Reverse <=> Reverse, Bidirectional <=> Bidirectional,
 });
@@ -67,6 +70,7 @@ pub(crate) struct NewMeter {
     pub route_id: uuid::Uuid,
     pub number: String,
     pub kind: MeterKind,
+    pub class: MeterClass,
     pub installed_on: NaiveDate,
     pub flow_direction: FlowDirection,
     pub prepaid: bool,
@@ -83,6 +87,7 @@ pub(crate) fn new_meter(m: Option<&pb::Meter>, today: NaiveDate) -> Result<NewMe
     );
     let number = line(&mut v, "meter.number", &m.number, 50);
     let kind = v.check("meter.kind", meter_kind_in(m.kind));
+    let class = v.check("meter.meter_class", meter_class_in(m.meter_class));
     let installed_on = required_date(&mut v, "meter.installed_on", m.installed_on.as_ref());
     if installed_on.is_some_and(|d| d > today) {
         v.add("meter.installed_on", "must not be in the future");
@@ -90,12 +95,12 @@ pub(crate) fn new_meter(m: Option<&pb::Meter>, today: NaiveDate) -> Result<NewMe
     let flow_direction = v.check("meter.flow_direction", flow_in(m.flow_direction));
     let site_address = line(&mut v, "meter.site_address", &m.site_address, 500);
     v.finish()?;
-    match (customer_id, route_id, number, kind, installed_on, flow_direction, site_address) {
+    match (customer_id, route_id, number, kind.zip(class), installed_on, flow_direction, site_address) {
         (
             Some(customer_id),
             Some(route_id),
             Some(number),
-            Some(kind),
+            Some((kind, class)),
             Some(installed_on),
             Some(flow_direction),
             Some(site_address),
@@ -104,6 +109,7 @@ pub(crate) fn new_meter(m: Option<&pb::Meter>, today: NaiveDate) -> Result<NewMe
             route_id,
             number,
             kind,
+            class,
             installed_on,
             flow_direction,
             prepaid: m.prepaid,
@@ -122,6 +128,7 @@ impl NewMeter {
             service_level: level,
             number: self.number,
             kind: self.kind,
+            class: self.class,
             installed_on: self.installed_on,
             flow_direction: self.flow_direction,
             prepaid: self.prepaid,
@@ -139,6 +146,7 @@ pub(crate) fn meter(m: &Meter) -> pb::Meter {
         customer_id: m.customer_id.to_string(),
         number: m.number.clone(),
         kind: meter_kind_out(m.kind),
+        meter_class: meter_class_out(m.class),
         installed_on: Some(date_out(m.installed_on)),
         flow_direction: flow_out(m.flow_direction),
         prepaid: m.prepaid,

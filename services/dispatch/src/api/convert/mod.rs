@@ -20,7 +20,7 @@ use tonic::Status;
 use crate::{
     model::{
         Details, Kind, NewWorkOrder, Priority, RepairDetails, ServiceLevel, State, Step, Technician, TechnicianId,
-        Urgency, Vehicle, WorkOrder, WorkOrderId, planning::Candidate,
+        Urgency, Vehicle, WorkOrder, WorkOrderId, access::OrderScope, planning::Candidate,
     },
     store::ListFilter,
 };
@@ -290,7 +290,10 @@ pub(crate) fn list_filter(req: &pb::ListWorkOrdersRequest) -> Result<(ListFilter
         req.customer_id.as_bytes(),
         req.technician_id.as_bytes(),
     ]);
-    Ok((ListFilter { state, kind, customer_id, technician_id: technician_id.map(|t| t.0) }, fingerprint))
+    let technician_id = technician_id.map(|t| t.0);
+    // The caller's scope is set by the handler (it is not part of the page
+    // token's filter: the token is the caller's own).
+    Ok((ListFilter { state, kind, customer_id, technician_id, scope: OrderScope::All }, fingerprint))
 }
 
 /// Validates a technician to register; `by`/`at` are the registrar.
@@ -390,6 +393,7 @@ pub(crate) fn work_order(w: &WorkOrder) -> pb::WorkOrder {
         Details::Maintenance | Details::Inspection => (None, None),
     };
     pb::WorkOrder {
+        branch: w.branch.clone(),
         id: w.id.to_string(),
         customer_id: w.customer_id.to_string(),
         customer_name: w.customer_name.clone(),

@@ -1,0 +1,18 @@
+-- Issue 14, DSP-7. Meters carry their class (residential, commercial,
+-- industrial), and a route takes only meters of its class: commercial routes
+-- commercial and industrial meters, residential routes residential ones.
+-- Meters registered before are given the class their route implies.
+ALTER TABLE dispatch.meters ADD COLUMN meter_class text
+    CHECK (meter_class IN ('residential', 'commercial', 'industrial'));
+UPDATE dispatch.meters m SET meter_class = CASE r.schedule WHEN 'commercial_monthly' THEN 'commercial' ELSE 'residential' END
+  FROM dispatch.routes r WHERE r.id = m.route_id;
+ALTER TABLE dispatch.meters ALTER COLUMN meter_class SET NOT NULL;
+
+-- A reading taken outside its route's planned window (commercial meters are
+-- read on the 22nd–23rd) is accepted, flagged and counted in read rates.
+ALTER TABLE dispatch.meter_readings ADD COLUMN outside_window boolean NOT NULL DEFAULT false;
+
+-- CUS-13, need to know: a work order keeps its customer's branch, so a
+-- branch's dispatchers see their branch's orders. Orders of older releases
+-- have none ('') and stay visible to every dispatcher.
+ALTER TABLE dispatch.work_orders ADD COLUMN branch text NOT NULL DEFAULT '';
