@@ -16,3 +16,15 @@ ALTER TABLE dispatch.meter_readings ADD COLUMN outside_window boolean NOT NULL D
 -- branch's dispatchers see their branch's orders. Orders of older releases
 -- have none ('') and stay visible to every dispatcher.
 ALTER TABLE dispatch.work_orders ADD COLUMN branch text NOT NULL DEFAULT '';
+
+-- DSP-5/DSP-6: labour on site is recorded at completion, and charged out of
+-- warranty at the labour rate in force that day, when one is set.
+ALTER TABLE dispatch.work_orders ADD COLUMN labour_minutes integer CHECK (labour_minutes >= 0);
+ALTER TABLE dispatch.work_orders ADD COLUMN labour_charge_minor bigint CHECK (labour_charge_minor >= 0);
+CREATE TABLE dispatch.labour_rates (
+    effective_from date PRIMARY KEY,
+    hourly_minor   bigint NOT NULL CHECK (hourly_minor >= 0),
+    currency       text NOT NULL CHECK (currency ~ '^[A-Z]{3}$'),
+    set_by         text NOT NULL,
+    set_at         timestamptz NOT NULL DEFAULT now()
+);

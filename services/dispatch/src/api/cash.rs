@@ -52,6 +52,41 @@ impl DispatchApi {
         Ok(pb::ListPartsResponse { parts: rows.iter().map(convert::part).collect(), next_page_token })
     }
 
+    /// DSP-6: the hourly rate labour out of warranty is charged at.
+    pub(super) async fn set_labour_rate(
+        &self,
+        caller: &Caller,
+        req: pb::SetLabourRateRequest,
+    ) -> Result<pb::SetLabourRateResponse> {
+        let who = &caller.who;
+        let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "SetLabourRate", who, &req.request_id, &req)?;
+        let (hourly, from) = convert::labour_rate_in(req.rate.as_ref(), self.calendar.local_date(now()))?;
+        let mut tx = match self.open(&call).await? {
+            Opened::Replay(r) => return Ok(r),
+            Opened::Fresh(tx) => tx,
+        };
+        let rate = store::set_labour_rate(&mut tx, hourly, from, &who.sub).await?;
+        let response = pb::SetLabourRateResponse { rate: Some(convert::labour_rate(&rate)) };
+        call.commit(tx, &response).await?;
+        Ok(response)
+    }
+
+    pub(super) async fn get_labour_rate(
+        &self,
+        _caller: &Caller,
+        req: pb::GetLabourRateRequest,
+    ) -> Result<pb::GetLabourRateResponse> {
+        let day = match &req.day {
+            Some(d) => convert::date_in(d).map_err(|e| invalid_argument("day", e.reason))?,
+            None => self.calendar.local_date(now()),
+        };
+        let mut conn = self.pool.acquire().await?;
+        let rate = store::labour_rate(&mut conn, day)
+            .await?
+            .ok_or_else(|| Error::NotFound { resource: "labour rate on", id: day.to_string() })?;
+        Ok(pb::GetLabourRateResponse { rate: Some(convert::labour_rate(&rate)) })
+    }
+
     pub(super) async fn record_cash_handover(
         &self,
         caller: &Caller,

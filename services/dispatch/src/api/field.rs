@@ -186,7 +186,13 @@ impl DispatchApi {
             w.purchase_date(),
             self.calendar.local_date(at),
         );
-        let due = charges::amount_due(&lines, covered)?;
+        // DSP-6: labour is charged out of warranty only at a rate that is set.
+        let rate = store::labour_rate_on(&mut tx, self.calendar.local_date(at)).await?;
+        let labour = match rate {
+            Some(hourly) if !covered => Some(charges::labour_charge(input.labour_minutes, hourly)?),
+            _ => None,
+        };
+        let due = charges::amount_due(&lines, labour, covered)?;
         let collected = input.collected.unwrap_or_else(|| Money::zero(due.currency()));
         charges::check_collection(collected, due).map_err(|e| invalid_argument("payment_collected", e))?;
         let completion = Completion {
@@ -195,6 +201,8 @@ impl DispatchApi {
             parts: lines,
             amount_due: due,
             collected: Money::new(collected.amount_minor(), due.currency()),
+            labour_minutes: input.labour_minutes,
+            labour_charge: labour,
         };
         store::save_completion(&mut tx, w.id, &completion).await?;
         let technician_id = w.technician_id.ok_or_else(|| incomplete("assignment"))?;

@@ -61,6 +61,8 @@ pub fn policy() -> Policy {
         .allow("DecommissionDevice", SUPERVISORS)
         .allow("CreatePart", TEAM_ADMINS)
         .allow("ListParts", READERS)
+        .allow("SetLabourRate", TEAM_ADMINS)
+        .allow("GetLabourRate", READERS)
         .allow("RecordCashHandover", FINANCE)
         .allow("ListUnreconciledCollections", CASH_READERS)
         .allow("CreateRoute", TEAM_ADMINS)
@@ -210,6 +212,8 @@ rpc! {
     decommission_device(pb::DecommissionDeviceRequest) -> pb::DecommissionDeviceResponse => decommission_device;
     create_part(pb::CreatePartRequest) -> pb::CreatePartResponse => create_part;
     list_parts(pb::ListPartsRequest) -> pb::ListPartsResponse => list_parts;
+    set_labour_rate(pb::SetLabourRateRequest) -> pb::SetLabourRateResponse => set_labour_rate;
+    get_labour_rate(pb::GetLabourRateRequest) -> pb::GetLabourRateResponse => get_labour_rate;
     record_cash_handover(pb::RecordCashHandoverRequest) -> pb::RecordCashHandoverResponse => record_cash_handover;
     list_unreconciled_collections(pb::ListUnreconciledCollectionsRequest) -> pb::ListUnreconciledCollectionsResponse => list_unreconciled;
     create_route(pb::CreateRouteRequest) -> pb::CreateRouteResponse => create_route;

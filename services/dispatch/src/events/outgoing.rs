@@ -64,6 +64,8 @@ pub(crate) fn completed(w: &WorkOrder, c: &Completion, by: &str) -> Payload {
         amount_due: Some(money_out(c.amount_due)),
         collected_on_site: Some(money_out(c.collected)),
         completed_by: by.to_string(),
+        labour_minutes: c.labour_minutes,
+        labour_charge: c.labour_charge.map(money_out),
     })
 }
 

@@ -1,7 +1,9 @@
 //! DSP-6 paid work: the warranty decides what the customer pays. In warranty
 //! the work is free; out of warranty the customer pays the parts at their
-//! catalogue price and never the labour. Money is integer minor units; a
-//! line is quantity × unit price, so nothing is ever rounded.
+//! catalogue price, and the labour only when a labour rate is set (the seed
+//! rule is "parts only, no labour": with no rate, labour is recorded but not
+//! charged). Money is integer minor units; a part line is quantity × unit
+//! price, labour is minutes × hourly rate ÷ 60 rounded half up to the fen.
 
 use chrono::{Days, Months, NaiveDate};
 use crm_domain::{Currency, Money};
@@ -68,13 +70,34 @@ pub fn in_warranty(kind: Kind, device_end: Option<NaiveDate>, purchase: Option<N
     }
 }
 
-/// What the customer owes: nothing in warranty, the parts otherwise. Labour
-/// is never charged. Every part must be priced in one currency.
-pub fn amount_due(lines: &[PartLine], in_warranty: bool) -> Result<Money, RuleViolation> {
-    let currency = lines.first().map(|l| l.unit_price.currency()).unwrap_or(Currency::CNY);
+/// Labour recorded on completion, in whole minutes (DSP-5).
+pub const MAX_LABOUR_MINUTES: i32 = 14_400;
+
+/// The labour charge of `minutes` at `hourly`: minutes × rate ÷ 60, rounded
+/// half up to the minor unit.
+pub fn labour_charge(minutes: i32, hourly: Money) -> Result<Money, RuleViolation> {
+    let scaled = i128::from(hourly.amount_minor()) * i128::from(minutes.max(0));
+    let minor = i64::try_from((scaled + 30) / 60).map_err(|_| too_large())?;
+    Ok(Money::new(minor, hourly.currency()))
+}
+
+/// What the customer owes: nothing in warranty; otherwise the parts, and the
+/// labour when a rate is set (`labour`, already priced). Every amount must
+/// be in one currency.
+pub fn amount_due(lines: &[PartLine], labour: Option<Money>, in_warranty: bool) -> Result<Money, RuleViolation> {
+    let currency =
+        lines.first().map(|l| l.unit_price.currency()).or(labour.map(|l| l.currency())).unwrap_or(Currency::CNY);
     let mut due = Money::zero(currency);
     if in_warranty {
         return Ok(due);
+    }
+    if let Some(l) = labour {
+        due = due.checked_add(l).map_err(|e| match e {
+            crm_domain::MoneyError::CurrencyMismatch(..) => {
+                RuleViolation::new("MIXED_CURRENCIES", "the labour rate and the parts are in different currencies")
+            }
+            _ => too_large(),
+        })?;
     }
     for l in lines {
         due = due.checked_add(l.total()?).map_err(|e| match e {
@@ -144,9 +167,28 @@ mod tests {
     #[test]
     fn in_warranty_is_free_out_of_warranty_is_parts_only() {
         let lines = [line(2, 1_550), line(1, 9_900)];
-        assert_eq!(amount_due(&lines, true), Ok(Money::cny(0)));
-        assert_eq!(amount_due(&lines, false), Ok(Money::cny(13_000)));
-        assert_eq!(amount_due(&[], false), Ok(Money::cny(0)));
+        assert_eq!(amount_due(&lines, None, true), Ok(Money::cny(0)));
+        assert_eq!(amount_due(&lines, None, false), Ok(Money::cny(13_000)));
+        assert_eq!(amount_due(&[], None, false), Ok(Money::cny(0)));
+    }
+
+    /// Issue 14 (DSP-6): labour is charged out of warranty only when a rate
+    /// is set, minutes × hourly rate ÷ 60 rounded half up; never in warranty.
+    #[test]
+    fn labour_is_charged_out_of_warranty_at_the_rate_when_one_is_set() {
+        let rate = Money::cny(12_000); // 120.00 an hour
+        assert_eq!(labour_charge(90, rate), Ok(Money::cny(18_000)));
+        assert_eq!(labour_charge(1, Money::cny(100)), Ok(Money::cny(2))); // 1.67 fen rounds up
+        assert_eq!(labour_charge(1, Money::cny(89)), Ok(Money::cny(1))); // 1.48 rounds down
+        assert_eq!(labour_charge(0, rate), Ok(Money::cny(0)));
+        let lines = [line(2, 1_550)];
+        let labour = labour_charge(45, rate).ok();
+        assert_eq!(amount_due(&lines, labour, false), Ok(Money::cny(3_100 + 9_000)));
+        assert_eq!(amount_due(&lines, labour, true), Ok(Money::cny(0)));
+        assert_eq!(amount_due(&[], labour, false), Ok(Money::cny(9_000)));
+        let usd = Currency::parse("USD").unwrap_or(Currency::CNY);
+        let foreign = Some(Money::new(100, usd));
+        assert_eq!(amount_due(&lines, foreign, false).map_err(|e| e.reason), Err("MIXED_CURRENCIES"));
     }
 
     #[test]
@@ -154,8 +196,8 @@ mod tests {
         let usd = Currency::parse("USD").unwrap_or(Currency::CNY);
         let mut l = line(1, 100);
         l.unit_price = Money::new(100, usd);
-        assert_eq!(amount_due(&[line(1, 1), l], false).map_err(|e| e.reason), Err("MIXED_CURRENCIES"));
-        assert_eq!(amount_due(&[line(2, i64::MAX)], false).map_err(|e| e.reason), Err("AMOUNT_OUT_OF_RANGE"));
+        assert_eq!(amount_due(&[line(1, 1), l], None, false).map_err(|e| e.reason), Err("MIXED_CURRENCIES"));
+        assert_eq!(amount_due(&[line(2, i64::MAX)], None, false).map_err(|e| e.reason), Err("AMOUNT_OUT_OF_RANGE"));
     }
 
     #[test]
@@ -174,7 +216,7 @@ mod tests {
 
     proptest! {
         /// Out of warranty the amount is exactly the sum of the part lines
-        /// (no labour, no rounding); in warranty it is zero.
+        /// (no labour rate, no rounding); in warranty it is zero.
         #[test]
         fn the_amount_is_the_sum_of_the_parts_or_nothing(
             parts in proptest::collection::vec((1i32..100, 0i64..1_000_000), 0..20),
@@ -182,7 +224,7 @@ mod tests {
         ) {
             let lines: Vec<PartLine> = parts.iter().map(|(q, p)| line(*q, *p)).collect();
             let sum: i64 = parts.iter().map(|(q, p)| i64::from(*q) * p).sum();
-            let due = amount_due(&lines, covered).map_err(|e| e.reason);
+            let due = amount_due(&lines, None, covered).map_err(|e| e.reason);
             prop_assert_eq!(due, Ok(Money::cny(if covered { 0 } else { sum })));
         }
     }

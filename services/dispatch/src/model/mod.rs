@@ -165,6 +165,11 @@ pub struct Completion {
     pub parts: Vec<PartLine>,
     pub amount_due: Money,
     pub collected: Money,
+    /// Labour on site, in minutes (DSP-5).
+    pub labour_minutes: i32,
+    /// What the labour was charged, when a labour rate was set and the work
+    /// was out of warranty (part of `amount_due`).
+    pub labour_charge: Option<Money>,
 }
 
 impl WorkOrder {

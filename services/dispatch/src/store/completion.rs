@@ -1,7 +1,7 @@
 //! Completion's money side (DSP-5, DSP-6): the parts catalogue, parts used
 //! and cash collected and handed over.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use crm_domain::{Currency, Money};
 use crm_platform::error::violated_constraint;
 use sqlx::{PgConnection, QueryBuilder};
@@ -202,4 +202,51 @@ pub async fn insert_handover(conn: &mut PgConnection, h: &Handover) -> Result<()
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// A labour rate and who set it (DSP-6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabourRate {
+    pub hourly: Money,
+    pub effective_from: NaiveDate,
+    pub set_by: String,
+    pub set_at: DateTime<Utc>,
+}
+
+/// Sets the labour rate from `effective_from` on (replacing one set for the
+/// same day).
+pub async fn set_labour_rate(conn: &mut PgConnection, hourly: Money, from: NaiveDate, by: &str) -> Result<LabourRate> {
+    let (set_at,): (DateTime<Utc>,) = sqlx::query_as(
+        "INSERT INTO dispatch.labour_rates (effective_from, hourly_minor, currency, set_by) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (effective_from) DO UPDATE SET hourly_minor = EXCLUDED.hourly_minor, \
+         currency = EXCLUDED.currency, set_by = EXCLUDED.set_by, set_at = now() RETURNING set_at",
+    )
+    .bind(from)
+    .bind(hourly.amount_minor())
+    .bind(hourly.currency().code())
+    .bind(by)
+    .fetch_one(conn)
+    .await?;
+    Ok(LabourRate { hourly, effective_from: from, set_by: by.to_string(), set_at })
+}
+
+/// The labour rate in force on `day`, if any.
+pub async fn labour_rate(conn: &mut PgConnection, day: NaiveDate) -> Result<Option<LabourRate>> {
+    let row: Option<(NaiveDate, i64, String, String, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT effective_from, hourly_minor, currency, set_by, set_at FROM dispatch.labour_rates \
+         WHERE effective_from <= $1 ORDER BY effective_from DESC LIMIT 1",
+    )
+    .bind(day)
+    .fetch_optional(conn)
+    .await?;
+    row.map(|(effective_from, minor, code, set_by, set_at)| {
+        Ok(LabourRate { hourly: Money::new(minor, currency(&code)?), effective_from, set_by, set_at })
+    })
+    .transpose()
+}
+
+/// The hourly labour rate charged on `day`: none when no rate is set or the
+/// rate in force is zero.
+pub async fn labour_rate_on(conn: &mut PgConnection, day: NaiveDate) -> Result<Option<Money>> {
+    Ok(labour_rate(conn, day).await?.map(|r| r.hourly).filter(|m| m.amount_minor() > 0))
 }

@@ -19,7 +19,8 @@ const COLUMNS: &str = "w.id, w.customer_id, w.customer_name, w.service_level, w.
      w.request_reference, w.device_model, w.purchase_date, w.fault, w.device_serial, w.technician_id, \
      w.scheduled_on, w.parts_due_at, w.checklist_confirmed_by, w.checklist_confirmed_at, w.work_done, \
      w.signed_off_by, w.cancel_reason, w.created_by, w.created_at, w.updated_at, w.version, w.device_id, \
-     w.in_warranty, w.amount_due_minor, w.collected_minor, w.currency, w.branch";
+     w.in_warranty, w.amount_due_minor, w.collected_minor, w.currency, w.branch, w.labour_minutes, \
+     w.labour_charge_minor";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct WorkOrderRow {
@@ -60,6 +61,8 @@ pub(crate) struct WorkOrderRow {
     amount_due_minor: Option<i64>,
     collected_minor: Option<i64>,
     currency: Option<String>,
+    labour_minutes: Option<i32>,
+    labour_charge_minor: Option<i64>,
 }
 
 impl WorkOrderRow {
@@ -92,6 +95,8 @@ impl WorkOrderRow {
                     parts: vec![],
                     amount_due: Money::new(due, currency),
                     collected: Money::new(collected, currency),
+                    labour_minutes: self.labour_minutes.unwrap_or(0),
+                    labour_charge: self.labour_charge_minor.map(|m| Money::new(m, currency)),
                 })
             }
             _ => None,
@@ -223,7 +228,7 @@ pub async fn save_work_order(conn: &mut PgConnection, w: &WorkOrder, at: DateTim
 pub async fn save_completion(conn: &mut PgConnection, id: WorkOrderId, c: &Completion) -> Result<()> {
     sqlx::query(
         "UPDATE dispatch.work_orders SET device_id = $2, in_warranty = $3, amount_due_minor = $4, \
-         collected_minor = $5, currency = $6 WHERE id = $1",
+         collected_minor = $5, currency = $6, labour_minutes = $7, labour_charge_minor = $8 WHERE id = $1",
     )
     .bind(id.0)
     .bind(c.device_id.map(|d| d.0))
@@ -231,6 +236,8 @@ pub async fn save_completion(conn: &mut PgConnection, id: WorkOrderId, c: &Compl
     .bind(c.amount_due.amount_minor())
     .bind(c.collected.amount_minor())
     .bind(c.amount_due.currency().code())
+    .bind(c.labour_minutes)
+    .bind(c.labour_charge.map(|m| m.amount_minor()))
     .execute(&mut *conn)
     .await?;
     super::insert_order_parts(conn, id, &c.parts).await

@@ -174,6 +174,11 @@ async fn a_bad_completion_changes_nothing() {
     let mut req = completion(&w);
     req.parts = vec![used("GT06", 0)];
     assert_invalid(&t.complete_work_order(req).await.expect_err("qty"), "parts[0].quantity");
+    for minutes in [-1, 14_401] {
+        let mut req = completion(&w);
+        req.labour_minutes = minutes;
+        assert_invalid(&t.complete_work_order(req).await.expect_err("labour"), "labour_minutes");
+    }
     // Nothing moved.
     assert_eq!(app.get(&w.id).await.state, pb::WorkOrderState::OnSite as i32);
     for table in ["device_swaps", "work_order_parts", "cash_collections"] {
@@ -289,4 +294,84 @@ async fn the_parts_catalogue_has_unique_codes() {
         .await
         .expect_err("technician");
     assert_eq!(err.code(), Code::PermissionDenied);
+}
+
+fn local_today() -> NaiveDate {
+    Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive()
+}
+
+fn rate(hourly_fen: i64, from: NaiveDate) -> pb::SetLabourRateRequest {
+    pb::SetLabourRateRequest {
+        request_id: rid(),
+        rate: Some(pb::LabourRate {
+            hourly_rate: Some(cny(hourly_fen)),
+            effective_from: Some(crate::helpers::date(from)),
+            ..Default::default()
+        }),
+    }
+}
+
+/// Issue 14 (DSP-5/DSP-6): labour is recorded on completion; out of
+/// warranty it is free (parts only) until a labour rate is set, then charged
+/// per minute at the rate; in warranty it is always free.
+#[tokio::test]
+async fn labour_is_recorded_and_charged_out_of_warranty_only_at_a_set_rate() {
+    let app = App::new().await;
+    let cust = app.customer("戊", None).await;
+    let tech = app.technician("t-l", &["gps"], "north", 9).await;
+    let expired = Utc::now().date_naive() - Days::new(30);
+    app.part("GT06", 35_000).await;
+    let mut mgr = app.manager().await;
+    let err = mgr.get_labour_rate(pb::GetLabourRateRequest::default()).await.expect_err("none yet");
+    assert_eq!(err.code(), Code::NotFound);
+
+    // No rate: 90 minutes recorded, parts only.
+    let dev = app.device(&cust, "T-L1", "", expired).await;
+    let w = app.on_site(&app.approved_repair(&cust).await, &tech.id, "t-l").await;
+    let mut t = app.tech("t-l").await;
+    let mut req = completion(&w);
+    req.device_id = dev.id.clone();
+    req.parts = vec![used("GT06", 1)];
+    req.labour_minutes = 90;
+    let done = t.complete_work_order(req).await.unwrap().into_inner().work_order.unwrap();
+    assert_eq!((done.labour_minutes, done.labour_charge.clone(), done.amount_due), (90, None, Some(cny(35_000))));
+
+    // Bad rates are refused and nothing is set; a technician may not set one.
+    let err = mgr.set_labour_rate(rate(-1, local_today())).await.expect_err("negative");
+    assert_invalid(&err, "rate.hourly_rate");
+    let err = mgr.set_labour_rate(rate(12_000, local_today() - Days::new(1))).await.expect_err("past");
+    assert_invalid(&err, "rate.effective_from");
+    let err = t.set_labour_rate(rate(12_000, local_today())).await.expect_err("technician");
+    assert_eq!(err.code(), Code::PermissionDenied);
+    assert!(mgr.get_labour_rate(pb::GetLabourRateRequest::default()).await.is_err(), "still none");
+
+    // 120.00 an hour from today: 45 minutes cost 90.00 on top of the part.
+    let set = mgr.set_labour_rate(rate(12_000, local_today())).await.unwrap().into_inner().rate.unwrap();
+    assert_eq!((set.hourly_rate, set.set_by.as_str()), (Some(cny(12_000)), "mgr-1"));
+    let dev = app.device(&cust, "T-L2", "", expired).await;
+    let w = app.on_site(&app.approved_repair(&cust).await, &tech.id, "t-l").await;
+    let mut req = completion(&w);
+    req.device_id = dev.id.clone();
+    req.parts = vec![used("GT06", 1)];
+    req.labour_minutes = 45;
+    let done = t.complete_work_order(req).await.unwrap().into_inner().work_order.unwrap();
+    assert_eq!((done.labour_minutes, done.labour_charge.clone()), (45, Some(cny(9_000))));
+    assert_eq!(done.amount_due, Some(cny(44_000)));
+    let event = app.outbox("work_order.completed").await.into_iter().find(|(id, _)| id.to_string() == done.id);
+    match event.map(|(_, p)| p) {
+        Some(Payload::WorkOrderCompleted(e)) => {
+            assert_eq!((e.labour_minutes, e.labour_charge.map(|m| m.amount_minor)), (45, Some(9_000)));
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // In warranty the labour stays free.
+    let covered = Utc::now().date_naive() + Days::new(30);
+    let dev = app.device(&cust, "T-L3", "", covered).await;
+    let w = app.on_site(&app.approved_repair(&cust).await, &tech.id, "t-l").await;
+    let mut req = completion(&w);
+    req.device_id = dev.id.clone();
+    req.labour_minutes = 120;
+    let done = t.complete_work_order(req).await.unwrap().into_inner().work_order.unwrap();
+    assert_eq!((done.labour_minutes, done.labour_charge, done.amount_due), (120, None, Some(cny(0))));
 }

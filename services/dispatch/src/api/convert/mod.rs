@@ -428,6 +428,8 @@ pub(crate) fn work_order(w: &WorkOrder) -> pb::WorkOrder {
         parts: w.completion.as_ref().map(|c| c.parts.iter().map(part_line).collect()).unwrap_or_default(),
         amount_due: w.completion.as_ref().map(|c| money_out(c.amount_due)),
         payment_collected: w.completion.as_ref().map(|c| money_out(c.collected)),
+        labour_minutes: w.completion.as_ref().map_or(0, |c| c.labour_minutes),
+        labour_charge: w.completion.as_ref().and_then(|c| c.labour_charge).map(money_out),
     }
 }
 

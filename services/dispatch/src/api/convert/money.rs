@@ -1,6 +1,6 @@
 //! Money, the parts catalogue, completion and cash (DSP-5, DSP-6).
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use crm_domain::{Currency, Invalid, Money, text};
 use crm_platform::Violations;
 use crm_proto::{common::v1 as common, dispatch::v1 as pb};
@@ -46,6 +46,8 @@ pub(crate) struct CompletionInput {
     pub sim_swap: Option<(String, String)>,
     pub swap_reason: String,
     pub collected: Option<Money>,
+    /// Labour on site, whole minutes.
+    pub labour_minutes: i32,
 }
 
 fn swap_in(v: &mut Violations, field: &str, s: Option<&pb::NumberSwap>) -> Option<(String, String)> {
@@ -89,6 +91,12 @@ pub(crate) fn completion(req: &pb::CompleteWorkOrderRequest) -> Result<Completio
         v.add("swap_reason", "say why the terminal or SIM was swapped (DSP-1)");
     }
     let collected = req.payment_collected.as_ref().and_then(|m| v.check("payment_collected", money_in(m)));
+    if !(0..=crate::model::charges::MAX_LABOUR_MINUTES).contains(&req.labour_minutes) {
+        v.add(
+            "labour_minutes",
+            format!("must be between 0 and {} (whole minutes on site)", crate::model::charges::MAX_LABOUR_MINUTES),
+        );
+    }
     v.finish()?;
     match (id, work_done, signed_off_by, swap_reason) {
         (Some(id), Some(work_done), Some(signed_off_by), Some(swap_reason)) => Ok(CompletionInput {
@@ -101,6 +109,7 @@ pub(crate) fn completion(req: &pb::CompleteWorkOrderRequest) -> Result<Completio
             sim_swap,
             swap_reason,
             collected,
+            labour_minutes: req.labour_minutes,
         }),
         _ => Err(Status::internal("validated completion incomplete")),
     }
@@ -168,5 +177,40 @@ pub(crate) fn handover(h: &Handover) -> pb::CashHandover {
         received_at: Some(ts(h.received_at)),
         collection_ids: h.collection_ids.iter().map(ToString::to_string).collect(),
         note: h.note.clone(),
+    }
+}
+
+/// A labour rate to set: a non-negative hourly amount from a day that is not
+/// in the past (`today`).
+pub(crate) fn labour_rate_in(r: Option<&pb::LabourRate>, today: NaiveDate) -> Result<(Money, NaiveDate), Status> {
+    let mut v = Violations::default();
+    let r = r.cloned().unwrap_or_default();
+    let hourly = match &r.hourly_rate {
+        Some(m) => v.check("rate.hourly_rate", money_in(m)),
+        None => {
+            v.add("rate.hourly_rate", "is required");
+            None
+        }
+    };
+    if hourly.is_some_and(|m| m.is_negative()) {
+        v.add("rate.hourly_rate", "must not be negative");
+    }
+    let from = super::required_date(&mut v, "rate.effective_from", r.effective_from.as_ref());
+    if from.is_some_and(|d| d < today) {
+        v.add("rate.effective_from", "must not be in the past (rates already applied stay as they were)");
+    }
+    v.finish()?;
+    match (hourly, from) {
+        (Some(h), Some(f)) => Ok((h, f)),
+        _ => Err(Status::internal("validated labour rate incomplete")),
+    }
+}
+
+pub(crate) fn labour_rate(r: &crate::store::LabourRate) -> pb::LabourRate {
+    pb::LabourRate {
+        hourly_rate: Some(money_out(r.hourly)),
+        effective_from: Some(super::date_out(r.effective_from)),
+        set_by: r.set_by.clone(),
+        set_time: Some(ts(r.set_at)),
     }
 }
