@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use crm_flows::{System, bpb, cny, eventually};
+use crm_flows::{System, bpb, cny, dpb, eventually};
+use crm_testkit::Role;
 
 #[tokio::test]
 async fn completed_paid_work_is_invoiced_and_the_cash_taken_on_site_pays_it() {
@@ -40,6 +41,30 @@ async fn completed_paid_work_is_invoiced_and_the_cash_taken_on_site_pays_it() {
     .await;
     assert_eq!(b.purchase_amount_last_year, cny(39_100));
     assert_eq!(b.purchases_total, 1);
+
+    // Issue 14: the work order shows its invoice and how much is paid,
+    // to the technician who collected on site too; paying the rest shows it paid.
+    let on_order = |status: &'static str| {
+        let (sys, id, sub) = (&sys, w.id.clone(), tech.user_sub.clone());
+        async move {
+            let got = sys
+                .dispatch(&[Role::Technician], &sub)
+                .await
+                .get_work_order(dpb::GetWorkOrderRequest { id })
+                .await
+                .expect("work order")
+                .into_inner()
+                .work_order
+                .expect("order");
+            got.invoice.filter(|i| i.status == status)
+        }
+    };
+    let shown = eventually("the invoice on the work order", Duration::from_secs(20), || on_order("partly_paid")).await;
+    assert_eq!((shown.invoice_id.as_str(), shown.number.as_str()), (inv.id.as_str(), inv.number.as_str()));
+    assert_eq!((shown.total.clone(), shown.paid.clone()), (cny(39_100), cny(30_000)));
+    sys.pay(&account.id, 9_100).await;
+    let paid = eventually("the invoice paid on the work order", Duration::from_secs(20), || on_order("paid")).await;
+    assert_eq!(paid.paid, cny(39_100));
 }
 
 #[tokio::test]

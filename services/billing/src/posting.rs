@@ -47,7 +47,31 @@ pub async fn settle(conn: &mut PgConnection, inv: &mut Invoice, amount: i64) -> 
     inv.paid_minor += amount;
     inv.status =
         inv.status.transition(InvoiceEvent::Settle { paid_minor: inv.paid_minor, total_minor: inv.total_minor })?;
-    store::save_invoice(conn, inv).await
+    store::save_invoice(conn, inv).await?;
+    report_work_order_invoice(conn, inv).await
+}
+
+/// invoice.payment_changed for an invoice raised for a work order, so the
+/// work order shows it and whether it is paid (dispatch follows it).
+async fn report_work_order_invoice(conn: &mut PgConnection, inv: &Invoice) -> Result<()> {
+    let Some(work_order) = inv.work_order_id else { return Ok(()) };
+    crm_events::emit(
+        conn,
+        SOURCE,
+        inv.id,
+        crm_platform::proto_time::now(),
+        Payload::InvoicePaymentChanged(ev::InvoicePaymentChanged {
+            invoice_id: inv.id.to_string(),
+            number: inv.number.clone().unwrap_or_default(),
+            account_id: inv.account_id.to_string(),
+            work_order_id: work_order.to_string(),
+            status: inv.status.as_str().to_string(),
+            total: Some(money(inv.total_minor, &inv.currency)),
+            paid: Some(money(inv.paid_minor, &inv.currency)),
+        }),
+    )
+    .await?;
+    Ok(())
 }
 
 /// Applies `amount` of fund `fund` to the account's open invoices, oldest
@@ -145,6 +169,7 @@ pub async fn issue_invoice(
         }),
     )
     .await?;
+    report_work_order_invoice(conn, inv).await?;
     if inv.total_minor != 0 {
         report_if_cleared(conn, account, now).await?;
     }

@@ -28,3 +28,12 @@ CREATE TABLE dispatch.labour_rates (
     set_by         text NOT NULL,
     set_at         timestamptz NOT NULL DEFAULT now()
 );
+
+-- X-2: the invoice billing raised for a completed work order, and whether it
+-- is paid, as billing's invoice.payment_changed events report them.
+ALTER TABLE dispatch.work_orders ADD COLUMN invoice_id uuid;
+ALTER TABLE dispatch.work_orders ADD COLUMN invoice_number text;
+ALTER TABLE dispatch.work_orders ADD COLUMN invoice_status text;
+ALTER TABLE dispatch.work_orders ADD COLUMN invoice_total_minor bigint;
+ALTER TABLE dispatch.work_orders ADD COLUMN invoice_paid_minor bigint;
+ALTER TABLE dispatch.work_orders ADD COLUMN invoice_currency text;

@@ -136,6 +136,9 @@ pub struct WorkOrder {
     /// The customer's branch when the order was created (CUS-13: who in
     /// the office sees it); empty for orders of older releases and for
     /// repairs raised by meter readings.
+    /// The invoice billing raised for the completed order and how much of
+    /// it is paid (from billing's events, X-2).
+    pub invoice: Option<OrderInvoice>,
     pub branch: String,
     pub details: Details,
     pub technician_id: Option<TechnicianId>,
@@ -154,6 +157,17 @@ pub struct WorkOrder {
     pub history: Vec<Step>,
     /// DSP-5/DSP-6, set at completion.
     pub completion: Option<Completion>,
+}
+
+/// The invoice of a completed work order as billing last reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderInvoice {
+    pub id: uuid::Uuid,
+    pub number: String,
+    /// issued, partly_paid or paid.
+    pub status: String,
+    pub total: Money,
+    pub paid: Money,
 }
 
 /// What completion recorded (DSP-5, DSP-6).
@@ -190,6 +204,7 @@ impl WorkOrder {
             required_skills: new.required_skills,
             territory: new.territory,
             branch: String::new(),
+            invoice: None,
             details: new.details,
             technician_id: None,
             scheduled_on: None,

@@ -9,8 +9,8 @@ use super::parse;
 use crate::{
     error::{Error, Result},
     model::{
-        Completion, Details, Kind, Priority, RepairDetails, ServiceLevel, State, Step, TechnicianId, Urgency, Vehicle,
-        WorkOrder, WorkOrderId, access::OrderScope, base::DeviceId,
+        Completion, Details, Kind, OrderInvoice, Priority, RepairDetails, ServiceLevel, State, Step, TechnicianId,
+        Urgency, Vehicle, WorkOrder, WorkOrderId, access::OrderScope, base::DeviceId,
     },
 };
 
@@ -20,7 +20,8 @@ const COLUMNS: &str = "w.id, w.customer_id, w.customer_name, w.service_level, w.
      w.scheduled_on, w.parts_due_at, w.checklist_confirmed_by, w.checklist_confirmed_at, w.work_done, \
      w.signed_off_by, w.cancel_reason, w.created_by, w.created_at, w.updated_at, w.version, w.device_id, \
      w.in_warranty, w.amount_due_minor, w.collected_minor, w.currency, w.branch, w.labour_minutes, \
-     w.labour_charge_minor";
+     w.labour_charge_minor, w.invoice_id, w.invoice_number, w.invoice_status, w.invoice_total_minor, \
+     w.invoice_paid_minor, w.invoice_currency";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct WorkOrderRow {
@@ -63,6 +64,12 @@ pub(crate) struct WorkOrderRow {
     currency: Option<String>,
     labour_minutes: Option<i32>,
     labour_charge_minor: Option<i64>,
+    invoice_id: Option<Uuid>,
+    invoice_number: Option<String>,
+    invoice_status: Option<String>,
+    invoice_total_minor: Option<i64>,
+    invoice_paid_minor: Option<i64>,
+    invoice_currency: Option<String>,
 }
 
 impl WorkOrderRow {
@@ -101,7 +108,28 @@ impl WorkOrderRow {
             }
             _ => None,
         };
+        let invoice = match (
+            self.invoice_id,
+            self.invoice_number,
+            self.invoice_status,
+            self.invoice_total_minor,
+            self.invoice_paid_minor,
+            &self.invoice_currency,
+        ) {
+            (Some(id), Some(number), Some(status), Some(total), Some(paid), Some(c)) => {
+                let currency = Currency::parse(c).map_err(|e| Error::Corrupt(e.to_string()))?;
+                Some(OrderInvoice {
+                    id,
+                    number,
+                    status,
+                    total: Money::new(total, currency),
+                    paid: Money::new(paid, currency),
+                })
+            }
+            _ => None,
+        };
         Ok(WorkOrder {
+            invoice,
             id: WorkOrderId(self.id),
             customer_id: CustomerId(self.customer_id),
             customer_name: self.customer_name,

@@ -430,6 +430,13 @@ pub(crate) fn work_order(w: &WorkOrder) -> pb::WorkOrder {
         payment_collected: w.completion.as_ref().map(|c| money_out(c.collected)),
         labour_minutes: w.completion.as_ref().map_or(0, |c| c.labour_minutes),
         labour_charge: w.completion.as_ref().and_then(|c| c.labour_charge).map(money_out),
+        invoice: w.invoice.as_ref().map(|i| pb::WorkOrderInvoice {
+            invoice_id: i.id.to_string(),
+            number: i.number.clone(),
+            status: i.status.clone(),
+            total: Some(money_out(i.total)),
+            paid: Some(money_out(i.paid)),
+        }),
     }
 }
 
