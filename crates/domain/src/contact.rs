@@ -321,7 +321,10 @@ mod tests {
         }
 
         #[test]
-        fn landline_is_a_fixed_point(area in "(10|2[0-57-9]|57[1-9]|755|512)", number in "[2-8][0-9]{7}") {
+        // Local numbers start with 2-8, except that Beijing's and Shanghai's
+        // 800 range is not allocated (libphonenumber refuses 010-8000 xxxx,
+        // which a dialled 800 service number would collide with).
+        fn landline_is_a_fixed_point(area in "(10|2[0-57-9]|57[1-9]|755|512)", number in "([2-7][0-9]|8[1-9])[0-9]{6}") {
             let p = Phone::parse(&format!("0{area}-{number}")).map_err(|e| TestCaseError::fail(e.reason))?;
             prop_assert_eq!(p.as_str(), format!("+86{area}{number}"));
             prop_assert_eq!(Phone::parse(p.as_str()), Ok(p.clone()));
