@@ -58,6 +58,14 @@ pub async fn ids_of(conn: &mut PgConnection, schema: &str, survivor: Uuid) -> sq
     Ok(ids)
 }
 
+/// The merged-away customer and its survivor of a customer.merged event;
+/// anything else, or a malformed id, is poison.
+pub fn merged_ids(event: &crate::pb::Event) -> Result<(Uuid, Uuid), crate::ApplyError> {
+    use crate::consumer::read;
+    let Some(crate::Payload::CustomersMerged(m)) = &event.payload else { return Err(read::wrong(event)) };
+    Ok((read::id("merged_id", &m.merged_id)?, read::id("survivor_id", &m.survivor_id)?))
+}
+
 /// The SQL a service's migration runs to keep aliases (each service's
 /// migration holds a copy; a unit test compares them).
 pub fn migration_sql(schema: &str) -> String {

@@ -65,6 +65,19 @@ pub trait Handler: Send + Sync + 'static {
     fn apply<'a>(&'a self, conn: &'a mut PgConnection, event: &'a pb::Event) -> ApplyFuture<'a>;
 }
 
+/// Several handlers on one peer's feed (one cursor per peer), chosen by the
+/// event's type; a type none is given for is poison.
+pub struct ByType(pub Vec<(&'static str, Arc<dyn Handler>)>);
+
+impl Handler for ByType {
+    fn apply<'a>(&'a self, conn: &'a mut PgConnection, event: &'a pb::Event) -> ApplyFuture<'a> {
+        match self.0.iter().find(|(t, _)| *t == event.r#type) {
+            Some((_, h)) => h.apply(conn, event),
+            None => Box::pin(async move { Err(read::wrong(event)) }),
+        }
+    }
+}
+
 /// This service's consumer of one peer's feed.
 #[derive(Clone)]
 pub struct Subscription {

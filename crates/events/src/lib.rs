@@ -21,7 +21,7 @@ use std::{collections::HashMap, sync::Arc};
 use crm_platform::{ServiceContext, client::Peer};
 use sqlx::PgPool;
 
-pub use consumer::{ApplyError, ApplyFuture, Consumers, Handler, Outcome, Subscription};
+pub use consumer::{ApplyError, ApplyFuture, ByType, Consumers, Handler, Outcome, Subscription};
 pub use crm_proto::events::v1 as pb;
 pub use feed::Feed;
 pub use outbox::{emit, emit_many, type_of};

@@ -8,9 +8,8 @@ mod termination;
 
 use std::sync::Arc;
 
-use crm_events::{ApplyFuture, Handler, Payload, Subscription, consumer::read, pb};
+use crm_events::{ByType, Subscription};
 use crm_platform::ServiceContext;
-use sqlx::PgConnection;
 
 pub(crate) use outgoing::*;
 
@@ -23,7 +22,10 @@ pub fn subscriptions(_ctx: &ServiceContext) -> Vec<Subscription> {
         Subscription {
             source: "customers",
             types: &["customer.termination_started", "customer.merged"],
-            handler: Arc::new(Customers),
+            handler: Arc::new(ByType(vec![
+                ("customer.termination_started", Arc::new(termination::TerminationStarted)),
+                ("customer.merged", Arc::new(merges::CustomersMerged)),
+            ])),
         },
         Subscription {
             source: "billing",
@@ -31,17 +33,4 @@ pub fn subscriptions(_ctx: &ServiceContext) -> Vec<Subscription> {
             handler: Arc::new(invoices::InvoicePaymentChanged),
         },
     ]
-}
-
-/// The customers feed, by event type.
-struct Customers;
-
-impl Handler for Customers {
-    fn apply<'a>(&'a self, conn: &'a mut PgConnection, event: &'a pb::Event) -> ApplyFuture<'a> {
-        match &event.payload {
-            Some(Payload::TerminationStarted(_)) => termination::TerminationStarted.apply(conn, event),
-            Some(Payload::CustomersMerged(_)) => merges::CustomersMerged.apply(conn, event),
-            _ => Box::pin(async move { Err(read::wrong(event)) }),
-        }
-    }
 }

@@ -19,9 +19,8 @@ impl Handler for Customers {
                     let customer = read::id("customer_id", &e.customer_id)?;
                     termination::start(conn, saga, customer).await.map_err(apply_error)
                 }
-                Some(Payload::CustomersMerged(m)) => {
-                    let survivor = read::id("survivor_id", &m.survivor_id)?;
-                    let merged = read::id("merged_id", &m.merged_id)?;
+                Some(Payload::CustomersMerged(_)) => {
+                    let (merged, survivor) = aliases::merged_ids(event)?;
                     aliases::record_merge(conn, "billing", merged, survivor).await?;
                     let moved = store::move_accounts(conn, merged, survivor).await.map_err(apply_error)?;
                     tracing::info!(%merged, %survivor, moved, "accounts moved to the surviving customer");

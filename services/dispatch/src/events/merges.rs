@@ -1,7 +1,7 @@
 //! customer.merged (CUS-2): the merged-away customer's work orders, devices
 //! and meters belong to the survivor from now on.
 
-use crm_events::{ApplyFuture, Handler, Payload, aliases, consumer::read, pb};
+use crm_events::{ApplyFuture, Handler, aliases, pb};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -10,9 +10,7 @@ pub(super) struct CustomersMerged;
 impl Handler for CustomersMerged {
     fn apply<'a>(&'a self, conn: &'a mut PgConnection, event: &'a pb::Event) -> ApplyFuture<'a> {
         Box::pin(async move {
-            let Some(Payload::CustomersMerged(m)) = &event.payload else { return Err(read::wrong(event)) };
-            let survivor = read::id("survivor_id", &m.survivor_id)?;
-            let merged = read::id("merged_id", &m.merged_id)?;
+            let (merged, survivor) = aliases::merged_ids(event)?;
             repoint(conn, merged, survivor).await.map_err(crm_events::ApplyError::from)
         })
     }
