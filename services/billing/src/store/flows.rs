@@ -27,8 +27,7 @@ pub async fn standing(conn: &mut PgConnection, account: Uuid) -> Result<Standing
 /// The customer's own account (BIL-1: at most one), locked. A merged-away
 /// customer's id (an event sent before the merge) finds its survivor's.
 pub async fn lock_account_of_customer(conn: &mut PgConnection, customer: Uuid) -> Result<Option<Account>> {
-    let customer = crm_events::aliases::resolve(conn, "billing", customer).await?;
-    let sql = format!("{ACCOUNT_SELECT} WHERE a.customer_id = $1 AND NOT a.side_account FOR UPDATE OF a");
+    let sql = format!("{ACCOUNT_SELECT} WHERE {} FOR UPDATE OF a", super::OWN_ACCOUNT_OF);
     let row: Option<AccountRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(customer).fetch_optional(conn).await?;
     row.map(AccountRow::into_model).transpose()
 }

@@ -129,11 +129,17 @@ pub async fn load_account(conn: &mut PgConnection, id: Uuid, lock: bool) -> Resu
     row.map(AccountRow::into_model).transpose()
 }
 
+/// Which customer a given id's account is filed under: its survivor when it
+/// was merged away (CUS-2), in the same statement (a read needs no lock: an
+/// account found under the merged id before the merge commits is the same
+/// account).
+pub(crate) const OWN_ACCOUNT_OF: &str = "a.customer_id = coalesce((SELECT x.survivor_id FROM \
+     billing.customer_aliases x WHERE x.merged_id = $1), $1) AND NOT a.side_account";
+
 /// The customer's own account (BIL-1: at most one), not one kept beside it
 /// after a merge. A merged-away customer's id finds its survivor's (CUS-2).
 pub async fn account_of_customer(conn: &mut PgConnection, customer: Uuid) -> Result<Option<Account>> {
-    let customer = crm_events::aliases::resolve(conn, "billing", customer).await?;
-    let sql = format!("{ACCOUNT_SELECT} WHERE a.customer_id = $1 AND NOT a.side_account");
+    let sql = format!("{ACCOUNT_SELECT} WHERE {OWN_ACCOUNT_OF}");
     let row: Option<AccountRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(customer).fetch_optional(conn).await?;
     row.map(AccountRow::into_model).transpose()
 }
