@@ -246,22 +246,14 @@ impl System {
             .expect("payment");
     }
 
-    /// Field service set-up: technician `sub` (gps, north) and catalogue parts.
+    /// Field service set-up: technician `sub` (gps, north) and catalogue
+    /// parts at their price without VAT, set in billing's catalogue and
+    /// copied to dispatch.
     pub async fn field_team(&self, sub: &str, parts: &[(&str, i64)]) -> dpb::Technician {
-        let mut mgr = self.dispatch(&[Role::ServiceManager], "mgr-1").await;
         for (code, price) in parts {
-            mgr.create_part(dpb::CreatePartRequest {
-                request_id: rid(),
-                part: Some(dpb::Part {
-                    code: (*code).into(),
-                    name: format!("part {code}"),
-                    unit_price: cny(*price),
-                    ..Default::default()
-                }),
-            })
-            .await
-            .expect("part");
+            self.catalogue_part(code, *price, 0).await;
         }
+        let mut mgr = self.dispatch(&[Role::ServiceManager], "mgr-1").await;
         mgr.create_technician(dpb::CreateTechnicianRequest {
             request_id: rid(),
             technician: Some(dpb::Technician {
@@ -278,6 +270,43 @@ impl System {
         .into_inner()
         .technician
         .expect("technician")
+    }
+
+    /// Sets part `code` in billing's catalogue (the one price list) at `net`
+    /// fen and `vat_rate_bp`, and waits until dispatch's copy has it.
+    pub async fn catalogue_part(&self, code: &str, net: i64, vat_rate_bp: i32) -> dpb::Part {
+        self.billing(&[Role::Admin], "admin")
+            .await
+            .set_catalogue_item(bpb::SetCatalogueItemRequest {
+                request_id: rid(),
+                item: Some(bpb::CatalogueItem {
+                    code: code.into(),
+                    description: format!("part {code}"),
+                    kind: bpb::CatalogueKind::Part as i32,
+                    unit_price: cny(net),
+                    vat_rate_bp,
+                    active: true,
+                }),
+            })
+            .await
+            .expect("catalogue item");
+        let code = code.to_uppercase();
+        eventually("the part in dispatch's copy of the catalogue", Duration::from_secs(20), || async {
+            let parts = self.parts().await;
+            parts.into_iter().find(|p| p.code == code && p.unit_price == cny(net) && p.vat_rate_bp == vat_rate_bp)
+        })
+        .await
+    }
+
+    /// Dispatch's active parts (first page of 1000).
+    pub async fn parts(&self) -> Vec<dpb::Part> {
+        self.dispatch(&[Role::Technician], "t-any")
+            .await
+            .list_parts(dpb::ListPartsRequest { page_size: 1000, ..Default::default() })
+            .await
+            .expect("parts")
+            .into_inner()
+            .parts
     }
 
     /// A maintenance order for `customer`, approved by the dispatcher.

@@ -80,3 +80,36 @@ async fn free_work_raises_no_invoice() {
     assert!(sys.invoices(&account.id).await.is_empty());
     assert_eq!(sys.get_account(&account.id).await.balance, cny(0));
 }
+
+/// Issue 14 (one parts catalogue, BIL-2/DSP-5): a price set in billing is the
+/// price dispatch charges — net plus the catalogue's VAT — and the invoice
+/// billing raises totals exactly what was charged, with the VAT on its part
+/// line. A later price change reaches dispatch and leaves the invoice alone.
+#[tokio::test]
+async fn one_catalogue_prices_the_work_and_its_invoice() {
+    let sys = System::start().await;
+    let customer = sys.customer("杭州华润燃气").await;
+    let account = sys.account(&customer).await;
+    let tech = sys.field_team("t-3", &[]).await;
+    // 2 × 350.00 net at 13 %: 700.00 + 91.00.
+    sys.catalogue_part("GT06", 35_000, 1_300).await;
+    let w = sys.approved_order(&customer).await;
+    let done = sys.complete(&w, &tech, &[("GT06", 2)], 0).await;
+    assert_eq!(done.amount_due, cny(79_100));
+    assert_eq!((done.parts[0].line_net.clone(), done.parts[0].line_vat.clone()), (cny(70_000), cny(9_100)));
+
+    let inv = eventually("the work order's invoice", Duration::from_secs(20), || async {
+        sys.invoices(&account.id).await.into_iter().next()
+    })
+    .await;
+    assert_eq!((inv.net.clone(), inv.vat.clone(), inv.total.clone()), (cny(70_000), cny(9_100), cny(79_100)));
+    let line = &inv.lines[0];
+    assert_eq!((line.catalogue_code.as_str(), line.vat_rate_bp, line.unit_price.clone()), ("GT06", 1_300, cny(35_000)));
+
+    // A new price reaches dispatch; what was invoiced keeps its price.
+    let changed = sys.catalogue_part("GT06", 38_000, 1_300).await;
+    assert_eq!(changed.unit_price, cny(38_000));
+    let again = sys.invoices(&account.id).await;
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].total, cny(79_100));
+}

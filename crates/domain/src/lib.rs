@@ -16,7 +16,7 @@ pub mod text;
 
 pub use calendar::{CalendarError, WorkingCalendar};
 pub use contact::{Email, Phone};
-pub use money::{Currency, Money, MoneyError};
+pub use money::{Currency, Money, MoneyError, div_half_up, line_amounts};
 pub use name::{normalize_for_match, width_fold};
 pub use page::{PageSize, PageToken, PageTokenError, RankedPageToken};
 pub use role::Role;

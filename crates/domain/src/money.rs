@@ -125,6 +125,25 @@ impl fmt::Display for Money {
     }
 }
 
+/// `numerator / denominator` rounded half-up (away from zero on .5, the
+/// 四舍五入 convention of Chinese fapiao); `denominator` must be positive.
+/// Computed in i128 so no product overflows.
+pub fn div_half_up(numerator: i128, denominator: i128) -> i128 {
+    let q = numerator / denominator;
+    let r = numerator % denominator;
+    if 2 * r.abs() >= denominator { q + numerator.signum() } else { q }
+}
+
+/// Net and VAT of a priced line, the one rule both services price by:
+/// `quantity_milli / 1000 × unit_price` rounded half-up, VAT at `vat_bp`
+/// basis points of that rounded net, rounded half-up. `None` when it does
+/// not fit i64.
+pub fn line_amounts(quantity_milli: i64, unit_price_minor: i64, vat_bp: i32) -> Option<(i64, i64)> {
+    let net = div_half_up(i128::from(quantity_milli) * i128::from(unit_price_minor), 1000);
+    let vat = div_half_up(net * i128::from(vat_bp), 10_000);
+    Some((i64::try_from(net).ok()?, i64::try_from(vat).ok()?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,6 +175,16 @@ mod tests {
     fn overflow_is_an_error_not_a_wrap() {
         assert_eq!(Money::cny(i64::MAX).checked_add(Money::cny(1)), Err(MoneyError::Overflow));
         assert_eq!(Money::cny(i64::MIN).checked_neg(), Err(MoneyError::Overflow));
+    }
+
+    #[test]
+    fn a_line_rounds_its_net_then_its_vat_half_up() {
+        // 1.5 × 0.05 = 0.075 → 0.08; 13 % of 8 fen = 1.04 → 1 fen.
+        assert_eq!(line_amounts(1500, 5, 1300), Some((8, 1)));
+        // 2 × 45.00 at 13 %: 90.00 + 11.70.
+        assert_eq!(line_amounts(2000, 4500, 1300), Some((9000, 1170)));
+        assert_eq!(div_half_up(-5, 10), -1);
+        assert_eq!(line_amounts(2000, i64::MAX, 0), None);
     }
 
     proptest! {

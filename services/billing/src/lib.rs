@@ -6,6 +6,7 @@
 //! `dunning` and `termination` (CUS-11) are background jobs.
 
 pub mod api;
+pub mod catalogue;
 pub mod dunning;
 pub mod error;
 pub mod events;
@@ -35,6 +36,7 @@ fn background(pool: PgPool, ctx: ServiceContext) -> BackgroundTask {
     let consumers = crm_events::consume(SERVICE.name, pool.clone(), ctx.clone(), subscriptions);
     Box::pin(async move {
         tokio::join!(
+            catalogue::announce_at_start(pool.clone()),
             dunning::run(pool.clone(), ctx.calendar.clone(), dunning::EVERY),
             termination::run(pool, ctx.saga_retry),
             consumers

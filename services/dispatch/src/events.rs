@@ -1,6 +1,7 @@
 //! This service's part in the events between services (SPEC ): what
 //! it publishes (`outgoing`) and the peers' feeds it follows (`termination`).
 
+mod catalogue;
 mod invoices;
 mod merges;
 mod outgoing;
@@ -29,8 +30,11 @@ pub fn subscriptions(_ctx: &ServiceContext) -> Vec<Subscription> {
         },
         Subscription {
             source: "billing",
-            types: &["invoice.payment_changed"],
-            handler: Arc::new(invoices::InvoicePaymentChanged),
+            types: &["invoice.payment_changed", "catalogue_item.changed"],
+            handler: Arc::new(ByType(vec![
+                ("invoice.payment_changed", Arc::new(invoices::InvoicePaymentChanged)),
+                ("catalogue_item.changed", Arc::new(catalogue::CatalogueItemChanged)),
+            ])),
         },
     ]
 }

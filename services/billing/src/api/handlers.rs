@@ -292,7 +292,8 @@ impl BillingApi {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "SetCatalogueItem", who, &req.request_id, &req)?;
         let item = convert::item_in(&req.item.clone().unwrap_or_default())?;
         let mut tx = open_or_replay!(self, call);
-        store::upsert_item(&mut tx, &item).await?;
+        let revision = store::upsert_item(&mut tx, &item).await?;
+        crate::catalogue::publish(&mut tx, &item, revision).await?;
         let resp = pb::SetCatalogueItemResponse { item: Some(convert::item(&item)) };
         call.commit(tx, &resp).await?;
         Ok(resp)

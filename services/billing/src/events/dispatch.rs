@@ -95,10 +95,13 @@ impl Dispatch {
                     name: p.name.clone(),
                     quantity: p.quantity,
                     unit_price_minor: price.unwrap_or(0),
+                    vat_rate_bp: p.vat_rate_bp,
                 });
             }
             let lines =
                 field_work::invoice_lines(&parts, due).map_err(|m| poison(format!("work order {work_order}: {m}")))?;
+            let net_minor = lines.iter().map(|l| l.net_minor).sum();
+            let vat_minor = lines.iter().map(|l| l.vat_minor).sum();
             let mut inv = Invoice {
                 id: Uuid::now_v7(),
                 account_id: account.id,
@@ -113,13 +116,13 @@ impl Dispatch {
                         description: l.description,
                         quantity_milli: l.quantity_milli,
                         unit_price_minor: l.unit_price_minor,
-                        vat_rate_bp: 0,
+                        vat_rate_bp: l.vat_rate_bp,
                         net_minor: l.net_minor,
-                        vat_minor: 0,
+                        vat_minor: l.vat_minor,
                     })
                     .collect(),
-                net_minor: due,
-                vat_minor: 0,
+                net_minor,
+                vat_minor,
                 total_minor: due,
                 paid_minor: 0,
                 due_in_days: DUE_IN_DAYS,

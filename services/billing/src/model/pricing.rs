@@ -2,21 +2,7 @@
 //! half-up (away from zero on .5, the 四舍五入 convention of Chinese fapiao),
 //! applied once per invoice line and once per tariff block, never on totals.
 
-/// `numerator / denominator` rounded half-up (away from zero); `denominator`
-/// must be positive. Computed in i128 so no product overflows.
-pub fn div_half_up(numerator: i128, denominator: i128) -> i128 {
-    let q = numerator / denominator;
-    let r = numerator % denominator;
-    if 2 * r.abs() >= denominator { q + numerator.signum() } else { q }
-}
-
-/// Net and VAT of a line: `quantity_milli / 1000 × unit_price`, VAT at
-/// `vat_bp` basis points of the rounded net. `None` when it does not fit i64.
-pub fn line_amounts(quantity_milli: i64, unit_price_minor: i64, vat_bp: i32) -> Option<(i64, i64)> {
-    let net = div_half_up(i128::from(quantity_milli) * i128::from(unit_price_minor), 1000);
-    let vat = div_half_up(net * i128::from(vat_bp), 10_000);
-    Some((i64::try_from(net).ok()?, i64::try_from(vat).ok()?))
-}
+pub use crm_domain::{div_half_up, line_amounts};
 
 /// One block of a tiered tariff: up to `up_to_m3` cumulative m³ (None: no
 /// bound) at `price_minor_per_m3`.

@@ -153,13 +153,16 @@ impl ItemRow {
     }
 }
 
-/// Creates or replaces a catalogue entry; issued invoices keep the price
-/// they were made with (their lines carry it).
-pub async fn upsert_item(conn: &mut PgConnection, i: &CatalogueItem) -> Result<()> {
-    sqlx::query(
+/// Creates or replaces a catalogue entry and returns its new revision;
+/// issued invoices keep the price they were made with (their lines carry
+/// it). The caller publishes the change in the same transaction and marks
+/// it announced.
+pub async fn upsert_item(conn: &mut PgConnection, i: &CatalogueItem) -> Result<i64> {
+    let revision = sqlx::query_scalar(
         "INSERT INTO billing.catalogue_items (code, description, kind, unit_price_minor, currency, vat_rate_bp, active) \
          VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (code) DO UPDATE SET description = $2, kind = $3, \
-         unit_price_minor = $4, currency = $5, vat_rate_bp = $6, active = $7, updated_at = now()",
+         unit_price_minor = $4, currency = $5, vat_rate_bp = $6, active = $7, updated_at = now(), \
+         revision = catalogue_items.revision + 1 RETURNING revision",
     )
     .bind(&i.code)
     .bind(&i.description)
@@ -168,6 +171,38 @@ pub async fn upsert_item(conn: &mut PgConnection, i: &CatalogueItem) -> Result<(
     .bind(&i.currency)
     .bind(i.vat_rate_bp)
     .bind(i.active)
+    .fetch_one(conn)
+    .await?;
+    Ok(revision)
+}
+
+/// Items whose latest revision has not been published (set before the
+/// catalogue was published at all), locked, at most `limit`.
+pub async fn lock_unannounced_items(conn: &mut PgConnection, limit: i64) -> Result<Vec<(CatalogueItem, i64)>> {
+    #[derive(sqlx::FromRow)]
+    struct Revised {
+        revision: i64,
+        #[sqlx(flatten)]
+        item: ItemRow,
+    }
+    let rows: Vec<Revised> = sqlx::query_as(
+        "SELECT revision, code, description, kind, unit_price_minor, currency, vat_rate_bp, active \
+         FROM billing.catalogue_items WHERE announced_revision < revision ORDER BY code LIMIT $1 \
+         FOR UPDATE SKIP LOCKED",
+    )
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter().map(|r| Ok((r.item.into_model()?, r.revision))).collect()
+}
+
+/// Records that `revision` of `code` was published.
+pub async fn mark_item_announced(conn: &mut PgConnection, code: &str, revision: i64) -> Result<()> {
+    sqlx::query(
+        "UPDATE billing.catalogue_items SET announced_revision = $2 WHERE code = $1 AND announced_revision < $2",
+    )
+    .bind(code)
+    .bind(revision)
     .execute(conn)
     .await?;
     Ok(())

@@ -33,7 +33,7 @@ fn money(amount_minor: i64) -> Option<common::Money> {
 }
 
 fn part(code: &str, name: &str, quantity: i32, price: i64) -> ev::PartUsed {
-    ev::PartUsed { part_code: code.into(), name: name.into(), quantity, unit_price: money(price) }
+    ev::PartUsed { part_code: code.into(), name: name.into(), quantity, unit_price: money(price), vat_rate_bp: 0 }
 }
 
 pub(crate) fn completed(
@@ -362,4 +362,127 @@ async fn account_cleared_is_reported_when_money_settles_everything() {
     assert_eq!(published(&app, "account.cleared").await.len(), 2);
     let paid = invoices(&app, &a.id).await.into_iter().find(|i| i.id == inv.id).expect("invoice");
     assert_eq!(paid.status, pb::InvoiceStatus::Paid as i32);
+}
+
+/// Issue 14 (one catalogue): dispatch prices parts at the catalogue's net
+/// price plus VAT; the invoice shows each part line's net and VAT at the rate
+/// it was priced at, the labour as the rest, and totals what was charged.
+#[tokio::test]
+async fn a_work_orders_invoice_carries_the_vat_its_parts_were_priced_with() {
+    let app = App::new().await;
+    let feed = feed(&app);
+    let a = app.account("增值税客户").await;
+    let wo = Uuid::now_v7().to_string();
+    // 3 × 33.33 = 99.99 net + 13.00 VAT; 50.00 labour; 162.99 due.
+    let taxed = ev::PartUsed { vat_rate_bp: 1_300, ..part("GT06", "GPS 终端", 3, 3_333) };
+    let e = feed.event("dispatch", &wo, completed(&a.customer_id, &wo, vec![taxed.clone()], 16_299, 0));
+    assert_eq!(feed.deliver(&e).await, Outcome::Applied);
+    let invs = invoices(&app, &a.id).await;
+    assert_eq!(invs.len(), 1);
+    let inv = &invs[0];
+    assert_eq!((amount(&inv.net), amount(&inv.vat), amount(&inv.total)), (14_999, 1_300, 16_299));
+    let lines: Vec<(&str, i32, i64, i64)> =
+        inv.lines.iter().map(|l| (l.catalogue_code.as_str(), l.vat_rate_bp, amount(&l.net), amount(&l.vat))).collect();
+    assert_eq!(lines, [("GT06", 1_300, 9_999, 1_300), ("", 0, 5_000, 0)]);
+
+    // Parts whose gross exceeds what dispatch charged are inconsistent: parked, nothing invoiced.
+    let other = Uuid::now_v7().to_string();
+    let e = feed.event("dispatch", &other, completed(&a.customer_id, &other, vec![taxed], 10_000, 0));
+    assert_eq!(feed.deliver(&e).await, Outcome::Parked);
+    assert_eq!(invoices(&app, &a.id).await.len(), 1);
+}
+
+fn item(code: &str, net: i64, vat_rate_bp: i32) -> pb::CatalogueItem {
+    pb::CatalogueItem {
+        code: code.into(),
+        description: format!("配件 {code}"),
+        kind: pb::CatalogueKind::Part as i32,
+        unit_price: money(net),
+        vat_rate_bp,
+        active: true,
+    }
+}
+
+/// Issue 14 (one catalogue, BIL-2/DSP-5): every change of an item is
+/// published with the change, at a rising revision; a replayed request
+/// publishes nothing more; a refused one publishes nothing.
+#[tokio::test]
+async fn catalogue_changes_are_published_at_rising_revisions() {
+    let app = App::new().await;
+    let mut admin = app.admin().await;
+    let first = pb::SetCatalogueItemRequest { request_id: rid(), item: Some(item("gt06", 35_000, 1_300)) };
+    admin.set_catalogue_item(first.clone()).await.expect("set");
+    admin.set_catalogue_item(first).await.expect("replay");
+    admin
+        .set_catalogue_item(pb::SetCatalogueItemRequest {
+            request_id: rid(),
+            item: Some(pb::CatalogueItem { active: false, ..item("GT06", 36_000, 900) }),
+        })
+        .await
+        .expect("change");
+    let bad = pb::SetCatalogueItemRequest { request_id: rid(), item: Some(item("GT06", -1, 900)) };
+    assert_eq!(admin.set_catalogue_item(bad).await.expect_err("negative").code(), tonic::Code::InvalidArgument);
+    let mut fin = app.finance().await;
+    let err = fin
+        .set_catalogue_item(pb::SetCatalogueItemRequest { request_id: rid(), item: Some(item("X1", 1, 0)) })
+        .await
+        .expect_err("finance may not");
+    assert_eq!(err.code(), tonic::Code::PermissionDenied);
+
+    let changes: Vec<ev::CatalogueItemChanged> = published(&app, "catalogue_item.changed")
+        .await
+        .into_iter()
+        .map(|e| match e.payload {
+            Some(Payload::CatalogueItemChanged(c)) => c,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let seen: Vec<(&str, &str, i64, i32, bool, i64)> = changes
+        .iter()
+        .map(|c| (c.code.as_str(), c.kind.as_str(), amount(&c.unit_price), c.vat_rate_bp, c.active, c.revision))
+        .collect();
+    assert_eq!(seen, [("GT06", "part", 35_000, 1_300, true, 1), ("GT06", "part", 36_000, 900, false, 2)]);
+    assert_eq!(changes[0].description, "配件 gt06");
+    let aggregates: Vec<Uuid> =
+        sqlx::query_scalar("SELECT aggregate_id FROM billing.outbox WHERE event_type = 'catalogue_item.changed'")
+            .fetch_all(&app.pool)
+            .await
+            .expect("aggregates");
+    assert_eq!(aggregates, [crm_billing::catalogue::aggregate_id("GT06"); 2]);
+    assert_eq!(crm_billing::catalogue::announce_pending(&app.pool).await.expect("announce"), 0);
+}
+
+/// Items set before the catalogue was published are announced when billing
+/// starts, exactly once whoever else runs the announcement.
+#[tokio::test]
+async fn items_set_before_publishing_are_announced_once_at_start() {
+    let mut app = App::new().await;
+    app.billing.stop().await;
+    // As the migration leaves an item set by an earlier version.
+    sqlx::query(
+        "INSERT INTO billing.catalogue_items (code, description, kind, unit_price_minor, currency, vat_rate_bp) \
+         VALUES ('LEGACY', '旧配件', 'part', 1200, 'CNY', 600)",
+    )
+    .execute(&app.pool)
+    .await
+    .expect("legacy item");
+    let restarted =
+        crm_testkit::TestService::spawn_on(&crm_billing::SERVICE, app.billing.db.clone(), Some(app.customers.url()))
+            .await;
+    let mut announced = vec![];
+    for _ in 0..200 {
+        announced = published(&app, "catalogue_item.changed").await;
+        if !announced.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    // Another announcer now finds nothing left to publish.
+    assert_eq!(crm_billing::catalogue::announce_pending(&app.pool).await.expect("again"), 0);
+    assert_eq!(published(&app, "catalogue_item.changed").await.len(), 1);
+    let Some(Some(Payload::CatalogueItemChanged(c))) = announced.first().map(|e| &e.payload) else {
+        panic!("not announced at start: {announced:?}")
+    };
+    assert_eq!((c.code.as_str(), amount(&c.unit_price), c.vat_rate_bp, c.revision), ("LEGACY", 1_200, 600, 1));
+    drop(restarted);
 }

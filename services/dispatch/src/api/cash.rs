@@ -1,4 +1,4 @@
-//! The parts catalogue and the technicians' cash (DSP-5, DSP-6): what is
+//! The parts (billing's catalogue, copied) and the technicians' cash (DSP-5, DSP-6): what is
 //! collected on site is recorded at completion; finance receives it here and
 //! the difference, if any, is kept.
 
@@ -14,35 +14,17 @@ use crate::{
 };
 
 impl DispatchApi {
-    pub(super) async fn create_part(
-        &self,
-        caller: &Caller,
-        req: pb::CreatePartRequest,
-    ) -> Result<pb::CreatePartResponse> {
-        let who = &caller.who;
-        let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "CreatePart", who, &req.request_id, &req)?;
-        let p = convert::new_part(req.part.as_ref(), &who.sub, now())?;
-        let mut tx = match self.open(&call).await? {
-            Opened::Replay(r) => return Ok(r),
-            Opened::Fresh(tx) => tx,
-        };
-        store::insert_part(&mut tx, &p).await?;
-        let response = pb::CreatePartResponse { part: Some(convert::part(&p)) };
-        call.commit(tx, &response).await?;
-        Ok(response)
-    }
-
     pub(super) async fn list_parts(
         &self,
         _caller: &Caller,
         req: pb::ListPartsRequest,
     ) -> Result<pb::ListPartsResponse> {
         let size = PageSize::parse(req.page_size, 50, 1000).map_err(|e| invalid_argument("page_size", e.reason))?;
-        let fingerprint = page::fingerprint(&[b"parts"]);
+        let fingerprint = page::fingerprint(&[b"parts", &[u8::from(req.include_inactive)]]);
         let token = PageToken::decode(&req.page_token, fingerprint)
             .map_err(|e| invalid_argument("page_token", e.to_string()))?;
         let mut conn = self.pool.acquire().await?;
-        let mut rows = store::list_parts(&mut conn, token.map(|t| t.after), size.0).await?;
+        let mut rows = store::list_parts(&mut conn, token.map(|t| t.after), size.0, req.include_inactive).await?;
         let more = rows.len() > size.0 as usize;
         rows.truncate(size.0 as usize);
         let next_page_token = match rows.last() {

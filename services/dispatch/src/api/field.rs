@@ -239,15 +239,19 @@ async fn price_parts(conn: &mut PgConnection, wanted: &[(String, i32)]) -> Resul
     let mut v = Violations::default();
     let mut lines = vec![];
     for (i, code) in codes.iter().enumerate() {
+        let field = format!("parts[{i}].part_code");
         match found.iter().find(|p| &p.code == code) {
+            Some(p) if !p.is_part => v.add(&field, "is a service in the catalogue, not a part"),
+            Some(p) if !p.active => v.add(&field, "is withdrawn from the catalogue"),
             Some(p) => lines.push(PartLine {
                 part_id: p.id,
                 code: p.code.clone(),
                 name: p.name.clone(),
                 quantity: wanted[i].1,
                 unit_price: p.unit_price,
+                vat_rate_bp: p.vat_rate_bp,
             }),
-            None => v.add(&format!("parts[{i}].part_code"), "is not in the parts catalogue"),
+            None => v.add(&field, "is not in the parts catalogue"),
         }
     }
     v.finish()?;

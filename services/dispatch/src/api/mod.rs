@@ -59,7 +59,6 @@ pub fn policy() -> Policy {
         .allow("GetDevice", READERS)
         .allow("ListDevices", READERS)
         .allow("DecommissionDevice", SUPERVISORS)
-        .allow("CreatePart", TEAM_ADMINS)
         .allow("ListParts", READERS)
         .allow("SetLabourRate", TEAM_ADMINS)
         .allow("GetLabourRate", READERS)
@@ -210,7 +209,6 @@ rpc! {
     get_device(pb::GetDeviceRequest) -> pb::GetDeviceResponse => get_device;
     list_devices(pb::ListDevicesRequest) -> pb::ListDevicesResponse => list_devices;
     decommission_device(pb::DecommissionDeviceRequest) -> pb::DecommissionDeviceResponse => decommission_device;
-    create_part(pb::CreatePartRequest) -> pb::CreatePartResponse => create_part;
     list_parts(pb::ListPartsRequest) -> pb::ListPartsResponse => list_parts;
     set_labour_rate(pb::SetLabourRateRequest) -> pb::SetLabourRateResponse => set_labour_rate;
     get_labour_rate(pb::GetLabourRateRequest) -> pb::GetLabourRateResponse => get_labour_rate;

@@ -59,6 +59,7 @@ pub(crate) fn completed(w: &WorkOrder, c: &Completion, by: &str) -> Payload {
                 name: l.name.clone(),
                 quantity: l.quantity,
                 unit_price: Some(money_out(l.unit_price)),
+                vat_rate_bp: l.vat_rate_bp,
             })
             .collect(),
         amount_due: Some(money_out(c.amount_due)),

@@ -76,7 +76,7 @@ async fn clear_customer(conn: &mut PgConnection, saga: Uuid, customer: CustomerI
 
 /// A database problem may pass and is retried; anything else (a refused
 /// transition, inconsistent stored data) will not and parks the event.
-fn apply_error(e: Error) -> ApplyError {
+pub(super) fn apply_error(e: Error) -> ApplyError {
     match e {
         Error::Db(e) => ApplyError::from(e),
         other => ApplyError::Poison(other.to_string()),

@@ -2,8 +2,11 @@
 //! the work is free; out of warranty the customer pays the parts at their
 //! catalogue price, and the labour only when a labour rate is set (the seed
 //! rule is "parts only, no labour": with no rate, labour is recorded but not
-//! charged). Money is integer minor units; a part line is quantity × unit
-//! price, labour is minutes × hourly rate ÷ 60 rounded half up to the fen.
+//! charged). Money is integer minor units. The catalogue is billing's (one
+//! price list, copied here by catalogue_item.changed): a part line is
+//! quantity × net unit price plus VAT at the catalogue's rate, each rounded
+//! half up by the rule billing invoices by (`crm_domain::line_amounts`);
+//! labour is minutes × hourly rate ÷ 60 rounded half up to the fen, all in.
 
 use chrono::{Days, Months, NaiveDate};
 use crm_domain::{Currency, Money};
@@ -14,15 +17,21 @@ use super::{Kind, RuleViolation};
 /// its purchase date (the manufacturer's standard term).
 pub const DEFAULT_WARRANTY_MONTHS: u32 = 12;
 
-/// A catalogue part (DSP-5).
+/// A catalogue item as copied from billing (DSP-5): only active parts are
+/// used at completion.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Part {
     pub id: uuid::Uuid,
     pub code: String,
     pub name: String,
+    /// Net of VAT.
     pub unit_price: Money,
-    pub created_by: String,
+    pub vat_rate_bp: i32,
+    /// A part, not a service.
+    pub is_part: bool,
+    pub active: bool,
     pub created_at: chrono::DateTime<chrono::Utc>,
+    pub changed_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// One part line, priced from the catalogue at completion.
@@ -32,16 +41,28 @@ pub struct PartLine {
     pub code: String,
     pub name: String,
     pub quantity: i32,
+    /// Net of VAT.
     pub unit_price: Money,
+    pub vat_rate_bp: i32,
 }
 
 impl PartLine {
+    /// Net and VAT of the line, rounded as billing invoices them.
+    pub fn amounts(&self) -> Result<(Money, Money), RuleViolation> {
+        let currency = self.unit_price.currency();
+        let (net, vat) = crm_domain::line_amounts(
+            i64::from(self.quantity).checked_mul(1000).ok_or_else(too_large)?,
+            self.unit_price.amount_minor(),
+            self.vat_rate_bp,
+        )
+        .ok_or_else(too_large)?;
+        Ok((Money::new(net, currency), Money::new(vat, currency)))
+    }
+
+    /// What the customer pays for the line: net plus VAT.
     pub fn total(&self) -> Result<Money, RuleViolation> {
-        self.unit_price
-            .amount_minor()
-            .checked_mul(i64::from(self.quantity))
-            .map(|a| Money::new(a, self.unit_price.currency()))
-            .ok_or_else(too_large)
+        let (net, vat) = self.amounts()?;
+        net.checked_add(vat).map_err(|_| too_large())
     }
 }
 
@@ -140,6 +161,7 @@ mod tests {
             name: "part".into(),
             quantity: qty,
             unit_price: Money::cny(price),
+            vat_rate_bp: 0,
         }
     }
 
@@ -189,6 +211,17 @@ mod tests {
         let usd = Currency::parse("USD").unwrap_or(Currency::CNY);
         let foreign = Some(Money::new(100, usd));
         assert_eq!(amount_due(&lines, foreign, false).map_err(|e| e.reason), Err("MIXED_CURRENCIES"));
+    }
+
+    /// Issue 14 (one catalogue): a part is charged at billing's net price
+    /// plus its VAT, rounded per line as billing invoices it.
+    #[test]
+    fn parts_are_charged_net_plus_their_catalogue_vat() {
+        let taxed = PartLine { vat_rate_bp: 1_300, ..line(3, 3_333) };
+        // 99.99 net, 13 % = 12.9987 → 13.00.
+        assert_eq!(taxed.amounts(), Ok((Money::cny(9_999), Money::cny(1_300))));
+        assert_eq!(amount_due(&[taxed.clone(), line(1, 100)], None, false), Ok(Money::cny(9_999 + 1_300 + 100)));
+        assert_eq!(amount_due(&[taxed], None, true), Ok(Money::cny(0)));
     }
 
     #[test]

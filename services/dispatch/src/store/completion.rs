@@ -3,7 +3,6 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use crm_domain::{Currency, Money};
-use crm_platform::error::violated_constraint;
 use sqlx::{PgConnection, QueryBuilder};
 use uuid::Uuid;
 
@@ -20,60 +19,90 @@ fn currency(code: &str) -> Result<Currency> {
     Currency::parse(code).map_err(|e| Error::Corrupt(e.to_string()))
 }
 
-#[tracing::instrument(skip_all, fields(part = %p.code))]
-pub async fn insert_part(conn: &mut PgConnection, p: &Part) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO dispatch.parts (id, code, name, price_minor, currency, created_by, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+/// One change of billing's catalogue (catalogue_item.changed), applied
+/// only when `revision` is newer than the copy's. Returns whether it applied.
+#[tracing::instrument(skip_all, fields(part = %p.code, revision))]
+pub async fn apply_catalogue_change(conn: &mut PgConnection, p: &Part, revision: i64) -> Result<bool> {
+    let applied = sqlx::query(
+        "INSERT INTO dispatch.parts (id, code, name, price_minor, currency, created_by, created_at, kind, \
+         vat_rate_bp, active, revision, changed_at) VALUES ($1, $2, $3, $4, $5, 'billing', $6, $7, $8, $9, $10, $6) \
+         ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, price_minor = EXCLUDED.price_minor, \
+         currency = EXCLUDED.currency, kind = EXCLUDED.kind, vat_rate_bp = EXCLUDED.vat_rate_bp, \
+         active = EXCLUDED.active, revision = EXCLUDED.revision, changed_at = EXCLUDED.changed_at \
+         WHERE parts.revision < EXCLUDED.revision",
     )
     .bind(p.id)
     .bind(&p.code)
     .bind(&p.name)
     .bind(p.unit_price.amount_minor())
     .bind(p.unit_price.currency().code())
-    .bind(&p.created_by)
     .bind(p.created_at)
+    .bind(if p.is_part { "part" } else { "service" })
+    .bind(p.vat_rate_bp)
+    .bind(p.active)
+    .bind(revision)
     .execute(conn)
-    .await
-    .map_err(|e| match violated_constraint(&e) {
-        Some("parts_code_key") => {
-            Error::AlreadyExists { resource: "part", detail: format!("code {} is in the catalogue", p.code) }
-        }
-        _ => Error::Db(e),
-    })?;
-    Ok(())
+    .await?;
+    Ok(applied.rows_affected() == 1)
 }
 
-type PartRow = (Uuid, String, String, i64, String, String, DateTime<Utc>);
+#[derive(sqlx::FromRow)]
+struct PartRow {
+    id: Uuid,
+    code: String,
+    name: String,
+    price_minor: i64,
+    currency: String,
+    kind: String,
+    vat_rate_bp: i32,
+    active: bool,
+    created_at: DateTime<Utc>,
+    changed_at: Option<DateTime<Utc>>,
+}
+
+const PART_COLUMNS: &str =
+    "id, code, name, price_minor, currency, kind, vat_rate_bp, active, created_at, changed_at FROM dispatch.parts";
 
 fn part(r: PartRow) -> Result<Part> {
-    let (id, code, name, price, cur, created_by, created_at) = r;
-    Ok(Part { id, code, name, unit_price: Money::new(price, currency(&cur)?), created_by, created_at })
+    Ok(Part {
+        id: r.id,
+        code: r.code,
+        name: r.name,
+        unit_price: Money::new(r.price_minor, currency(&r.currency)?),
+        vat_rate_bp: r.vat_rate_bp,
+        is_part: r.kind == "part",
+        active: r.active,
+        created_at: r.created_at,
+        changed_at: r.changed_at,
+    })
 }
 
-/// A page of the catalogue in id order, one more than `limit` when there is
-/// a next page.
-pub async fn list_parts(conn: &mut PgConnection, after: Option<Uuid>, limit: u32) -> Result<Vec<Part>> {
-    let rows: Vec<PartRow> = sqlx::query_as(
-        "SELECT id, code, name, price_minor, currency, created_by, created_at FROM dispatch.parts \
-         WHERE ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2",
-    )
+/// A page of the parts (not services) in id order, one more than `limit`
+/// when there is a next page; withdrawn parts only when asked for.
+pub async fn list_parts(
+    conn: &mut PgConnection,
+    after: Option<Uuid>,
+    limit: u32,
+    include_inactive: bool,
+) -> Result<Vec<Part>> {
+    let rows: Vec<PartRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {PART_COLUMNS} WHERE kind = 'part' AND ($3 OR active) AND ($1::uuid IS NULL OR id > $1) \
+         ORDER BY id LIMIT $2"
+    )))
     .bind(after)
     .bind(i64::from(limit) + 1)
+    .bind(include_inactive)
     .fetch_all(conn)
     .await?;
     rows.into_iter().map(part).collect()
 }
 
-/// The catalogue entries with these codes.
+/// The catalogue entries with these codes, whatever their kind and state.
 pub async fn parts_by_code(conn: &mut PgConnection, codes: &[String]) -> Result<Vec<Part>> {
-    let rows: Vec<PartRow> = sqlx::query_as(
-        "SELECT id, code, name, price_minor, currency, created_by, created_at FROM dispatch.parts \
-         WHERE code = ANY($1)",
-    )
-    .bind(codes)
-    .fetch_all(conn)
-    .await?;
+    let rows: Vec<PartRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {PART_COLUMNS} WHERE code = ANY($1)")))
+        .bind(codes)
+        .fetch_all(conn)
+        .await?;
     rows.into_iter().map(part).collect()
 }
 
@@ -83,7 +112,7 @@ pub(super) async fn insert_order_parts(conn: &mut PgConnection, id: WorkOrderId,
     }
     let mut q = QueryBuilder::new(
         "INSERT INTO dispatch.work_order_parts (work_order_id, line_no, part_id, part_code, name, quantity, \
-         unit_price_minor, currency) ",
+         unit_price_minor, currency, vat_rate_bp) ",
     );
     q.push_values(lines.iter().enumerate(), |mut b, (i, l)| {
         b.push_bind(id.0)
@@ -93,23 +122,24 @@ pub(super) async fn insert_order_parts(conn: &mut PgConnection, id: WorkOrderId,
             .push_bind(&l.name)
             .push_bind(l.quantity)
             .push_bind(l.unit_price.amount_minor())
-            .push_bind(l.unit_price.currency().code());
+            .push_bind(l.unit_price.currency().code())
+            .push_bind(l.vat_rate_bp);
     });
     q.build().execute(conn).await?;
     Ok(())
 }
 
 pub(super) async fn load_order_parts(conn: &mut PgConnection, id: WorkOrderId) -> Result<Vec<PartLine>> {
-    let rows: Vec<(Uuid, String, String, i32, i64, String)> = sqlx::query_as(
-        "SELECT part_id, part_code, name, quantity, unit_price_minor, currency FROM dispatch.work_order_parts \
+    let rows: Vec<(Uuid, String, String, i32, i64, String, i32)> = sqlx::query_as(
+        "SELECT part_id, part_code, name, quantity, unit_price_minor, currency, vat_rate_bp FROM dispatch.work_order_parts \
          WHERE work_order_id = $1 ORDER BY line_no",
     )
     .bind(id.0)
     .fetch_all(conn)
     .await?;
     rows.into_iter()
-        .map(|(part_id, code, name, quantity, price, cur)| {
-            Ok(PartLine { part_id, code, name, quantity, unit_price: Money::new(price, currency(&cur)?) })
+        .map(|(part_id, code, name, quantity, price, cur, vat_rate_bp)| {
+            Ok(PartLine { part_id, code, name, quantity, unit_price: Money::new(price, currency(&cur)?), vat_rate_bp })
         })
         .collect()
 }

@@ -4,12 +4,12 @@
 //! collected on site and its hand-over to finance.
 
 use chrono::{Days, NaiveDate, Utc};
-use crm_events::Payload;
+use crm_events::{Outcome, Payload};
 use crm_proto::dispatch::v1 as pb;
 use crm_testkit::Role;
 use tonic::Code;
 
-use crate::helpers::{App, assert_invalid, assert_rule, cny, reason, rid};
+use crate::helpers::{App, assert_invalid, assert_rule, catalogue_item, cny, reason, rid};
 
 fn completion(w: &pb::WorkOrder) -> pb::CompleteWorkOrderRequest {
     pb::CompleteWorkOrderRequest {
@@ -264,36 +264,104 @@ async fn cash_is_handed_over_and_reconciled() {
     assert_eq!(reason(&err), "NOTHING_TO_HAND_OVER");
 }
 
+/// Issue 14 (one parts catalogue, DSP-5/BIL-2): dispatch has no catalogue of
+/// its own; billing's catalogue_item.changed keeps a copy, newer revisions
+/// win, and a malformed change is parked without touching the copy.
 #[tokio::test]
-async fn the_parts_catalogue_has_unique_codes() {
+async fn the_parts_are_a_copy_of_billings_catalogue() {
     let app = App::new().await;
     let p = app.part("gt06", 35_000).await;
-    assert_eq!(p.code, "GT06");
+    assert_eq!((p.code.as_str(), p.name.as_str(), p.active, p.vat_rate_bp), ("GT06", "part gt06", true, 0));
+    assert_eq!(p.unit_price, Some(cny(35_000)));
+    assert!(p.changed_at.is_some());
+
+    // A newer revision changes price and VAT in place (same id).
+    assert_eq!(app.catalogue("GT06", 36_000, 1_300, true).await, Outcome::Applied);
+    let newer = app.listed_part("GT06").await.expect("listed");
+    assert_eq!(
+        (newer.id.as_str(), newer.unit_price.clone(), newer.vat_rate_bp),
+        (p.id.as_str(), Some(cny(36_000)), 1_300)
+    );
+    // An older revision arriving late (redelivered, retried) changes nothing.
+    assert_eq!(app.catalogue_change(catalogue_item("GT06", 1, 0, true, 1)).await, Outcome::Applied);
+    assert_eq!(app.listed_part("GT06").await, Some(newer.clone()));
+
+    // Malformed changes are parked; the copy is untouched.
+    let highest = i64::MAX;
+    let mut negative = catalogue_item("GT06", -5, 0, true, highest);
+    assert_eq!(app.catalogue_change(negative.clone()).await, Outcome::Parked);
+    negative.unit_price = Some(cny(5));
+    negative.kind = "gift".into();
+    assert_eq!(app.catalogue_change(negative.clone()).await, Outcome::Parked);
+    negative.kind = "part".into();
+    negative.vat_rate_bp = 10_001;
+    assert_eq!(app.catalogue_change(negative).await, Outcome::Parked);
+    let mut lower = catalogue_item("GT06", 5, 0, true, highest);
+    lower.code = "gt06".into();
+    assert_eq!(app.catalogue_change(lower).await, Outcome::Parked);
+    assert_eq!(app.listed_part("GT06").await, Some(newer));
+    assert_eq!(app.count("parts").await, 1);
+
+    // Services are not parts: not listed.
+    let mut visit = catalogue_item("VISIT", 8_000, 600, true, 5);
+    visit.kind = "service".into();
+    assert_eq!(app.catalogue_change(visit).await, Outcome::Applied);
+    assert_eq!(app.listed_part("VISIT").await, None);
+    // Withdrawn parts are listed only when asked for.
+    app.catalogue("OLD", 100, 0, false).await;
     let mut m = app.manager().await;
-    let dup = pb::CreatePartRequest {
-        request_id: rid(),
-        part: Some(pb::Part {
-            code: "GT06".into(),
-            name: "again".into(),
-            unit_price: Some(cny(1)),
-            ..Default::default()
-        }),
-    };
-    assert_eq!(m.create_part(dup).await.expect_err("dup").code(), Code::AlreadyExists);
-    let bad = pb::CreatePartRequest {
-        request_id: rid(),
-        part: Some(pb::Part { code: "X".into(), name: "x".into(), unit_price: Some(cny(-5)), ..Default::default() }),
-    };
-    assert_invalid(&m.create_part(bad).await.expect_err("negative"), "part.unit_price");
-    let parts = m.list_parts(pb::ListPartsRequest::default()).await.unwrap().into_inner().parts;
-    assert_eq!(parts, [p]);
-    let err = app
-        .tech("t")
-        .await
-        .create_part(pb::CreatePartRequest { request_id: rid(), part: None })
-        .await
-        .expect_err("technician");
-    assert_eq!(err.code(), Code::PermissionDenied);
+    let active = m.list_parts(pb::ListPartsRequest::default()).await.unwrap().into_inner().parts;
+    assert_eq!(active.iter().map(|p| p.code.as_str()).collect::<Vec<_>>(), ["GT06"]);
+    assert!(app.listed_part("OLD").await.is_some_and(|p| !p.active));
+    let err = m.list_parts(pb::ListPartsRequest { page_size: -1, ..Default::default() }).await.expect_err("size");
+    assert_invalid(&err, "page_size");
+}
+
+/// Issue 14 (one catalogue): completion prices a part at billing's net
+/// price plus its VAT, per line as billing invoices it; withdrawn parts and
+/// services are refused and nothing changes.
+#[tokio::test]
+async fn completion_prices_parts_at_the_catalogue_net_plus_vat_and_refuses_withdrawn_ones() {
+    let app = App::new().await;
+    let cust = app.customer("己", None).await;
+    let tech = app.technician("t-v", &["gps"], "north", 9).await;
+    let expired = Utc::now().date_naive() - Days::new(30);
+    app.catalogue("GT06", 3_333, 1_300, true).await;
+    app.catalogue("OLD", 100, 0, false).await;
+    let mut visit = catalogue_item("VISIT", 8_000, 600, true, 1);
+    visit.kind = "service".into();
+    app.catalogue_change(visit).await;
+    let dev = app.device(&cust, "T-V1", "", expired).await;
+    let w = app.on_site(&app.approved_repair(&cust).await, &tech.id, "t-v").await;
+    let mut t = app.tech("t-v").await;
+    for (code, why) in [("OLD", "withdrawn"), ("VISIT", "service")] {
+        let mut req = completion(&w);
+        req.device_id = dev.id.clone();
+        req.parts = vec![used("GT06", 1), used(code, 1)];
+        let err = t.complete_work_order(req).await.expect_err(why);
+        assert_invalid(&err, "parts[1].part_code");
+    }
+    let still = app.dispatcher().await.get_work_order(pb::GetWorkOrderRequest { id: w.id.clone() }).await;
+    assert_eq!(still.unwrap().into_inner().work_order.unwrap().state, pb::WorkOrderState::OnSite as i32);
+    assert!(app.outbox("work_order.completed").await.is_empty());
+
+    let mut req = completion(&w);
+    req.device_id = dev.id.clone();
+    req.parts = vec![used("GT06", 3)];
+    let done = t.complete_work_order(req).await.unwrap().into_inner().work_order.unwrap();
+    // 3 × 33.33 = 99.99 net; 13 % of it = 12.9987 → 13.00.
+    assert_eq!(done.amount_due, Some(cny(11_299)));
+    let l = &done.parts[0];
+    assert_eq!((l.vat_rate_bp, l.line_net.clone(), l.line_vat.clone()), (1_300, Some(cny(9_999)), Some(cny(1_300))));
+    assert_eq!((l.unit_price.clone(), l.line_total.clone()), (Some(cny(3_333)), Some(cny(11_299))));
+    // Billing gets the net price and the rate it was priced at.
+    let events = app.outbox("work_order.completed").await;
+    let (_, Payload::WorkOrderCompleted(e)) = &events[0] else { panic!("{events:?}") };
+    assert_eq!((e.parts[0].unit_price.clone(), e.parts[0].vat_rate_bp), (Some(cny(3_333)), 1_300));
+    // A later price change does not touch a completed order.
+    app.catalogue("GT06", 9_999, 1_300, true).await;
+    let later = app.dispatcher().await.get_work_order(pb::GetWorkOrderRequest { id: w.id.clone() }).await;
+    assert_eq!(later.unwrap().into_inner().work_order.unwrap().amount_due, Some(cny(11_299)));
 }
 
 fn local_today() -> NaiveDate {

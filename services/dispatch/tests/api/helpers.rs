@@ -14,6 +14,28 @@ use sqlx::PgPool;
 use tonic::{Code, Status, service::interceptor::InterceptedService, transport::Channel};
 use tonic_types::StatusExt;
 
+/// Revisions of the catalogue items the tests publish: always newer.
+static CATALOGUE_REVISION: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(1);
+
+/// billing's catalogue_item.changed for part `code`.
+pub fn catalogue_item(
+    code: &str,
+    net: i64,
+    vat_rate_bp: i32,
+    active: bool,
+    revision: i64,
+) -> crm_events::pb::CatalogueItemChanged {
+    crm_events::pb::CatalogueItemChanged {
+        code: code.to_uppercase(),
+        description: format!("part {code}"),
+        kind: "part".into(),
+        unit_price: Some(cny(net)),
+        vat_rate_bp,
+        active,
+        revision,
+    }
+}
+
 pub type Client = DispatchServiceClient<InterceptedService<Channel, crm_testkit::Bearer>>;
 
 pub struct App {
@@ -229,24 +251,38 @@ impl App {
             .expect("device")
     }
 
-    /// A catalogue part at `price` fen.
+    /// A catalogue part at `price` fen (no VAT), as billing's catalogue
+    /// publishes it (dispatch only keeps a copy).
     pub async fn part(&self, code: &str, price: i64) -> pb::Part {
-        self.manager()
+        self.catalogue(code, price, 0, true).await;
+        self.listed_part(code).await.expect("part in the copy")
+    }
+
+    /// Delivers billing's catalogue_item.changed for part `code` at the
+    /// next revision; returns the outcome.
+    pub async fn catalogue(&self, code: &str, net: i64, vat_rate_bp: i32, active: bool) -> crm_events::Outcome {
+        let revision = CATALOGUE_REVISION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.catalogue_change(catalogue_item(code, net, vat_rate_bp, active, revision)).await
+    }
+
+    /// Delivers one catalogue_item.changed as billing's feed would.
+    pub async fn catalogue_change(&self, item: crm_events::pb::CatalogueItemChanged) -> crm_events::Outcome {
+        let feed = crm_testkit::HandFeed::new("dispatch", self.pool.clone(), crm_dispatch::events::subscriptions);
+        let e = feed.event("billing", &item.code.clone(), Payload::CatalogueItemChanged(item));
+        feed.deliver(&e).await
+    }
+
+    /// Part `code` as ListParts shows it, withdrawn ones included.
+    pub async fn listed_part(&self, code: &str) -> Option<pb::Part> {
+        self.tech("t-any")
             .await
-            .create_part(pb::CreatePartRequest {
-                request_id: rid(),
-                part: Some(pb::Part {
-                    code: code.into(),
-                    name: format!("part {code}"),
-                    unit_price: Some(cny(price)),
-                    ..Default::default()
-                }),
-            })
+            .list_parts(pb::ListPartsRequest { page_size: 1000, include_inactive: true, ..Default::default() })
             .await
-            .expect("part")
+            .expect("parts")
             .into_inner()
-            .part
-            .expect("part")
+            .parts
+            .into_iter()
+            .find(|p| p.code == code.to_uppercase())
     }
 
     /// `w` assigned to `tech_sub`'s technician, checked, travelled and on site.

@@ -1,6 +1,6 @@
 //! Money, the parts catalogue, completion and cash (DSP-5, DSP-6).
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use crm_domain::{Currency, Invalid, Money, text};
 use crm_platform::Violations;
 use crm_proto::{common::v1 as common, dispatch::v1 as pb};
@@ -31,6 +31,9 @@ pub(crate) fn part_line(l: &PartLine) -> pb::PartLine {
         unit_price: Some(money_out(l.unit_price)),
         // A stored line was priced without overflow at completion.
         line_total: l.total().ok().map(money_out),
+        vat_rate_bp: l.vat_rate_bp,
+        line_net: l.amounts().ok().map(|(net, _)| money_out(net)),
+        line_vat: l.amounts().ok().map(|(_, vat)| money_out(vat)),
     }
 }
 
@@ -115,35 +118,6 @@ pub(crate) fn completion(req: &pb::CompleteWorkOrderRequest) -> Result<Completio
     }
 }
 
-/// Validates a catalogue part; `by`/`at` are the creator.
-pub(crate) fn new_part(p: Option<&pb::Part>, by: &str, at: DateTime<Utc>) -> Result<Part, Status> {
-    let mut v = Violations::default();
-    let Some(p) = p else {
-        v.add("part", "is required");
-        v.finish()?;
-        return Err(Status::internal("validated part incomplete"));
-    };
-    let code = line(&mut v, "part.code", &p.code, 50).map(|c| c.to_uppercase());
-    let name = line(&mut v, "part.name", &p.name, 200);
-    let price = match &p.unit_price {
-        Some(m) => v.check("part.unit_price", money_in(m)),
-        None => {
-            v.add("part.unit_price", "is required");
-            None
-        }
-    };
-    if price.is_some_and(|m| m.is_negative()) {
-        v.add("part.unit_price", "must not be negative");
-    }
-    v.finish()?;
-    match (code, name, price) {
-        (Some(code), Some(name), Some(unit_price)) => {
-            Ok(Part { id: uuid::Uuid::now_v7(), code, name, unit_price, created_by: by.to_string(), created_at: at })
-        }
-        _ => Err(Status::internal("validated part incomplete")),
-    }
-}
-
 pub(crate) fn part(p: &Part) -> pb::Part {
     pb::Part {
         id: p.id.to_string(),
@@ -151,6 +125,9 @@ pub(crate) fn part(p: &Part) -> pb::Part {
         name: p.name.clone(),
         unit_price: Some(money_out(p.unit_price)),
         created_at: Some(ts(p.created_at)),
+        vat_rate_bp: p.vat_rate_bp,
+        active: p.active,
+        changed_at: p.changed_at.map(ts),
     }
 }
 
