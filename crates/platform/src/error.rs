@@ -74,6 +74,21 @@ impl Violations {
         if self.0.is_empty() { Ok(()) } else { Err(self.into_status()) }
     }
 
+    /// The parsed values (a tuple of the `Option`s `check` returned) when
+    /// nothing was recorded; INVALID_ARGUMENT listing every field otherwise.
+    /// A value missing with no violation recorded is a bug in the validation
+    /// and answers INTERNAL: callers need no branch of their own for it.
+    pub fn finish_with<T: Parsed>(self, values: T) -> Result<T::Values, Status> {
+        self.finish()?;
+        values.values().ok_or_else(|| {
+            tracing::error!(
+                values = std::any::type_name::<T::Values>(),
+                "a parsed value is missing without a violation"
+            );
+            Status::internal("internal error")
+        })
+    }
+
     fn into_status(mut self) -> Status {
         let more = self.0.len().saturating_sub(MAX_VIOLATIONS);
         self.0.truncate(MAX_VIOLATIONS);
@@ -85,6 +100,41 @@ impl Violations {
         Status::with_error_details(Code::InvalidArgument, message, ErrorDetails::with_bad_request(self.0))
     }
 }
+
+/// What `Violations::check` returned for several fields: all of them, once
+/// every check passed.
+pub trait Parsed {
+    type Values;
+    fn values(self) -> Option<Self::Values>;
+}
+
+impl<A> Parsed for Option<A> {
+    type Values = A;
+    fn values(self) -> Option<A> {
+        self
+    }
+}
+
+macro_rules! parsed_tuple {
+    ($($t:ident),+) => {
+        impl<$($t),+> Parsed for ($(Option<$t>,)+) {
+            type Values = ($($t,)+);
+            #[allow(non_snake_case)]
+            fn values(self) -> Option<Self::Values> {
+                let ($($t,)+) = self;
+                Some(($($t?,)+))
+            }
+        }
+    };
+}
+parsed_tuple!(A);
+parsed_tuple!(A, B);
+parsed_tuple!(A, B, C);
+parsed_tuple!(A, B, C, D);
+parsed_tuple!(A, B, C, D, E);
+parsed_tuple!(A, B, C, D, E, F);
+parsed_tuple!(A, B, C, D, E, F, G);
+parsed_tuple!(A, B, C, D, E, F, G, H);
 
 /// An error with an `ErrorInfo` reason (and optional metadata).
 pub fn with_reason(code: Code, reason: &str, message: impl Into<String>, metadata: &[(&str, String)]) -> Status {
@@ -261,6 +311,23 @@ mod tests {
         let bad = status.get_details_bad_request().map(|b| b.field_violations).unwrap_or_default();
         let fields: Vec<_> = bad.iter().map(|f| f.field.as_str()).collect();
         assert_eq!(fields, ["customer.display_name", "customer.phone"]);
+    }
+
+    #[test]
+    fn finish_with_returns_the_parsed_values_or_every_violation() {
+        let mut v = Violations::default();
+        let a = v.check("a", Ok::<_, Invalid>(1));
+        let b = v.check("b", Ok::<_, Invalid>("x"));
+        assert_eq!(v.finish_with((a, b)).ok(), Some((1, "x")));
+
+        let mut v = Violations::default();
+        let a = v.check("a", Err::<i32, _>(Invalid::new("bad")));
+        let b = v.check("b", Ok::<_, Invalid>("x"));
+        let status = v.finish_with((a, b)).expect_err("a violation");
+        assert_eq!(status.code(), Code::InvalidArgument);
+        // A value missing with nothing recorded is a bug: INTERNAL, not a guess.
+        let status = Violations::default().finish_with((Some(1), None::<i32>)).expect_err("bug");
+        assert_eq!(status.code(), Code::Internal);
     }
 
     #[test]

@@ -25,6 +25,6 @@ pub mod telemetry;
 
 pub use auth::{Caller, Policy, Principal, TokenKeys};
 pub use config::{CalendarConfig, ServerConfig};
-pub use error::Violations;
+pub use error::{Parsed, Violations};
 pub use server::{ServiceSpec, serve};
 pub use service::{ServiceContext, ServiceDef, Stopping};

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use crate::{
     model::{
         AccountKind, AccountStatus, CatalogueKind, CustomerClass, EntryKind, InvoiceStatus, PaymentMethod, etag,
+        invoicing::{self, LineRequest},
         pricing::Block,
     },
     store::{Account, CatalogueItem, Invoice, Line, Tariff},
@@ -151,6 +152,83 @@ pub(crate) fn vat_rate(v: &mut Violations, field: &str, bp: i32) -> Option<i32> 
     )
 }
 
+/// A new invoice's header as asked for: its account, series and days to
+/// pay (its lines are read with the account's currency at hand).
+pub(crate) struct InvoiceHeader {
+    pub account_id: Uuid,
+    pub series: String,
+    pub due_in_days: i32,
+}
+
+pub(crate) fn invoice_header(given: &pb::Invoice) -> Result<InvoiceHeader, Status> {
+    let mut v = Violations::default();
+    let account_id = v.check(
+        "invoice.account_id",
+        Uuid::try_parse(given.account_id.trim()).map_err(|_| Invalid::new("must be a UUID")),
+    );
+    let series = given.series.trim().to_string();
+    if !invoicing::valid_series(&series) {
+        v.add("invoice.series", "must be 2 to 8 capital letters, e.g. SVC");
+    }
+    let due_in_days = if given.due_in_days == 0 { invoicing::DEFAULT_DUE_IN_DAYS } else { given.due_in_days };
+    if !(0..=365).contains(&due_in_days) {
+        v.add("invoice.due_in_days", "must be 0 to 365");
+    }
+    if given.lines.is_empty() || given.lines.len() > invoicing::MAX_LINES {
+        v.add("invoice.lines", format!("give 1 to {} lines", invoicing::MAX_LINES));
+    }
+    let account_id = v.finish_with(account_id)?;
+    Ok(InvoiceHeader { account_id, series, due_in_days })
+}
+
+/// The well-formed lines with their positions; what is wrong with the
+/// others goes into `v`. A price given by hand must be in `currency` (the
+/// account's).
+pub(crate) fn invoice_lines_in(
+    v: &mut Violations,
+    lines: &[pb::InvoiceLine],
+    currency: &str,
+) -> Vec<(usize, LineRequest)> {
+    lines
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| line_in(v, &format!("invoice.lines[{i}]"), l, currency).map(|r| (i, r)))
+        .collect()
+}
+
+fn line_in(v: &mut Violations, at: &str, l: &pb::InvoiceLine, currency: &str) -> Option<LineRequest> {
+    let field = |f: &str| format!("{at}.{f}");
+    if l.quantity_milli <= 0 {
+        v.add(&field("quantity_milli"), "must be positive");
+        return None;
+    }
+    let quantity_milli = l.quantity_milli;
+    if !l.catalogue_code.trim().is_empty() {
+        let description = l.description.trim();
+        let description = if description.is_empty() {
+            None
+        } else {
+            Some(v.check(&field("description"), text::required(description, 300))?)
+        };
+        return Some(LineRequest::Catalogue {
+            code: l.catalogue_code.trim().to_uppercase(),
+            description,
+            quantity_milli,
+        });
+    }
+    let description = v.check(&field("description"), text::required(&l.description, 300));
+    let price = positive_amount(v, &field("unit_price"), l.unit_price.as_ref(), currency);
+    let vat = vat_rate(v, &field("vat_rate_bp"), l.vat_rate_bp);
+    let (description, unit_price_minor, vat_rate_bp) = (description?, price?, vat?);
+    Some(LineRequest::Given {
+        description,
+        unit_price_minor,
+        currency: currency.to_string(),
+        vat_rate_bp,
+        quantity_milli,
+    })
+}
+
 pub(crate) fn reason(field: &str, s: &str) -> Result<String, Status> {
     text::required(s, 1000).map_err(|e| invalid_argument(field, e.reason))
 }
@@ -193,11 +271,8 @@ pub(crate) fn tariff_in(t: &pb::Tariff) -> Result<(CustomerClass, NaiveDate, i32
     if let Err(e) = crate::model::pricing::validate_blocks(&blocks) {
         v.add("tariff.blocks", e);
     }
-    v.finish()?;
-    match (class, from, vat, currency) {
-        (Some(c), Some(f), Some(vat), Some(cur)) => Ok((c, f, vat, blocks, cur)),
-        _ => Err(crm_platform::error::internal(&"validated tariff incomplete")),
-    }
+    let (class, from, vat, currency) = v.finish_with((class, from, vat, currency))?;
+    Ok((class, from, vat, blocks, currency))
 }
 
 pub(crate) fn tariff(t: &Tariff) -> pb::Tariff {
@@ -241,13 +316,9 @@ pub(crate) fn item_in(i: &pb::CatalogueItem) -> Result<CatalogueItem, Status> {
         }
     };
     let vat = vat_rate(&mut v, "item.vat_rate_bp", i.vat_rate_bp);
-    v.finish()?;
-    match (description, kind, currency, price, vat) {
-        (Some(description), Some(kind), Some(currency), Some(unit_price_minor), Some(vat_rate_bp)) => {
-            Ok(CatalogueItem { code, description, kind, unit_price_minor, currency, vat_rate_bp, active: i.active })
-        }
-        _ => Err(crm_platform::error::internal(&"validated item incomplete")),
-    }
+    let (description, kind, currency, unit_price_minor, vat_rate_bp) =
+        v.finish_with((description, kind, currency, price, vat))?;
+    Ok(CatalogueItem { code, description, kind, unit_price_minor, currency, vat_rate_bp, active: i.active })
 }
 
 pub(crate) fn item(i: &CatalogueItem) -> pb::CatalogueItem {

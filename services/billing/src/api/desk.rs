@@ -8,10 +8,7 @@ use crm_platform::{Violations, error::invalid_argument, idempotency::IdempotentC
 use crm_proto::billing::v1 as pb;
 use uuid::Uuid;
 
-use super::{
-    BillingApi, Caller, Opened, convert,
-    handlers::{check_etag, open_or_replay},
-};
+use super::{BillingApi, Caller, Opened, check_etag, convert, open_or_replay};
 use crate::{
     error::{Error, Result},
     model::{PaymentMethod, RuleViolation, etag},
@@ -90,8 +87,7 @@ impl BillingApi {
         if float.amount_minor < 0 {
             v.add("float.amount_minor", "must not be negative");
         }
-        v.finish()?;
-        let currency = currency.ok_or_else(|| Error::Corrupt("validated currency missing".into()))?;
+        let currency = v.finish_with(currency)?;
         let mut tx = open_or_replay!(self, call);
         if let Some(open) = store::open_shift_of(&mut tx, &who.sub).await? {
             return Err(Error::ShiftAlreadyOpen { shift_id: Some(open.id.to_string()) });
@@ -218,7 +214,7 @@ impl BillingApi {
         store::current_shift_of(&mut conn, cashier).await
     }
 
-    pub(super) async fn daily_summary(
+    pub(super) async fn get_daily_summary(
         &self,
         _who: &Caller,
         req: pb::GetDailySummaryRequest,
@@ -227,8 +223,7 @@ impl BillingApi {
             Some(_) => {
                 let mut v = Violations::default();
                 let d = convert::date(&mut v, "day", req.day.as_ref());
-                v.finish()?;
-                d.ok_or_else(|| Error::Corrupt("validated day missing".into()))?
+                v.finish_with(d)?
             }
             None => self.calendar.local_date(Utc::now()),
         };

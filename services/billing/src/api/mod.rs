@@ -1,24 +1,36 @@
 //! gRPC handlers of `crm.billing.v1.BillingService`: decode and validate
 //! (convert), authorize (policy table), let the model decide, persist with
-//! the store in one transaction with the idempotency key.
+//! the store in one transaction with the idempotency key. One file per
+//! concept: accounts, prices (tariffs and the catalogue), invoices,
+//! payments (and refunds and credit notes), reports, the cash desk and
+//! usage (readings and the billing run). Each handler has the name of its
+//! RPC.
 
+mod accounts;
 mod convert;
 mod desk;
-mod handlers;
+mod invoices;
+mod payments;
+mod prices;
+mod reports;
 pub mod usage;
 
 use crm_domain::WorkingCalendar;
 use crm_platform::{Policy, ServiceContext, client::Peer, idempotency::IdempotentCall, idempotency::Opened};
-use crm_proto::billing::v1 as pb;
+use crm_proto::billing::v1::{self as pb, billing_service_server::BillingService};
 use prost::Message;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
 
 use crate::{
-    error::Result,
+    error::{Error, Result},
     model::access::{
         ACCOUNT_OPENERS, ARREARS_READERS, BILLERS, CASHIERS, COLLECTORS, FINANCE, PRICE_ADMINS, PRICE_READERS, READERS,
         READING_SOURCES, SHIFT_READERS, SUMMARY_READERS,
     },
+    model::etag,
+    store::{self, Account},
 };
 
 pub const SERVICE_NAME: &str = "crm.billing.v1.BillingService";
@@ -80,6 +92,89 @@ impl BillingApi {
     async fn open<R: Message + Default>(&self, call: &IdempotentCall) -> Result<Opened<R>> {
         Ok(call.open(&self.pool).await?)
     }
+}
+
+/// Opens a mutating call or returns its stored first response.
+macro_rules! open_or_replay {
+    ($self:ident, $call:ident) => {
+        match $self.open(&$call).await? {
+            Opened::Replay(r) => return Ok(r),
+            Opened::Fresh(tx) => tx,
+        }
+    };
+}
+pub(super) use open_or_replay;
+
+fn check_etag(version: i64, given: &str) -> Result<()> {
+    match convert::opt_etag(given) {
+        Some(e) if e != etag(version) => Err(Error::StaleEtag { current: etag(version) }),
+        _ => Ok(()),
+    }
+}
+
+async fn account_locked(conn: &mut PgConnection, id: Uuid) -> Result<Account> {
+    store::load_account(conn, id, true)
+        .await?
+        .ok_or_else(|| Error::NotFound { resource: "account", id: id.to_string() })
+}
+
+async fn reload_account(conn: &mut PgConnection, id: Uuid) -> Result<Account> {
+    store::load_account(conn, id, false).await?.ok_or_else(|| Error::Corrupt(format!("account {id} vanished")))
+}
+
+/// The service trait: each RPC is its handler of the same name (in the
+/// concept's file) called with the authenticated caller.
+macro_rules! rpc {
+    ($($name:ident($req:ty) -> $resp:ty;)+) => {
+        #[tonic::async_trait]
+        impl BillingService for BillingApi {
+            async fn record_meter_readings(
+                &self,
+                request: Request<tonic::Streaming<pb::RecordMeterReadingsRequest>>,
+            ) -> std::result::Result<Response<pb::RecordMeterReadingsResponse>, Status> {
+                let caller = Caller::of(&request)?;
+                let mut stream = request.into_inner();
+                Ok(Response::new(self.record_readings(&caller, &mut stream).await?))
+            }
+            $(
+                async fn $name(&self, request: Request<$req>) -> std::result::Result<Response<$resp>, Status> {
+                    let caller = Caller::of(&request)?;
+                    // The inherent handler of the same name (inherent methods win).
+                    Ok(Response::new(BillingApi::$name(self, &caller, request.into_inner()).await?))
+                }
+            )+
+        }
+    };
+}
+
+rpc! {
+    open_account(pb::OpenAccountRequest) -> pb::OpenAccountResponse;
+    get_account(pb::GetAccountRequest) -> pb::GetAccountResponse;
+    suspend_account(pb::SuspendAccountRequest) -> pb::SuspendAccountResponse;
+    reactivate_account(pb::ReactivateAccountRequest) -> pb::ReactivateAccountResponse;
+    close_account(pb::CloseAccountRequest) -> pb::CloseAccountResponse;
+    create_tariff(pb::CreateTariffRequest) -> pb::CreateTariffResponse;
+    list_tariffs(pb::ListTariffsRequest) -> pb::ListTariffsResponse;
+    quote_usage(pb::QuoteUsageRequest) -> pb::QuoteUsageResponse;
+    set_catalogue_item(pb::SetCatalogueItemRequest) -> pb::SetCatalogueItemResponse;
+    list_catalogue_items(pb::ListCatalogueItemsRequest) -> pb::ListCatalogueItemsResponse;
+    create_invoice(pb::CreateInvoiceRequest) -> pb::CreateInvoiceResponse;
+    issue_invoice(pb::IssueInvoiceRequest) -> pb::IssueInvoiceResponse;
+    void_invoice(pb::VoidInvoiceRequest) -> pb::VoidInvoiceResponse;
+    get_invoice(pb::GetInvoiceRequest) -> pb::GetInvoiceResponse;
+    list_invoices(pb::ListInvoicesRequest) -> pb::ListInvoicesResponse;
+    record_payment(pb::RecordPaymentRequest) -> pb::RecordPaymentResponse;
+    refund_credit(pb::RefundCreditRequest) -> pb::RefundCreditResponse;
+    issue_credit_note(pb::IssueCreditNoteRequest) -> pb::IssueCreditNoteResponse;
+    get_statement(pb::GetStatementRequest) -> pb::GetStatementResponse;
+    list_overdue(pb::ListOverdueRequest) -> pb::ListOverdueResponse;
+    open_shift(pb::OpenShiftRequest) -> pb::OpenShiftResponse;
+    close_shift(pb::CloseShiftRequest) -> pb::CloseShiftResponse;
+    hand_over_shift(pb::HandOverShiftRequest) -> pb::HandOverShiftResponse;
+    get_shift(pb::GetShiftRequest) -> pb::GetShiftResponse;
+    get_current_shift(pb::GetCurrentShiftRequest) -> pb::GetCurrentShiftResponse;
+    get_daily_summary(pb::GetDailySummaryRequest) -> pb::GetDailySummaryResponse;
+    run_billing(pb::RunBillingRequest) -> pb::RunBillingResponse;
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use crm_proto::billing::v1 as pb;
 use tonic::Streaming;
 use uuid::Uuid;
 
-use super::{BillingApi, Caller, Opened, convert, handlers::open_or_replay};
+use super::{BillingApi, Caller, Opened, convert, open_or_replay};
 use crm_events::{Payload, pb as ev};
 
 use crate::{
@@ -210,10 +210,7 @@ impl BillingApi {
         {
             v.add("period_end", "must be after period_start, at most 366 days later");
         }
-        v.finish()?;
-        let (Some(start), Some(end)) = (start, end) else {
-            return Err(Error::Corrupt("validated period incomplete".into()));
-        };
+        let (start, end) = v.finish_with((start, end))?;
         let mut tx = open_or_replay!(self, call);
         let resp = bill_period(&mut tx, &self.calendar, start, end, &who.sub).await?;
         call.commit(tx, &resp).await?;
@@ -248,7 +245,7 @@ pub async fn bill_period(
             by_class.insert(u.customer_class.clone(), segments(&tariffs, class, start, end)?);
         }
         let segs = by_class.get(&u.customer_class).map(Vec::as_slice).unwrap_or(&[]);
-        let (net, vat, _) = period_charge(segs, u.volume_litres.max(0));
+        let (net, vat, _) = period_charge(segs, u.volume_litres.max(0))?;
         pending.push((u, net, vat));
     }
     let n = i64::try_from(pending.len()).unwrap_or(0);

@@ -14,7 +14,7 @@ use crate::{
         usage::{ReadingKind, Verdict, judge},
     },
     posting,
-    store::{self, Fund, Invoice, Line, NewReading},
+    store::{self, Fund, Invoice, NewReading},
 };
 
 /// The numbering series of invoices for parts and services.
@@ -109,18 +109,7 @@ impl Dispatch {
                 number: None,
                 status: InvoiceStatus::Draft,
                 currency: account.currency.clone(),
-                lines: lines
-                    .into_iter()
-                    .map(|l| Line {
-                        catalogue_code: l.code,
-                        description: l.description,
-                        quantity_milli: l.quantity_milli,
-                        unit_price_minor: l.unit_price_minor,
-                        vat_rate_bp: l.vat_rate_bp,
-                        net_minor: l.net_minor,
-                        vat_minor: l.vat_minor,
-                    })
-                    .collect(),
+                lines,
                 net_minor,
                 vat_minor,
                 total_minor: due,

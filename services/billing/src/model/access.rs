@@ -39,3 +39,23 @@ pub const CASHIERS: &[Role] = &[Role::Cashier];
 pub const SHIFT_READERS: &[Role] = &[Role::Cashier, Role::Finance, Role::Admin, Role::Auditor];
 /// The daily summary for finance.
 pub const SUMMARY_READERS: &[Role] = &[Role::Finance, Role::Admin, Role::Auditor, Role::SeniorManager];
+
+/// BIL-8: a cashier takes payments only within their open shift; finance,
+/// admins and the system (on-site collections) do not work in shifts.
+pub fn takes_payments_in_a_shift(has: impl Fn(Role) -> bool) -> bool {
+    has(Role::Cashier) && ![Role::Finance, Role::Admin, Role::System].into_iter().any(has)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_plain_cashier_works_in_a_shift() {
+        let with = |roles: &'static [Role]| move |r: Role| roles.contains(&r);
+        assert!(takes_payments_in_a_shift(with(&[Role::Cashier])));
+        assert!(!takes_payments_in_a_shift(with(&[Role::Cashier, Role::Finance])));
+        assert!(!takes_payments_in_a_shift(with(&[Role::Finance])));
+        assert!(!takes_payments_in_a_shift(with(&[Role::System])));
+    }
+}

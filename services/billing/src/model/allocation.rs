@@ -26,6 +26,20 @@ pub fn allocate<Id: Copy>(amount: i64, open: &[Open<Id>]) -> (Vec<(Id, i64)>, i6
     (out, left)
 }
 
+/// BIL-5 refunds: which funds give back `amount` of unallocated credit, in
+/// the order given (newest first); INSUFFICIENT_CREDIT when they hold less.
+pub fn refund_plan<Id: Copy>(amount: i64, funds: &[Open<Id>]) -> Result<Vec<(Id, i64)>, super::RuleViolation> {
+    let (plan, short) = allocate(amount, funds);
+    if short > 0 {
+        let available = amount - short;
+        return Err(super::RuleViolation::new(
+            "INSUFFICIENT_CREDIT",
+            format!("only {available} (minor units) of credit is available"),
+        ));
+    }
+    Ok(plan)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -37,6 +51,14 @@ mod tests {
         assert_eq!(allocate(120, &open), (vec![(1, 100), (2, 20)], 0));
         assert_eq!(allocate(200, &open), (vec![(1, 100), (2, 50)], 50));
         assert_eq!(allocate(0, &open), (vec![], 0));
+    }
+
+    #[test]
+    fn a_refund_takes_from_the_funds_in_order_and_never_more_than_they_hold() {
+        let funds = [Open { id: 'b', outstanding: 30 }, Open { id: 'a', outstanding: 50 }];
+        assert_eq!(refund_plan(40, &funds), Ok(vec![('b', 30), ('a', 10)]));
+        assert_eq!(refund_plan(80, &funds).map(|p| p.len()), Ok(2));
+        assert_eq!(refund_plan(81, &funds).map_err(|e| e.reason), Err("INSUFFICIENT_CREDIT"));
     }
 
     proptest! {

@@ -12,7 +12,7 @@
 //! ([`REMAINDER`]) without VAT; parts adding up to *more* than `amount_due`
 //! are inconsistent and refused.
 
-use super::pricing::line_amounts;
+use super::{invoicing::Line, pricing::line_amounts};
 
 /// The description of the line that brings the parts up to `amount_due`.
 pub const REMAINDER: &str = "labour/call-out";
@@ -28,22 +28,10 @@ pub struct PartUsed {
     pub vat_rate_bp: i32,
 }
 
-/// One invoice line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChargeLine {
-    pub code: Option<String>,
-    pub description: String,
-    pub quantity_milli: i64,
-    pub unit_price_minor: i64,
-    pub vat_rate_bp: i32,
-    pub net_minor: i64,
-    pub vat_minor: i64,
-}
-
 /// The lines of a work order's invoice whose net plus VAT is exactly
 /// `amount_due` (positive). `Err` says why the work order cannot be
 /// invoiced as reported.
-pub fn invoice_lines(parts: &[PartUsed], amount_due: i64) -> Result<Vec<ChargeLine>, String> {
+pub fn invoice_lines(parts: &[PartUsed], amount_due: i64) -> Result<Vec<Line>, String> {
     if amount_due <= 0 {
         return Err(format!("amount_due {amount_due} is not positive"));
     }
@@ -68,8 +56,8 @@ pub fn invoice_lines(parts: &[PartUsed], amount_due: i64) -> Result<Vec<ChargeLi
             .ok_or_else(|| "the parts' total is out of range".to_string())?;
         let code = p.code.trim();
         let name = p.name.trim();
-        lines.push(ChargeLine {
-            code: (!code.is_empty()).then(|| code.to_uppercase()),
+        lines.push(Line {
+            catalogue_code: (!code.is_empty()).then(|| code.to_uppercase()),
             description: if name.is_empty() { code.to_string() } else { name.to_string() },
             quantity_milli,
             unit_price_minor: p.unit_price_minor,
@@ -83,8 +71,8 @@ pub fn invoice_lines(parts: &[PartUsed], amount_due: i64) -> Result<Vec<ChargeLi
     }
     if sum < amount_due {
         let rest = amount_due - sum;
-        lines.push(ChargeLine {
-            code: None,
+        lines.push(Line {
+            catalogue_code: None,
             description: REMAINDER.to_string(),
             quantity_milli: 1000,
             unit_price_minor: rest,
@@ -113,7 +101,7 @@ mod tests {
     fn parts_that_add_up_are_the_lines() {
         let lines = invoice_lines(&[part("gps-1", 2, 4_500), part("SIM", 1, 4_000)], 13_000).unwrap_or_default();
         assert_eq!(lines.len(), 2);
-        assert_eq!(lines[0].code.as_deref(), Some("GPS-1"));
+        assert_eq!(lines[0].catalogue_code.as_deref(), Some("GPS-1"));
         assert_eq!(lines[0].net_minor, 9_000);
     }
 

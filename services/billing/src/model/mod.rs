@@ -1,11 +1,13 @@
-//! The billing model: vocabulary, pricing and rounding, allocation of funds
-//! to invoices, the account and invoice state machines, work-order invoice
-//! lines and where an account stands (cleared, termination). Pure: no SQL, no
-//! protobuf.
+//! The billing model: vocabulary, pricing and rounding, drafting invoices,
+//! allocation of funds to invoices and refunds, ageing, the account and
+//! invoice state machines, work-order invoice lines and where an account
+//! stands (cleared, termination). Pure: no SQL, no protobuf.
 
 pub mod access;
+pub mod ageing;
 pub mod allocation;
 pub mod field_work;
+pub mod invoicing;
 pub mod pricing;
 pub mod standing;
 pub mod states;

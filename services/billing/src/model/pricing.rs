@@ -43,9 +43,38 @@ pub fn validate_blocks(blocks: &[Block]) -> Result<(), String> {
     Ok(())
 }
 
+/// An amount that does not fit in i64 minor units: an error, never a
+/// wrapped or saturated number.
+pub fn out_of_range() -> super::RuleViolation {
+    super::RuleViolation::new("AMOUNT_OUT_OF_RANGE", "the amount is too large")
+}
+
+/// `vat_bp` basis points of `net`, rounded half-up, checked.
+pub fn vat_of(net: i64, vat_bp: i32) -> Result<i64, super::RuleViolation> {
+    i64::try_from(div_half_up(i128::from(net) * i128::from(vat_bp), 10_000)).map_err(|_| out_of_range())
+}
+
+/// A usage quote: the blocks, net, VAT on the net and total.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quote {
+    pub blocks: Vec<BlockCharge>,
+    pub net_minor: i64,
+    pub vat_minor: i64,
+    pub total_minor: i64,
+}
+
+/// Prices `volume_litres` on a tariff's blocks with its VAT rate.
+pub fn quote(blocks: &[Block], vat_bp: i32, volume_litres: i64) -> Result<Quote, super::RuleViolation> {
+    let charges = tiered_charge(blocks, volume_litres)?;
+    let net_minor = charges.iter().try_fold(0i64, |sum, b| sum.checked_add(b.amount_minor)).ok_or_else(out_of_range)?;
+    let vat_minor = vat_of(net_minor, vat_bp)?;
+    let total_minor = net_minor.checked_add(vat_minor).ok_or_else(out_of_range)?;
+    Ok(Quote { blocks: charges, net_minor, vat_minor, total_minor })
+}
+
 /// Splits `volume_litres` over the blocks (BIL-2 block rates per billing
 /// period) and prices each part, rounding each block half-up.
-pub fn tiered_charge(blocks: &[Block], volume_litres: i64) -> Vec<BlockCharge> {
+pub fn tiered_charge(blocks: &[Block], volume_litres: i64) -> Result<Vec<BlockCharge>, super::RuleViolation> {
     let mut out = Vec::new();
     let mut from_litres: i64 = 0;
     for b in blocks {
@@ -59,12 +88,12 @@ pub fn tiered_charge(blocks: &[Block], volume_litres: i64) -> Vec<BlockCharge> {
             out.push(BlockCharge {
                 volume_litres: litres,
                 price_minor_per_m3: b.price_minor_per_m3,
-                amount_minor: i64::try_from(amount).unwrap_or(i64::MAX),
+                amount_minor: i64::try_from(amount).map_err(|_| out_of_range())?,
             });
         }
         from_litres = to_litres;
     }
-    out
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -101,11 +130,24 @@ mod tests {
 
     #[test]
     fn consumption_is_split_over_the_blocks() {
-        let c = tiered_charge(&ladder(), 650_000);
+        let c = tiered_charge(&ladder(), 650_000).unwrap_or_default();
         let got: Vec<(i64, i64)> = c.iter().map(|b| (b.volume_litres, b.amount_minor)).collect();
         assert_eq!(got, vec![(300_000, 78_300), (300_000, 93_900), (50_000, 19_550)]);
-        assert!(tiered_charge(&ladder(), 0).is_empty());
-        assert_eq!(tiered_charge(&ladder(), 1).first().map(|b| b.amount_minor), Some(0), "1 L costs 0.261 fen");
+        assert_eq!(tiered_charge(&ladder(), 0), Ok(vec![]));
+        assert_eq!(
+            tiered_charge(&ladder(), 1).unwrap_or_default().first().map(|b| b.amount_minor),
+            Some(0),
+            "1 L costs 0.261 fen"
+        );
+    }
+
+    #[test]
+    fn a_quote_is_checked_and_vat_is_on_the_rounded_net() {
+        let q = quote(&ladder(), 900, 650_000).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!((q.net_minor, q.vat_minor, q.total_minor), (191_750, 17_258, 209_008));
+        let dear = [Block { up_to_m3: None, price_minor_per_m3: i64::MAX }];
+        assert_eq!(quote(&dear, 0, 2_000).map_err(|e| e.reason), Err("AMOUNT_OUT_OF_RANGE"));
+        assert_eq!(vat_of(i64::MAX, 10_000), Ok(i64::MAX));
     }
 
     #[test]
@@ -133,19 +175,19 @@ mod tests {
     proptest! {
         #[test]
         fn every_litre_is_billed_once(volume in 0i64..5_000_000) {
-            let c = tiered_charge(&ladder(), volume);
+            let c = tiered_charge(&ladder(), volume).unwrap_or_default();
             prop_assert_eq!(c.iter().map(|b| b.volume_litres).sum::<i64>(), volume);
         }
 
         #[test]
         fn more_consumption_never_costs_less(a in 0i64..3_000_000, extra in 0i64..1_000_000) {
-            let cost = |v| tiered_charge(&ladder(), v).iter().map(|b| b.amount_minor).sum::<i64>();
+            let cost = |v| tiered_charge(&ladder(), v).unwrap_or_default().iter().map(|b| b.amount_minor).sum::<i64>();
             prop_assert!(cost(a + extra) >= cost(a));
         }
 
         #[test]
         fn rounding_error_is_at_most_half_a_fen_per_block(volume in 0i64..5_000_000) {
-            let c = tiered_charge(&ladder(), volume);
+            let c = tiered_charge(&ladder(), volume).unwrap_or_default();
             for b in c {
                 let exact = b.volume_litres as f64 * b.price_minor_per_m3 as f64 / 1000.0;
                 prop_assert!((b.amount_minor as f64 - exact).abs() <= 0.5 + 1e-9);

@@ -14,7 +14,10 @@
 
 use chrono::NaiveDate;
 
-use super::pricing::{Block, BlockCharge, div_half_up, tiered_charge};
+use super::{
+    RuleViolation,
+    pricing::{Block, BlockCharge, div_half_up, out_of_range, tiered_charge, vat_of},
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReadingKind {
@@ -90,11 +93,15 @@ pub struct Segment<'a> {
 }
 
 /// Net and VAT of `volume_litres` over a period made of `segments` (days
-/// summing to the period's length).
-pub fn period_charge(segments: &[Segment<'_>], volume_litres: i64) -> (i64, i64, Vec<BlockCharge>) {
+/// summing to the period's length); AMOUNT_OUT_OF_RANGE when a sum does not
+/// fit.
+pub fn period_charge(
+    segments: &[Segment<'_>],
+    volume_litres: i64,
+) -> Result<(i64, i64, Vec<BlockCharge>), RuleViolation> {
     let total_days: i64 = segments.iter().map(|s| s.days).sum();
     if total_days <= 0 || volume_litres <= 0 {
-        return (0, 0, Vec::new());
+        return Ok((0, 0, Vec::new()));
     }
     let (mut net, mut vat) = (0i64, 0i64);
     let mut lines = Vec::new();
@@ -104,8 +111,9 @@ pub fn period_charge(segments: &[Segment<'_>], volume_litres: i64) -> (i64, i64,
         let litres = if i + 1 == segments.len() {
             volume_litres - assigned
         } else {
+            // A share of `volume_litres`, so it fits.
             i64::try_from(div_half_up(i128::from(volume_litres) * i128::from(s.days), i128::from(total_days)))
-                .unwrap_or(0)
+                .map_err(|_| out_of_range())?
         };
         assigned += litres;
         let scaled: Vec<Block> = s
@@ -119,13 +127,14 @@ pub fn period_charge(segments: &[Segment<'_>], volume_litres: i64) -> (i64, i64,
                 price_minor_per_m3: b.price_minor_per_m3,
             })
             .collect();
-        let charges = tiered_charge(&scaled, litres);
-        let seg_net: i64 = charges.iter().map(|c| c.amount_minor).sum();
-        net += seg_net;
-        vat += i64::try_from(div_half_up(i128::from(seg_net) * i128::from(s.vat_rate_bp), 10_000)).unwrap_or(0);
+        let charges = tiered_charge(&scaled, litres)?;
+        let seg_net =
+            charges.iter().try_fold(0i64, |sum, c| sum.checked_add(c.amount_minor)).ok_or_else(out_of_range)?;
+        net = net.checked_add(seg_net).ok_or_else(out_of_range)?;
+        vat = vat.checked_add(vat_of(seg_net, s.vat_rate_bp)?).ok_or_else(out_of_range)?;
         lines.extend(charges);
     }
-    (net, vat, lines)
+    Ok((net, vat, lines))
 }
 
 #[cfg(test)]
@@ -177,7 +186,8 @@ mod tests {
                 Segment { days: 10, blocks: &new, vat_rate_bp: 900 },
             ],
             30_000,
-        );
+        )
+        .unwrap_or_default();
         assert_eq!(net, 4_000 + 3_000);
         assert_eq!(vat, 360 + 270);
     }
@@ -195,7 +205,8 @@ mod tests {
                 Segment { days: 15, blocks: &ladder, vat_rate_bp: 0 },
             ],
             400_000,
-        );
+        )
+        .unwrap_or_default();
         assert_eq!(lines.len(), 4);
         assert_eq!(net, 2 * (150 * 100 + 50 * 200));
     }
@@ -213,15 +224,15 @@ mod tests {
         fn splitting_a_period_bills_every_litre_once(volume in 0i64..2_000_000, a in 1i64..31, b in 1i64..31) {
             let x = flat(100);
             let y = flat(100);
-            let (_, _, lines) = period_charge(&[Segment { days: a, blocks: &x, vat_rate_bp: 0 }, Segment { days: b, blocks: &y, vat_rate_bp: 0 }], volume);
+            let (_, _, lines) = period_charge(&[Segment { days: a, blocks: &x, vat_rate_bp: 0 }, Segment { days: b, blocks: &y, vat_rate_bp: 0 }], volume).unwrap_or_default();
             prop_assert_eq!(lines.iter().map(|l| l.volume_litres).sum::<i64>(), volume.max(0));
         }
 
         #[test]
         fn one_segment_equals_the_plain_tariff(volume in 0i64..2_000_000, days in 1i64..40) {
             let ladder = vec![Block { up_to_m3: Some(300), price_minor_per_m3: 261 }, Block { up_to_m3: None, price_minor_per_m3: 391 }];
-            let (net, _, _) = period_charge(&[Segment { days, blocks: &ladder, vat_rate_bp: 0 }], volume);
-            prop_assert_eq!(net, tiered_charge(&ladder, volume).iter().map(|c| c.amount_minor).sum::<i64>());
+            let (net, _, _) = period_charge(&[Segment { days, blocks: &ladder, vat_rate_bp: 0 }], volume).unwrap_or_default();
+            prop_assert_eq!(net, tiered_charge(&ladder, volume).unwrap_or_default().iter().map(|c| c.amount_minor).sum::<i64>());
         }
     }
 }

@@ -218,13 +218,14 @@ pub async fn list_items(conn: &mut PgConnection) -> Result<Vec<CatalogueItem>> {
     rows.into_iter().map(ItemRow::into_model).collect()
 }
 
-pub async fn item(conn: &mut PgConnection, code: &str) -> Result<Option<CatalogueItem>> {
-    let row: Option<ItemRow> = sqlx::query_as(
+/// The catalogue items with these codes.
+pub async fn items(conn: &mut PgConnection, codes: &[String]) -> Result<Vec<CatalogueItem>> {
+    let rows: Vec<ItemRow> = sqlx::query_as(
         "SELECT code, description, kind, unit_price_minor, currency, vat_rate_bp, active FROM billing.catalogue_items \
-         WHERE code = $1",
+         WHERE code = ANY($1)",
     )
-    .bind(code)
-    .fetch_optional(conn)
+    .bind(codes)
+    .fetch_all(conn)
     .await?;
-    row.map(ItemRow::into_model).transpose()
+    rows.into_iter().map(ItemRow::into_model).collect()
 }

@@ -11,16 +11,7 @@ use crate::{
     model::{InvoiceStatus, PaymentMethod},
 };
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct Line {
-    pub catalogue_code: Option<String>,
-    pub description: String,
-    pub quantity_milli: i64,
-    pub unit_price_minor: i64,
-    pub vat_rate_bp: i32,
-    pub net_minor: i64,
-    pub vat_minor: i64,
-}
+pub use crate::model::invoicing::Line;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Invoice {

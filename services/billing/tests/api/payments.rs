@@ -220,3 +220,83 @@ async fn overdue_invoices_are_aged_in_buckets() {
     assert_eq!(buckets[3], (">90".to_string(), 1, 4_000));
     assert_eq!(r.invoices.first().map(|i| i.invoice_id.clone()), Some(ids[3].clone()), "most overdue first");
 }
+
+/// Issue 18 (BIL-7 ageing per currency): amounts owed in different
+/// currencies are aged side by side, never added together.
+#[tokio::test]
+async fn ageing_keeps_each_currency_apart() {
+    let app = App::new().await;
+    let cny_account = app.account("庚").await;
+    let customer = app.customer("辛 Trading").await;
+    let mut fin = app.finance().await;
+    let usd_account = fin
+        .open_account(pb::OpenAccountRequest {
+            request_id: rid(),
+            customer_id: customer,
+            kind: pb::AccountKind::Postpaid as i32,
+            customer_class: pb::CustomerClass::Commercial as i32,
+            currency_code: "usd".into(),
+        })
+        .await
+        .expect("USD account")
+        .into_inner()
+        .account
+        .expect("account");
+    let cny_invoice = app.invoice(&cny_account.id, 5_000).await;
+    let usd_money = Some(common::Money { amount_minor: 700, currency_code: "USD".into() });
+    let draft = fin
+        .create_invoice(pb::CreateInvoiceRequest {
+            request_id: rid(),
+            invoice: Some(pb::Invoice {
+                account_id: usd_account.id.clone(),
+                series: "SVC".into(),
+                lines: vec![pb::InvoiceLine {
+                    unit_price: usd_money,
+                    ..crate::helpers::line("consulting", 1000, 0, 0)
+                }],
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("USD draft")
+        .into_inner()
+        .invoice
+        .expect("invoice");
+    let usd_invoice = fin
+        .issue_invoice(pb::IssueInvoiceRequest { request_id: rid(), invoice_id: draft.id, etag: String::new() })
+        .await
+        .expect("issue")
+        .into_inner()
+        .invoice
+        .expect("invoice");
+    for (id, days) in [(&cny_invoice.id, 40), (&usd_invoice.id, 40)] {
+        sqlx::query("UPDATE billing.invoices SET due_on = current_date - $2::int WHERE id = $1::uuid")
+            .bind(id)
+            .bind(days)
+            .execute(&app.pool)
+            .await
+            .expect("age");
+    }
+    let today = (Utc::now() + Duration::hours(8)).date_naive();
+    let r = fin
+        .list_overdue(pb::ListOverdueRequest {
+            as_of: Some(common::Date { year: today.year(), month: today.month() as i32, day: today.day() as i32 }),
+        })
+        .await
+        .expect("overdue")
+        .into_inner();
+    let owed: Vec<(String, String, i64, i64)> = r
+        .buckets
+        .iter()
+        .filter(|b| b.invoices > 0)
+        .map(|b| {
+            let m = b.outstanding.clone().unwrap_or_default();
+            (b.label.clone(), m.currency_code, b.invoices, m.amount_minor)
+        })
+        .collect();
+    assert_eq!(
+        owed,
+        [("31-60".to_string(), "CNY".to_string(), 1, 5_000), ("31-60".to_string(), "USD".to_string(), 1, 700)]
+    );
+    assert_eq!(r.buckets.len(), 8, "four bands per currency");
+}
