@@ -101,6 +101,16 @@ impl Violations {
     }
 }
 
+/// One value `Violations::check` returned, after `finish` passed (for
+/// records with more fields than `finish_with` takes): a missing one is a
+/// bug in the validation and answers INTERNAL.
+pub fn parsed<T>(value: Option<T>) -> Result<T, Status> {
+    value.values().ok_or_else(|| {
+        tracing::error!(value = std::any::type_name::<T>(), "a parsed value is missing without a violation");
+        Status::internal("internal error")
+    })
+}
+
 /// What `Violations::check` returned for several fields: all of them, once
 /// every check passed.
 pub trait Parsed {
@@ -135,6 +145,10 @@ parsed_tuple!(A, B, C, D, E);
 parsed_tuple!(A, B, C, D, E, F);
 parsed_tuple!(A, B, C, D, E, F, G);
 parsed_tuple!(A, B, C, D, E, F, G, H);
+parsed_tuple!(A, B, C, D, E, F, G, H, I);
+parsed_tuple!(A, B, C, D, E, F, G, H, I, J);
+parsed_tuple!(A, B, C, D, E, F, G, H, I, J, K);
+parsed_tuple!(A, B, C, D, E, F, G, H, I, J, K, L);
 
 /// An error with an `ErrorInfo` reason (and optional metadata).
 pub fn with_reason(code: Code, reason: &str, message: impl Into<String>, metadata: &[(&str, String)]) -> Status {

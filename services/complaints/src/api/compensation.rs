@@ -5,10 +5,7 @@
 use crm_platform::{Violations, idempotency::IdempotentCall};
 use crm_proto::complaints::v1 as pb;
 
-use super::{
-    Caller, Change, ComplaintsApi, Fresh, convert, now,
-    steps::{incomplete, step},
-};
+use super::{Caller, Change, ComplaintsApi, Fresh, convert, now, steps::step};
 use crate::{
     error::Result,
     events,
@@ -30,10 +27,7 @@ impl ComplaintsApi {
         let id = convert::complaint_id(&mut v, "id", &req.id);
         let amount = convert::money(&mut v, "amount", req.amount.as_ref());
         let reason = convert::required_text(&mut v, "reason", &req.reason, NOTE);
-        v.finish()?;
-        let (Some(id), Some(amount), Some(reason)) = (id, amount, reason) else {
-            return Err(incomplete("compensation"));
-        };
+        let (id, amount, reason) = v.finish_with((id, amount, reason))?;
         let Fresh { mut tx, mut c, to } =
             match self.begin_change(&call, id, &req.etag, Event::ProposeCompensation).await? {
                 Change::Replay(r) => return Ok(r),
@@ -66,8 +60,7 @@ impl ComplaintsApi {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "ApproveCompensation", who, &req.request_id, &req)?;
         let mut v = Violations::default();
         let id = convert::complaint_id(&mut v, "id", &req.id);
-        v.finish()?;
-        let Some(id) = id else { return Err(incomplete("approval")) };
+        let id = v.finish_with(id)?;
         let Fresh { mut tx, mut c, to } =
             match self.begin_change(&call, id, &req.etag, Event::ApproveCompensation).await? {
                 Change::Replay(r) => return Ok(r),

@@ -196,22 +196,18 @@ pub(crate) fn new_complaint(req: &pb::RegisterComplaintRequest, today: NaiveDate
             v.add("channel", "a complaint about a test result is lodged in writing: email, letter or web (CMP-2)");
         }
     }
-    v.finish()?;
-    match (customer_id, channel, category, department, urgency, description) {
-        (Some(customer_id), Some(channel), Some(category), Some(department), Some(urgency), Some(description)) => {
-            Ok(NewComplaint {
-                customer_id,
-                channel,
-                category,
-                department,
-                urgency,
-                description,
-                references,
-                report_received_on: received,
-            })
-        }
-        _ => Err(Status::internal("validated registration incomplete")),
-    }
+    let (customer_id, channel, category, department, urgency, description) =
+        v.finish_with((customer_id, channel, category, department, urgency, description))?;
+    Ok(NewComplaint {
+        customer_id,
+        channel,
+        category,
+        department,
+        urgency,
+        description,
+        references,
+        report_received_on: received,
+    })
 }
 
 fn non_empty(s: String) -> Result<String, Invalid> {

@@ -30,8 +30,7 @@ impl ComplaintsApi {
             }
         };
         let which = convert::complaint_ref(&mut v, field, given);
-        v.finish()?;
-        let Some(which) = which else { return Err(Error::Corrupt("validated id missing".into())) };
+        let which = v.finish_with(which)?;
         let mut conn = self.pool.acquire().await?;
         let id = match which {
             convert::ComplaintRef::Id(id) => id,
@@ -130,10 +129,7 @@ impl ComplaintsApi {
         let urgency = v.check("policy.urgency", convert::required(convert::urgency_in(p.urgency)));
         let unit = v.check("policy.unit", convert::required(convert::unit_in(p.unit)));
         let rule = unit.and_then(|u| v.check("policy.amount", DeadlineRule::parse(u, p.amount)));
-        v.finish()?;
-        let (Some(service_level), Some(urgency), Some(rule)) = (level, urgency, rule) else {
-            return Err(Error::Corrupt("validated policy incomplete".into()));
-        };
+        let (service_level, urgency, rule) = v.finish_with((level, urgency, rule))?;
         let mut tx = match self.open(&call).await? {
             Opened::Replay(r) => return Ok(r),
             Opened::Fresh(tx) => tx,
@@ -169,10 +165,7 @@ impl ComplaintsApi {
                 v.add("to", "a report covers at most three years");
             }
         }
-        v.finish()?;
-        let (Some(from), Some(to), Some(period)) = (from, to, period) else {
-            return Err(Error::Corrupt("validated report request incomplete".into()));
-        };
+        let (from, to, period) = v.finish_with((from, to, period))?;
         let mut conn = self.pool.acquire().await?;
         let zone = self.calendar.zone();
         let rows = store::stats(&mut conn, from, to, period, zone.name()).await?;

@@ -25,10 +25,6 @@ pub(super) fn step(action: &str, from: State, c: &Complaint, who: &Principal, at
     Step { action: action.into(), from_state: Some(from), to_state: c.state, actor: who.sub.clone(), at, note }
 }
 
-pub(super) fn incomplete(what: &str) -> Error {
-    Error::Corrupt(format!("validated {what} incomplete"))
-}
-
 fn current_round(c: &mut Complaint) -> Result<&mut Round> {
     let (id, n) = (c.id, c.round);
     c.current_round_mut().ok_or_else(|| Error::Corrupt(format!("complaint {id} has no round {n}")))
@@ -51,8 +47,7 @@ impl ComplaintsApi {
         let mut v = Violations::default();
         let id = convert::complaint_id(&mut v, "id", &req.id);
         let note = convert::optional_text(&mut v, "note", &req.note, NOTE);
-        v.finish()?;
-        let (Some(id), Some(note)) = (id, note) else { return Err(incomplete("acceptance")) };
+        let (id, note) = v.finish_with((id, note))?;
         let Fresh { mut tx, mut c, to } = match self.begin_change(&call, id, &req.etag, Event::Accept).await? {
             Change::Replay(r) => return Ok(r),
             Change::Fresh(f) => *f,
@@ -82,8 +77,7 @@ impl ComplaintsApi {
         let id = convert::complaint_id(&mut v, "id", &req.id);
         let reason = v.check("reason", convert::required(convert::rejection_in(req.reason)));
         let note = convert::required_text(&mut v, "note", &req.note, NOTE);
-        v.finish()?;
-        let (Some(id), Some(reason), Some(note)) = (id, reason, note) else { return Err(incomplete("rejection")) };
+        let (id, reason, note) = v.finish_with((id, reason, note))?;
         let Fresh { mut tx, mut c, to } = match self.begin_change(&call, id, &req.etag, Event::Reject).await? {
             Change::Replay(r) => return Ok(r),
             Change::Fresh(f) => *f,
@@ -110,8 +104,7 @@ impl ComplaintsApi {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "StartInvestigation", who, &req.request_id, &req)?;
         let mut v = Violations::default();
         let id = convert::complaint_id(&mut v, "id", &req.id);
-        v.finish()?;
-        let Some(id) = id else { return Err(incomplete("investigation")) };
+        let id = v.finish_with(id)?;
         let Fresh { mut tx, mut c, to } =
             match self.begin_change(&call, id, &req.etag, Event::StartInvestigation).await? {
                 Change::Replay(r) => return Ok(r),
@@ -143,10 +136,7 @@ impl ComplaintsApi {
         }
         let reason = convert::required_text(&mut v, "reason", &req.reason, NOTE);
         let team = convert::people(&mut v, "team_members", &req.team_members);
-        v.finish()?;
-        let (Some(id), Some(to_level), Some(reason)) = (id, to_level, reason) else {
-            return Err(incomplete("escalation"));
-        };
+        let (id, to_level, reason) = v.finish_with((id, to_level, reason))?;
         // CMP-4: what is important enough for senior management is decided
         // above the department.
         if to_level == EscalationLevel::SeniorManagement && !who.has_any(SENIOR_ESCALATORS) {
@@ -191,8 +181,7 @@ impl ComplaintsApi {
         let mut v = Violations::default();
         let id = convert::complaint_id(&mut v, "id", &req.id);
         let retest = convert::retest(&mut v, req.retest.as_ref(), &who.sub, at);
-        v.finish()?;
-        let (Some(id), Some(retest)) = (id, retest) else { return Err(incomplete("re-test")) };
+        let (id, retest) = v.finish_with((id, retest))?;
         let Fresh { mut tx, mut c, to } = match self.begin_change(&call, id, &req.etag, Event::RecordRetest).await? {
             Change::Replay(r) => return Ok(r),
             Change::Fresh(f) => *f,
@@ -218,8 +207,7 @@ impl ComplaintsApi {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "ApproveAmendment", who, &req.request_id, &req)?;
         let mut v = Violations::default();
         let id = convert::complaint_id(&mut v, "id", &req.id);
-        v.finish()?;
-        let Some(id) = id else { return Err(incomplete("approval")) };
+        let id = v.finish_with(id)?;
         let Fresh { mut tx, mut c, to } = match self.begin_change(&call, id, &req.etag, Event::ApproveAmendment).await?
         {
             Change::Replay(r) => return Ok(r),
@@ -231,7 +219,9 @@ impl ComplaintsApi {
         c.state = to;
         let cid = c.id;
         let round = current_round(&mut c)?;
-        let Some(retest) = round.retest.as_mut() else { return Err(incomplete("amendment")) };
+        let Some(retest) = round.retest.as_mut() else {
+            return Err(Error::Corrupt(format!("complaint {cid}: an amendment awaits approval without a re-test")));
+        };
         access::may_approve_amendment(&who.sub, retest)?;
         retest.approved_by = Some(who.sub.clone());
         retest.approved_at = Some(at);
@@ -251,8 +241,7 @@ impl ComplaintsApi {
         let mut v = Violations::default();
         let id = convert::complaint_id(&mut v, "id", &req.id);
         let findings = convert::findings(&mut v, req.findings.as_ref());
-        v.finish()?;
-        let (Some(id), Some(findings)) = (id, findings) else { return Err(incomplete("resolution")) };
+        let (id, findings) = v.finish_with((id, findings))?;
         let Fresh { mut tx, mut c, to } = match self.begin_change(&call, id, &req.etag, Event::Resolve).await? {
             Change::Replay(r) => return Ok(r),
             Change::Fresh(f) => *f,
@@ -282,8 +271,7 @@ impl ComplaintsApi {
         let mut v = Violations::default();
         let id = convert::complaint_id(&mut v, "id", &req.id);
         let committed = convert::timestamp("committed_answer_at", &mut v, req.committed_answer_at.as_ref());
-        v.finish()?;
-        let (Some(id), Some(committed)) = (id, committed) else { return Err(incomplete("commitment")) };
+        let (id, committed) = v.finish_with((id, committed))?;
         let Fresh { mut tx, mut c, to } = match self.begin_change(&call, id, &req.etag, Event::CommitAnswerTime).await?
         {
             Change::Replay(r) => return Ok(r),
@@ -310,8 +298,7 @@ impl ComplaintsApi {
         let mut v = Violations::default();
         let id = convert::complaint_id(&mut v, "id", &req.id);
         let answer = convert::required_text(&mut v, "answer", &req.answer, LONG_TEXT);
-        v.finish()?;
-        let (Some(id), Some(answer)) = (id, answer) else { return Err(incomplete("answer")) };
+        let (id, answer) = v.finish_with((id, answer))?;
         let Fresh { mut tx, mut c, to } = match self.begin_change(&call, id, &req.etag, Event::Answer).await? {
             Change::Replay(r) => return Ok(r),
             Change::Fresh(f) => *f,
@@ -345,8 +332,7 @@ impl ComplaintsApi {
         } else {
             convert::required_text(&mut v, "feedback", &req.feedback, NOTE)
         };
-        v.finish()?;
-        let (Some(id), Some(feedback)) = (id, feedback) else { return Err(incomplete("feedback")) };
+        let (id, feedback) = v.finish_with((id, feedback))?;
         let event = if req.satisfied { Event::FeedbackSatisfied } else { Event::FeedbackUnsatisfied };
         let Fresh { mut tx, mut c, to } = match self.begin_change(&call, id, &req.etag, event).await? {
             Change::Replay(r) => return Ok(r),

@@ -66,10 +66,7 @@ impl CustomersApi {
         let mut v = Violations::default();
         let id = v.check("customer_id", CustomerId::parse(&req.customer_id));
         let reason = v.check("reason", text::required(&req.reason, 1000));
-        v.finish()?;
-        let (Some(id), Some(reason)) = (id, reason) else {
-            return Err(Error::Corrupt("validated claim incomplete".into()));
-        };
+        let (id, reason) = v.finish_with((id, reason))?;
         let mut tx = match self.open(&call, who).await? {
             Opened::Replay(r) => return Ok(r),
             Opened::Fresh(tx) => tx,
@@ -108,10 +105,7 @@ impl CustomersApi {
             v.add("claim_id", "must be a UUID");
         }
         let reason = v.check("reason", text::required(&req.reason, 1000));
-        v.finish()?;
-        let (Some(id), Some(reason)) = (id, reason) else {
-            return Err(Error::Corrupt("validated decision incomplete".into()));
-        };
+        let (id, reason) = v.finish_with((id, reason))?;
         let scope = Scope::of(who, MANAGERS)?;
         let mut tx = match self.open(&call, who).await? {
             Opened::Replay(r) => return Ok(r),
@@ -165,8 +159,7 @@ impl CustomersApi {
             if req.customer_id.is_empty() { None } else { v.check("customer_id", CustomerId::parse(&req.customer_id)) };
         let state = v.check("state", state_filter(req.state)).flatten();
         let size = v.check("page_size", PageSize::parse(req.page_size, 50, 200));
-        v.finish()?;
-        let size = size.ok_or_else(|| Error::Corrupt("validated page size missing".into()))?;
+        let size = v.finish_with(size)?;
         let fp =
             fingerprint(&[b"claims", req.customer_id.as_bytes(), state.map(|s| s.as_str()).unwrap_or("").as_bytes()]);
         let token =

@@ -3,7 +3,7 @@
 //! prost type and responses are built from model values only.
 
 use crm_domain::{Invalid, ids::CustomerId, page, text};
-use crm_platform::{Violations, proto_time};
+use crm_platform::{Violations, error::parsed, proto_time};
 use crm_proto::customers::v1 as pb;
 use tonic::Status;
 
@@ -186,21 +186,21 @@ pub(crate) fn customer_input(c: Option<&pb::Customer>) -> Result<NewCustomer, St
     v.finish()?;
     // finish() returned early on any violation, so every field is present.
     Ok(NewCustomer {
-        kind: present(kind)?,
-        display_name: present(display_name)?,
-        legal_name: present(legal_name)?,
-        registration_number: present(registration_number)?,
-        industry: present(industry)?,
-        size_band: present(size_band)?,
-        region: present(region)?,
-        summary: present(summary)?,
-        source_channel: present(source_channel)?,
-        tags: present(tags)?,
-        phone: present(phone)?,
-        email: present(email)?,
-        owner_id: present(owner_id)?,
-        branch: present(branch)?,
-        referred_by: present(referred_by)?,
+        kind: parsed(kind)?,
+        display_name: parsed(display_name)?,
+        legal_name: parsed(legal_name)?,
+        registration_number: parsed(registration_number)?,
+        industry: parsed(industry)?,
+        size_band: parsed(size_band)?,
+        region: parsed(region)?,
+        summary: parsed(summary)?,
+        source_channel: parsed(source_channel)?,
+        tags: parsed(tags)?,
+        phone: parsed(phone)?,
+        email: parsed(email)?,
+        owner_id: parsed(owner_id)?,
+        branch: parsed(branch)?,
+        referred_by: parsed(referred_by)?,
         contacts,
         addresses,
         collected_at,
@@ -215,10 +215,6 @@ pub(crate) fn not_in_future(t: chrono::DateTime<chrono::Utc>) -> Result<chrono::
     } else {
         Ok(t)
     }
-}
-
-fn present<T>(o: Option<T>) -> Result<T, Status> {
-    o.ok_or_else(|| crm_platform::error::internal(&"validated field missing"))
 }
 
 fn non_empty(s: String) -> Option<String> {

@@ -227,8 +227,7 @@ impl CustomersApi {
                 None
             }
         };
-        v.finish()?;
-        let contact = Contact::new(new.ok_or_else(|| Error::Corrupt("validated contact missing".into()))?);
+        let contact = Contact::new(v.finish_with(new)?);
         let (mut tx, c) = match self.begin_change(&call, who, EDITORS, id, &req.etag).await? {
             Change::Replay(r) => return Ok(r),
             Change::Fresh(tx, c) => (tx, c),
@@ -300,8 +299,7 @@ impl CustomersApi {
                 None
             }
         };
-        v.finish()?;
-        let address = Address::new(new.ok_or_else(|| Error::Corrupt("validated address missing".into()))?);
+        let address = Address::new(v.finish_with(new)?);
         let (mut tx, c) = match self.begin_change(&call, who, EDITORS, id, &req.etag).await? {
             Change::Replay(r) => return Ok(r),
             Change::Fresh(tx, c) => (tx, c),
@@ -370,10 +368,7 @@ impl CustomersApi {
         let id = v.check("customer_id", CustomerId::parse(&req.customer_id));
         let to = v.check("stage", convert::required(convert::stage(req.stage)));
         let reason = v.check("reason", crm_domain::text::optional(&req.reason, 1000));
-        v.finish()?;
-        let (Some(id), Some(to), Some(reason)) = (id, to, reason) else {
-            return Err(Error::Corrupt("validated stage change incomplete".into()));
-        };
+        let (id, to, reason) = v.finish_with((id, to, reason))?;
         let (mut tx, mut c) = match self.begin_change(&call, who, EDITORS, id, &req.etag).await? {
             Change::Replay(r) => return Ok(r),
             Change::Fresh(tx, c) => (tx, c),
@@ -415,10 +410,7 @@ impl CustomersApi {
             v.add("grade", "set at least one of grade, value_tier, service_level");
         }
         let reason = v.check("reason", input::reason(&req.reason));
-        v.finish()?;
-        let (Some(id), Some(reason)) = (id, reason) else {
-            return Err(Error::Corrupt("validated classification incomplete".into()));
-        };
+        let (id, reason) = v.finish_with((id, reason))?;
         let (mut tx, mut c) = match self.begin_change(&call, who, CLASSIFIERS, id, &req.etag).await? {
             Change::Replay(r) => return Ok(r),
             Change::Fresh(tx, c) => (tx, c),
@@ -464,10 +456,7 @@ impl CustomersApi {
         let branch = v.check("branch", crm_domain::text::single_line(&req.branch, 100));
         // CUS-4: a reason is needed unless the first contact is overdue (below).
         let reason = v.check("reason", crm_domain::text::optional(&req.reason, 1000));
-        v.finish()?;
-        let (Some(id), Some(owner), Some(branch), Some(reason)) = (id, owner, branch, reason) else {
-            return Err(Error::Corrupt("validated assignment incomplete".into()));
-        };
+        let (id, owner, branch, reason) = v.finish_with((id, owner, branch, reason))?;
         let (mut tx, mut c) = match self.begin_change(&call, who, MANAGERS, id, &req.etag).await? {
             Change::Replay(r) => return Ok(r),
             Change::Fresh(tx, c) => (tx, c),
@@ -587,10 +576,7 @@ impl CustomersApi {
         let query = v.check("query", crm_domain::text::required(&req.query, 100));
         let query = query.and_then(|q| v.check("query", SearchQuery::parse(&q)));
         let size = v.check("page_size", PageSize::parse(req.page_size, 20, 100));
-        v.finish()?;
-        let (Some(q), Some(size)) = (query, size) else {
-            return Err(Error::Corrupt("validated search incomplete".into()));
-        };
+        let (q, size) = v.finish_with((query, size))?;
         let token = RankedPageToken::decode(&req.page_token, q.fingerprint)
             .map_err(|e| invalid_argument("page_token", e.to_string()))?;
         let scope = Scope::of(who, READERS)?;

@@ -106,10 +106,7 @@ impl CustomersApi {
         if !(0..=MAX_NOTICE_DAYS).contains(&req.notice_days) {
             v.add("notice_days", format!("must be between 0 and {MAX_NOTICE_DAYS}"));
         }
-        v.finish()?;
-        let (Some(id), Some(reason), Some(note)) = (id, reason, note) else {
-            return Err(Error::Corrupt("validated termination request incomplete".into()));
-        };
+        let (id, reason, note) = v.finish_with((id, reason, note))?;
         let scope = Scope::of(who, EDITORS)?;
         let mut tx = match self.open(&call, who).await? {
             Opened::Replay(r) => return Ok(r),
@@ -191,10 +188,7 @@ impl CustomersApi {
         if id.is_none() {
             v.add("termination_id", "must be a UUID");
         }
-        v.finish()?;
-        let (Some(id), Some(reason)) = (id, reason) else {
-            return Err(Error::Corrupt("validated rejection incomplete".into()));
-        };
+        let (id, reason) = v.finish_with((id, reason))?;
         let mut tx = match self.open(&call, who).await? {
             Opened::Replay(r) => return Ok(r),
             Opened::Fresh(tx) => tx,
@@ -333,10 +327,7 @@ impl CustomersApi {
         {
             v.add("policy.vip_min_amount", "must be in the currency of key_min_amount");
         }
-        v.finish()?;
-        let (Some((key_min_minor, currency)), Some((vip_min_minor, _))) = (key, vip) else {
-            return Err(Error::Corrupt("validated policy incomplete".into()));
-        };
+        let ((key_min_minor, currency), (vip_min_minor, _)) = v.finish_with((key, vip))?;
         let policy = TierPolicy {
             automatic: p.automatic,
             currency,

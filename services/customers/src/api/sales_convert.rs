@@ -2,7 +2,11 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use crm_domain::{Currency, Invalid, Money, ids::CustomerId, text};
-use crm_platform::{Violations, error::invalid_argument, proto_time};
+use crm_platform::{
+    Violations,
+    error::{invalid_argument, parsed},
+    proto_time,
+};
 use crm_proto::{common::v1 as common, customers::v1 as pb};
 use tonic::Status;
 use uuid::Uuid;
@@ -22,10 +26,6 @@ pub(crate) struct Distribution {
     pub campaign: String,
     pub customers: Vec<CustomerId>,
     pub salespeople: Vec<(String, u32)>,
-}
-
-fn present<T>(o: Option<T>) -> Result<T, Status> {
-    o.ok_or_else(|| crm_platform::error::internal(&"validated field missing"))
 }
 
 pub(crate) fn optional_text(field: &str, s: &str) -> Result<Option<String>, Status> {
@@ -110,7 +110,7 @@ pub(crate) fn distribution(req: &pb::DistributeLeadsRequest) -> Result<Distribut
         }
     }
     v.finish()?;
-    Ok(Distribution { campaign: present(campaign)?, customers, salespeople })
+    Ok(Distribution { campaign: parsed(campaign)?, customers, salespeople })
 }
 
 pub(crate) fn ownership(r: &OwnershipRecord) -> pb::OwnershipRecord {
@@ -147,7 +147,7 @@ pub(crate) fn period(
         v.add("end_time", "must be after start_time");
     }
     v.finish()?;
-    Ok((present(from)?, present(to)?))
+    Ok((parsed(from)?, parsed(to)?))
 }
 
 pub(crate) fn date_period(
@@ -165,7 +165,7 @@ pub(crate) fn date_period(
         }
     }
     v.finish()?;
-    Ok((present(from)?, present(to)?))
+    Ok((parsed(from)?, parsed(to)?))
 }
 
 pub(crate) fn timeliness(t: &Timeliness) -> pb::EntryTimeliness {
@@ -228,12 +228,12 @@ pub(crate) fn interaction(req: &pb::LogInteractionRequest, by: &str) -> Result<(
     Ok((
         Interaction {
             id: Uuid::now_v7(),
-            customer_id: present(customer)?,
-            channel: present(ch)?,
-            occurred_at: present(occurred)?,
-            contact_name: present(contact_name)?,
-            summary: present(summary)?,
-            outcome: present(outcome)?,
+            customer_id: parsed(customer)?,
+            channel: parsed(ch)?,
+            occurred_at: parsed(occurred)?,
+            contact_name: parsed(contact_name)?,
+            summary: parsed(summary)?,
+            outcome: parsed(outcome)?,
             recorded_by: by.to_string(),
         },
         follow_up,
@@ -268,11 +268,11 @@ pub(crate) fn new_follow_up(req: &pb::ScheduleFollowUpRequest) -> Result<FollowU
     v.finish()?;
     Ok(FollowUp {
         id: Uuid::now_v7(),
-        customer_id: present(customer)?,
+        customer_id: parsed(customer)?,
         owner_id: String::new(),
-        due_at: present(due)?,
+        due_at: parsed(due)?,
         repeat_every_days: f.repeat_every_days,
-        note: present(note)?,
+        note: parsed(note)?,
         done_at: None,
     })
 }
@@ -311,12 +311,12 @@ pub(crate) fn new_visit(req: &pb::PlanVisitRequest, by: &str) -> Result<Visit, S
     v.finish()?;
     Ok(Visit {
         id: Uuid::now_v7(),
-        customer_id: present(customer)?,
+        customer_id: parsed(customer)?,
         state: VisitState::Planned,
-        purpose: present(purpose)?,
-        goals: present(goals)?,
+        purpose: parsed(purpose)?,
+        goals: parsed(goals)?,
         attendees,
-        planned_for: present(planned_for)?,
+        planned_for: parsed(planned_for)?,
         planned_by: by.to_string(),
         approved_by: None,
         approved_at: None,
@@ -393,11 +393,11 @@ pub(crate) fn survey(req: &pb::RecordSurveyRequest, by: &str, today: NaiveDate) 
     v.finish()?;
     Ok(SurveyAnswer {
         id: Uuid::now_v7(),
-        customer_id: present(customer)?,
-        score: present(score)?,
-        channel: present(ch)?,
-        answered_on: present(answered_on)?,
-        comments: present(comments)?,
+        customer_id: parsed(customer)?,
+        score: parsed(score)?,
+        channel: parsed(ch)?,
+        answered_on: parsed(answered_on)?,
+        comments: parsed(comments)?,
         recorded_by: by.to_string(),
     })
 }
@@ -481,9 +481,9 @@ pub(crate) fn new_plan(req: &pb::CreateAccountPlanRequest, by: &str) -> Result<A
     v.finish()?;
     Ok(AccountPlan {
         id: Uuid::now_v7(),
-        customer_id: present(customer)?,
+        customer_id: parsed(customer)?,
         year: p.year,
-        strategy: present(strategy)?,
+        strategy: parsed(strategy)?,
         activities,
         targets,
         contract_stage: ContractStage::DataCollection,
@@ -535,7 +535,7 @@ pub(crate) fn review(req: &pb::ReviewAccountPlanRequest) -> Result<(i16, String)
     );
     let summary = v.check("summary", text::required(&req.summary, 4000));
     v.finish()?;
-    Ok((present(quarter)?, present(summary)?))
+    Ok((parsed(quarter)?, parsed(summary)?))
 }
 
 pub(crate) fn merge(req: &pb::MergeCustomersRequest) -> Result<(CustomerId, CustomerId, String), Status> {
@@ -547,7 +547,7 @@ pub(crate) fn merge(req: &pb::MergeCustomersRequest) -> Result<(CustomerId, Cust
     }
     let reason = v.check("reason", text::required(&req.reason, 1000));
     v.finish()?;
-    Ok((present(survivor)?, present(merged)?, present(reason)?))
+    Ok((parsed(survivor)?, parsed(merged)?, parsed(reason)?))
 }
 
 pub(crate) fn audit_event(e: &crate::store::AuditEvent) -> pb::AuditEvent {

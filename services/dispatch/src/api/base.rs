@@ -5,7 +5,7 @@ use crm_domain::{PageSize, PageToken, ids::CustomerId, page};
 use crm_platform::{Violations, error::invalid_argument, idempotency::IdempotentCall};
 use crm_proto::dispatch::v1 as pb;
 
-use super::{Caller, DispatchApi, Opened, convert, incomplete, now};
+use super::{Caller, DispatchApi, Opened, convert, now};
 use crate::{
     error::{Error, Result},
     model::base::{DeviceId, DeviceStatus},
@@ -48,8 +48,7 @@ impl DispatchApi {
     ) -> Result<pb::GetDeviceResponse> {
         let mut v = Violations::default();
         let id = v.check("id", DeviceId::parse(&req.id));
-        v.finish()?;
-        let Some(id) = id else { return Err(incomplete("id")) };
+        let id = v.finish_with(id)?;
         let mut conn = self.pool.acquire().await?;
         let d = store::load_device(&mut conn, id, false)
             .await?
@@ -94,8 +93,7 @@ impl DispatchApi {
         let mut v = Violations::default();
         let id = v.check("id", DeviceId::parse(&req.id));
         let reason = convert::required_text(&mut v, "reason", &req.reason, convert::NOTE);
-        v.finish()?;
-        let (Some(id), Some(reason)) = (id, reason) else { return Err(incomplete("decommissioning")) };
+        let (id, reason) = v.finish_with((id, reason))?;
         let mut tx = match self.open(&call).await? {
             Opened::Replay(r) => return Ok(r),
             Opened::Fresh(tx) => tx,

@@ -6,7 +6,7 @@ use crm_domain::{PageSize, PageToken, page};
 use crm_platform::{Violations, error::invalid_argument, idempotency::IdempotentCall};
 use crm_proto::dispatch::v1 as pb;
 
-use super::{Caller, DispatchApi, Opened, convert, incomplete, now};
+use super::{Caller, DispatchApi, Opened, convert, now};
 use crate::{
     error::{Error, Result},
     model::cash::Handover,
@@ -89,10 +89,7 @@ impl DispatchApi {
             v.add("counted", "must not be negative");
         }
         let note = convert::optional_text(&mut v, "note", &req.note, convert::NOTE);
-        v.finish()?;
-        let (Some(technician_id), Some(counted), Some(note)) = (technician_id, counted, note) else {
-            return Err(incomplete("hand-over"));
-        };
+        let (technician_id, counted, note) = v.finish_with((technician_id, counted, note))?;
         let mut tx = match self.open(&call).await? {
             Opened::Replay(r) => return Ok(r),
             Opened::Fresh(tx) => tx,

@@ -7,7 +7,7 @@ use crm_platform::{Violations, error::invalid_argument, idempotency::IdempotentC
 use crm_proto::dispatch::v1 as pb;
 use sqlx::PgConnection;
 
-use super::{Caller, Change, DispatchApi, Fresh, convert, incomplete, now, step};
+use super::{Caller, Change, DispatchApi, Fresh, convert, now, step};
 use crate::{
     error::{Error, Result},
     events,
@@ -55,8 +55,7 @@ impl DispatchApi {
                 }
             }
         }
-        v.finish()?;
-        let Some(id) = id else { return Err(incomplete("checklist")) };
+        let id = v.finish_with(id)?;
         let Fresh { mut tx, mut w, to } =
             match self.begin_change(&call, id, &req.etag, |_| Event::ConfirmChecklist).await? {
                 Change::Replay(r) => return Ok(r),
@@ -81,8 +80,7 @@ impl DispatchApi {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "StartTravel", who, &req.request_id, &req)?;
         let mut v = Violations::default();
         let id = convert::order_id(&mut v, "id", &req.id);
-        v.finish()?;
-        let Some(id) = id else { return Err(incomplete("travel")) };
+        let id = v.finish_with(id)?;
         let Fresh { mut tx, mut w, to } = match self.begin_change(&call, id, &req.etag, |_| Event::StartTravel).await? {
             Change::Replay(r) => return Ok(r),
             Change::Fresh(f) => *f,
@@ -105,8 +103,7 @@ impl DispatchApi {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "ArriveOnSite", who, &req.request_id, &req)?;
         let mut v = Violations::default();
         let id = convert::order_id(&mut v, "id", &req.id);
-        v.finish()?;
-        let Some(id) = id else { return Err(incomplete("arrival")) };
+        let id = v.finish_with(id)?;
         let Fresh { mut tx, mut w, to } = match self.begin_change(&call, id, &req.etag, |_| Event::Arrive).await? {
             Change::Replay(r) => return Ok(r),
             Change::Fresh(f) => *f,
@@ -205,7 +202,9 @@ impl DispatchApi {
             labour_charge: labour,
         };
         store::save_completion(&mut tx, w.id, &completion).await?;
-        let technician_id = w.technician_id.ok_or_else(|| incomplete("assignment"))?;
+        let technician_id = w
+            .technician_id
+            .ok_or_else(|| Error::Corrupt(format!("work order {} is on site with no technician", w.id)))?;
         if collected.amount_minor() > 0 {
             let c = Collection {
                 id: uuid::Uuid::now_v7(),

@@ -156,10 +156,6 @@ fn step(action: &str, from: State, w: &WorkOrder, who: &Principal, at: DateTime<
     Step { action: action.into(), from_state: Some(from), to_state: w.state, actor: who.sub.clone(), at, note }
 }
 
-fn incomplete(what: &str) -> Error {
-    Error::Corrupt(format!("validated {what} incomplete"))
-}
-
 pub use crm_platform::proto_time::now;
 
 /// Each RPC: who is calling, then the inherent method; errors map to statuses

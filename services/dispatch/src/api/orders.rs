@@ -13,7 +13,7 @@ use crm_proto::{
 };
 use tonic::Code;
 
-use super::{Caller, Change, DispatchApi, Fresh, Opened, convert, incomplete, now, step};
+use super::{Caller, Change, DispatchApi, Fresh, Opened, convert, now, step};
 use crate::{
     cancellation,
     error::{Error, Result},
@@ -120,8 +120,7 @@ impl DispatchApi {
     pub(super) async fn get(&self, caller: &Caller, req: pb::GetWorkOrderRequest) -> Result<pb::GetWorkOrderResponse> {
         let mut v = Violations::default();
         let id = convert::order_id(&mut v, "id", &req.id);
-        v.finish()?;
-        let Some(id) = id else { return Err(incomplete("id")) };
+        let id = v.finish_with(id)?;
         let mut conn = self.pool.acquire().await?;
         let not_found = || Error::NotFound { resource: "work order", id: id.to_string() };
         let w = store::load(&mut conn, id, false).await?.ok_or_else(not_found)?;
@@ -168,8 +167,7 @@ impl DispatchApi {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "SubmitWorkOrder", who, &req.request_id, &req)?;
         let mut v = Violations::default();
         let id = convert::order_id(&mut v, "id", &req.id);
-        v.finish()?;
-        let Some(id) = id else { return Err(incomplete("submission")) };
+        let id = v.finish_with(id)?;
         let Fresh { tx, mut w, to } = match self.begin_change(&call, id, &req.etag, |_| Event::Submit).await? {
             Change::Replay(r) => return Ok(r),
             Change::Fresh(f) => *f,
@@ -191,8 +189,7 @@ impl DispatchApi {
         let mut v = Violations::default();
         let id = convert::order_id(&mut v, "id", &req.id);
         let note = convert::optional_text(&mut v, "note", &req.note, NOTE);
-        v.finish()?;
-        let (Some(id), Some(note)) = (id, note) else { return Err(incomplete("approval")) };
+        let (id, note) = v.finish_with((id, note))?;
         let Fresh { mut tx, mut w, to } =
             match self.begin_change(&call, id, &req.etag, |w| Event::approval_for(w.kind())).await? {
                 Change::Replay(r) => return Ok(r),
@@ -218,8 +215,7 @@ impl DispatchApi {
         let mut v = Violations::default();
         let id = convert::order_id(&mut v, "id", &req.id);
         let reason = convert::required_text(&mut v, "reason", &req.reason, NOTE);
-        v.finish()?;
-        let (Some(id), Some(reason)) = (id, reason) else { return Err(incomplete("cancellation")) };
+        let (id, reason) = v.finish_with((id, reason))?;
         let Fresh { mut tx, mut w, to } = match self.begin_change(&call, id, &req.etag, |_| Event::Cancel).await? {
             Change::Replay(r) => return Ok(r),
             Change::Fresh(f) => *f,
@@ -237,8 +233,7 @@ impl DispatchApi {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "CloseWorkOrder", who, &req.request_id, &req)?;
         let mut v = Violations::default();
         let id = convert::order_id(&mut v, "id", &req.id);
-        v.finish()?;
-        let Some(id) = id else { return Err(incomplete("closing")) };
+        let id = v.finish_with(id)?;
         let Fresh { tx, mut w, to } = match self.begin_change(&call, id, &req.etag, |_| Event::Close).await? {
             Change::Replay(r) => return Ok(r),
             Change::Fresh(f) => *f,

@@ -7,7 +7,7 @@ use crm_domain::{PageSize, PageToken, page};
 use crm_platform::{Violations, error::invalid_argument, idempotency::IdempotentCall};
 use crm_proto::dispatch::v1 as pb;
 
-use super::{Caller, Change, DispatchApi, Fresh, Opened, convert, incomplete, now, step};
+use super::{Caller, Change, DispatchApi, Fresh, Opened, convert, now, step};
 use crate::{
     error::{Error, Result},
     model::{
@@ -58,8 +58,7 @@ impl DispatchApi {
     ) -> Result<pb::GetTechnicianResponse> {
         let mut v = Violations::default();
         let id = convert::technician_id(&mut v, "id", &req.id);
-        v.finish()?;
-        let Some(id) = id else { return Err(incomplete("id")) };
+        let id = v.finish_with(id)?;
         let mut conn = self.pool.acquire().await?;
         let t = store::load_technician(&mut conn, id)
             .await?
@@ -107,8 +106,7 @@ impl DispatchApi {
         if !(0..=MAX_PROPOSALS).contains(&req.limit) {
             v.add("limit", format!("must be between 0 and {MAX_PROPOSALS}"));
         }
-        v.finish()?;
-        let (Some(id), Some(day)) = (id, day) else { return Err(incomplete("proposal")) };
+        let (id, day) = v.finish_with((id, day))?;
         let limit = if req.limit == 0 { DEFAULT_PROPOSALS } else { req.limit };
         let mut conn = self.pool.acquire().await?;
         let w = store::load(&mut conn, id, false)
@@ -134,10 +132,7 @@ impl DispatchApi {
         let id = convert::order_id(&mut v, "id", &req.id);
         let technician_id = convert::technician_id(&mut v, "technician_id", &req.technician_id);
         let day = convert::required_date(&mut v, "day", req.day.as_ref());
-        v.finish()?;
-        let (Some(id), Some(technician_id), Some(day)) = (id, technician_id, day) else {
-            return Err(incomplete("assignment"));
-        };
+        let (id, technician_id, day) = v.finish_with((id, technician_id, day))?;
         let Fresh { mut tx, mut w, to } = match self.begin_change(&call, id, &req.etag, |_| Event::Assign).await? {
             Change::Replay(r) => return Ok(r),
             Change::Fresh(f) => *f,
@@ -178,8 +173,7 @@ impl DispatchApi {
         let mut v = Violations::default();
         let id = convert::order_id(&mut v, "id", &req.id);
         let day = convert::required_date(&mut v, "day", req.day.as_ref());
-        v.finish()?;
-        let (Some(id), Some(day)) = (id, day) else { return Err(incomplete("assignment")) };
+        let (id, day) = v.finish_with((id, day))?;
         let Fresh { mut tx, mut w, to } = match self.begin_change(&call, id, &req.etag, |_| Event::Assign).await? {
             Change::Replay(r) => return Ok(r),
             Change::Fresh(f) => *f,

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use crm_domain::{ids::CustomerId, text};
-use crm_platform::Violations;
+use crm_platform::{Violations, error::invalid_argument};
 use crm_proto::dispatch::v1 as pb;
 use tonic::Status;
 
@@ -17,11 +17,7 @@ pub(crate) fn new_device(
     today: NaiveDate,
 ) -> Result<Device, Status> {
     let mut v = Violations::default();
-    let Some(d) = d else {
-        v.add("device", "is required");
-        v.finish()?;
-        return Err(Status::internal("validated device incomplete"));
-    };
+    let Some(d) = d else { return Err(invalid_argument("device", "is required")) };
     let customer_id = v.check("device.customer_id", CustomerId::parse(&d.customer_id));
     let model = line(&mut v, "device.model", &d.model, 100);
     let serial_number = line(&mut v, "device.serial_number", &d.serial_number, 50);
@@ -42,38 +38,36 @@ pub(crate) fn new_device(
     {
         v.add("device.warranty_end", "must not be before the purchase date");
     }
-    v.finish()?;
-    match (customer_id, model, serial_number, sim, plate, site_address, driver_name, purchase_date, warranty_end) {
-        (
-            Some(customer_id),
-            Some(model),
-            Some(serial_number),
-            Some(sim),
-            Some(vehicle_plate),
-            Some(site_address),
-            Some(driver_name),
-            Some(purchase_date),
-            Some(warranty_end),
-        ) => Ok(Device {
-            id: DeviceId::new(),
+    let (customer_id, model, serial_number, sim, vehicle_plate, site_address, driver_name, purchase_date, warranty_end) =
+        v.finish_with((
             customer_id,
             model,
             serial_number,
-            sim_number: (!sim.is_empty()).then_some(sim),
-            vehicle_plate,
+            sim,
+            plate,
             site_address,
             driver_name,
             purchase_date,
             warranty_end,
-            status: DeviceStatus::Active,
-            decommission_reason: String::new(),
-            registered_by: by.to_string(),
-            registered_at: at,
-            version: 1,
-            swaps: vec![],
-        }),
-        _ => Err(Status::internal("validated device incomplete")),
-    }
+        ))?;
+    Ok(Device {
+        id: DeviceId::new(),
+        customer_id,
+        model,
+        serial_number,
+        sim_number: (!sim.is_empty()).then_some(sim),
+        vehicle_plate,
+        site_address,
+        driver_name,
+        purchase_date,
+        warranty_end,
+        status: DeviceStatus::Active,
+        decommission_reason: String::new(),
+        registered_by: by.to_string(),
+        registered_at: at,
+        version: 1,
+        swaps: vec![],
+    })
 }
 
 pub(crate) fn device(d: &Device) -> pb::Device {

@@ -45,13 +45,8 @@ pub(crate) fn new_route(r: Option<&pb::Route>, by: &str, at: DateTime<Utc>) -> R
     let r = r.cloned().unwrap_or_default();
     let name = line(&mut v, "route.name", &r.name, 100);
     let schedule = v.check("route.schedule", schedule_in(r.schedule));
-    v.finish()?;
-    match (name, schedule) {
-        (Some(name), Some(schedule)) => {
-            Ok(Route { id: uuid::Uuid::now_v7(), name, schedule, created_by: by.to_string(), created_at: at })
-        }
-        _ => Err(Status::internal("validated route incomplete")),
-    }
+    let (name, schedule) = v.finish_with((name, schedule))?;
+    Ok(Route { id: uuid::Uuid::now_v7(), name, schedule, created_by: by.to_string(), created_at: at })
 }
 
 pub(crate) fn route(r: &Route) -> pb::Route {
@@ -94,29 +89,19 @@ pub(crate) fn new_meter(m: Option<&pb::Meter>, today: NaiveDate) -> Result<NewMe
     }
     let flow_direction = v.check("meter.flow_direction", flow_in(m.flow_direction));
     let site_address = line(&mut v, "meter.site_address", &m.site_address, 500);
-    v.finish()?;
-    match (customer_id, route_id, number, kind.zip(class), installed_on, flow_direction, site_address) {
-        (
-            Some(customer_id),
-            Some(route_id),
-            Some(number),
-            Some((kind, class)),
-            Some(installed_on),
-            Some(flow_direction),
-            Some(site_address),
-        ) => Ok(NewMeter {
-            customer_id,
-            route_id,
-            number,
-            kind,
-            class,
-            installed_on,
-            flow_direction,
-            prepaid: m.prepaid,
-            site_address,
-        }),
-        _ => Err(Status::internal("validated meter incomplete")),
-    }
+    let (customer_id, route_id, number, (kind, class), installed_on, flow_direction, site_address) =
+        v.finish_with((customer_id, route_id, number, kind.zip(class), installed_on, flow_direction, site_address))?;
+    Ok(NewMeter {
+        customer_id,
+        route_id,
+        number,
+        kind,
+        class,
+        installed_on,
+        flow_direction,
+        prepaid: m.prepaid,
+        site_address,
+    })
 }
 
 impl NewMeter {

@@ -13,7 +13,7 @@ pub(crate) use money::*;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use crm_domain::{Invalid, Phone, ids::CustomerId, page, text};
-use crm_platform::{Violations, proto_time};
+use crm_platform::{Violations, error::invalid_argument, proto_time};
 use crm_proto::{common::v1 as common, dispatch::v1 as pb};
 use tonic::Status;
 
@@ -246,30 +246,28 @@ pub(crate) fn new_work_order(req: &pb::CreateWorkOrderRequest, today: NaiveDate)
     if matches!(kind, Some(Kind::Maintenance | Kind::Inspection)) && req.description.trim().is_empty() {
         v.add("description", "say what is to be maintained or inspected");
     }
-    v.finish()?;
-    match (customer_id, urgency, site_address, contact_name, contact_phone, description, territory, details) {
-        (
-            Some(customer_id),
-            Some(urgency),
-            Some(site_address),
-            Some(contact_name),
-            Some(contact_phone),
-            Some(description),
-            Some(territory),
-            Some(details),
-        ) => Ok(NewWorkOrder {
+    let (customer_id, urgency, site_address, contact_name, contact_phone, description, territory, details) = v
+        .finish_with((
             customer_id,
             urgency,
             site_address,
             contact_name,
             contact_phone,
             description,
-            required_skills,
             territory,
             details,
-        }),
-        _ => Err(Status::internal("validated work order incomplete")),
-    }
+        ))?;
+    Ok(NewWorkOrder {
+        customer_id,
+        urgency,
+        site_address,
+        contact_name,
+        contact_phone,
+        description,
+        required_skills,
+        territory,
+        details,
+    })
 }
 
 pub(crate) fn list_filter(req: &pb::ListWorkOrdersRequest) -> Result<(ListFilter, u64), Status> {
@@ -299,11 +297,7 @@ pub(crate) fn list_filter(req: &pb::ListWorkOrdersRequest) -> Result<(ListFilter
 /// Validates a technician to register; `by`/`at` are the registrar.
 pub(crate) fn new_technician(t: Option<&pb::Technician>, by: &str, at: DateTime<Utc>) -> Result<Technician, Status> {
     let mut v = Violations::default();
-    let Some(t) = t else {
-        v.add("technician", "is required");
-        v.finish()?;
-        return Err(Status::internal("validated technician incomplete"));
-    };
+    let Some(t) = t else { return Err(invalid_argument("technician", "is required")) };
     let user_sub = line(&mut v, "technician.user_sub", &t.user_sub, 200);
     let display_name = line(&mut v, "technician.display_name", &t.display_name, 100);
     let skills = skills(&mut v, "technician.skills", &t.skills);
@@ -311,21 +305,18 @@ pub(crate) fn new_technician(t: Option<&pb::Technician>, by: &str, at: DateTime<
     if !(1..=50).contains(&t.daily_capacity) {
         v.add("technician.daily_capacity", "must be between 1 and 50 orders a day");
     }
-    v.finish()?;
-    match (user_sub, display_name, territory) {
-        (Some(user_sub), Some(display_name), Some(territory)) => Ok(Technician {
-            id: TechnicianId::new(),
-            user_sub,
-            display_name,
-            skills,
-            territory,
-            daily_capacity: t.daily_capacity,
-            created_by: by.to_string(),
-            created_at: at,
-            version: 1,
-        }),
-        _ => Err(Status::internal("validated technician incomplete")),
-    }
+    let (user_sub, display_name, territory) = v.finish_with((user_sub, display_name, territory))?;
+    Ok(Technician {
+        id: TechnicianId::new(),
+        user_sub,
+        display_name,
+        skills,
+        territory,
+        daily_capacity: t.daily_capacity,
+        created_by: by.to_string(),
+        created_at: at,
+        version: 1,
+    })
 }
 
 pub(crate) fn technician(t: &Technician) -> pb::Technician {

@@ -100,22 +100,19 @@ pub(crate) fn completion(req: &pb::CompleteWorkOrderRequest) -> Result<Completio
             format!("must be between 0 and {} (whole minutes on site)", crate::model::charges::MAX_LABOUR_MINUTES),
         );
     }
-    v.finish()?;
-    match (id, work_done, signed_off_by, swap_reason) {
-        (Some(id), Some(work_done), Some(signed_off_by), Some(swap_reason)) => Ok(CompletionInput {
-            id,
-            work_done,
-            signed_off_by,
-            parts,
-            device_id,
-            terminal_swap,
-            sim_swap,
-            swap_reason,
-            collected,
-            labour_minutes: req.labour_minutes,
-        }),
-        _ => Err(Status::internal("validated completion incomplete")),
-    }
+    let (id, work_done, signed_off_by, swap_reason) = v.finish_with((id, work_done, signed_off_by, swap_reason))?;
+    Ok(CompletionInput {
+        id,
+        work_done,
+        signed_off_by,
+        parts,
+        device_id,
+        terminal_swap,
+        sim_swap,
+        swap_reason,
+        collected,
+        labour_minutes: req.labour_minutes,
+    })
 }
 
 pub(crate) fn part(p: &Part) -> pb::Part {
@@ -176,11 +173,8 @@ pub(crate) fn labour_rate_in(r: Option<&pb::LabourRate>, today: NaiveDate) -> Re
     if from.is_some_and(|d| d < today) {
         v.add("rate.effective_from", "must not be in the past (rates already applied stay as they were)");
     }
-    v.finish()?;
-    match (hourly, from) {
-        (Some(h), Some(f)) => Ok((h, f)),
-        _ => Err(Status::internal("validated labour rate incomplete")),
-    }
+    let (h, f) = v.finish_with((hourly, from))?;
+    Ok((h, f))
 }
 
 pub(crate) fn labour_rate(r: &crate::store::LabourRate) -> pb::LabourRate {
