@@ -20,7 +20,7 @@ pub use money::{Currency, Money, MoneyError, div_half_up, line_amounts};
 pub use name::{normalize_for_match, width_fold};
 pub use page::{PageSize, PageToken, PageTokenError, RankedPageToken};
 pub use role::Role;
-pub use rules::{RuleViolation, etag};
+pub use rules::{Denied, RuleViolation, etag};
 
 /// Why a value from outside was refused. `field` is filled in by the caller
 /// that knows the field path; `reason` is a sentence for a person.

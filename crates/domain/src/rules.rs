@@ -1,6 +1,7 @@
 //! What every service's model shares: closed vocabularies stored as text,
-//! the business-rule refusal (FAILED_PRECONDITION with a stable reason), and
-//! opaque etags.
+//! the business-rule refusal (FAILED_PRECONDITION with a stable reason), the
+//! rule-level permission refusal (PERMISSION_DENIED with a stable reason),
+//! and opaque etags.
 
 /// A business rule that refused a request: FAILED_PRECONDITION with `reason`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -11,6 +12,22 @@ pub struct RuleViolation {
 }
 
 impl RuleViolation {
+    pub fn new(reason: &'static str, message: impl Into<String>) -> Self {
+        Self { reason, message: message.into() }
+    }
+}
+
+/// A caller this rule does not let act here: PERMISSION_DENIED with
+/// `reason` (the policy table let the role through; the rule looked
+/// closer: whose record, which branch, four eyes).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Denied {
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl Denied {
     pub fn new(reason: &'static str, message: impl Into<String>) -> Self {
         Self { reason, message: message.into() }
     }

@@ -26,6 +26,22 @@ pub enum Opened<R> {
     Fresh(Transaction<'static, Postgres>),
 }
 
+/// The transaction of a call that has not run yet; for a call that already
+/// ran, `return Ok(first response)` from the enclosing handler:
+///
+/// ```ignore
+/// let mut tx = crm_platform::fresh_or_replay!(call.open(&pool).await?);
+/// ```
+#[macro_export]
+macro_rules! fresh_or_replay {
+    ($opened:expr) => {
+        match $opened {
+            $crate::idempotency::Opened::Replay(r) => return Ok(r),
+            $crate::idempotency::Opened::Fresh(tx) => tx,
+        }
+    };
+}
+
 /// One mutating call, identified by its key.
 pub struct IdempotentCall {
     table: &'static str,

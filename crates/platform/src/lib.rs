@@ -10,6 +10,7 @@ pub mod client;
 pub mod config;
 pub mod conn;
 pub mod db;
+pub mod edge;
 pub mod error;
 pub mod health;
 pub mod idempotency;

@@ -12,7 +12,7 @@ use crm_proto::{
 use tonic::Code;
 use uuid::Uuid;
 
-use super::{BillingApi, Caller, Opened, account_locked, check_etag, convert, open_or_replay, reload_account};
+use super::{BillingApi, Caller, Opened, account_locked, check_etag, convert, reload_account};
 use crate::{
     error::{Error, Result},
     model::{AccountStatus, RuleViolation, states::AccountEvent},
@@ -73,7 +73,7 @@ impl BillingApi {
             Opened::Fresh(tx) => tx.rollback().await?,
         }
         let customer = self.check_customer(customer, who.request_id.as_deref()).await?;
-        let mut tx = open_or_replay!(self, call);
+        let mut tx = crm_platform::fresh_or_replay!(self.open(&call).await?);
         // The survivor, also when the merge was applied after the lookup (CUS-2).
         let customer = crm_events::aliases::resolve(&mut tx, "billing", customer).await?;
         let id = Uuid::now_v7();
@@ -130,7 +130,7 @@ impl BillingApi {
         respond: impl FnOnce(pb::Account) -> R,
     ) -> Result<R> {
         let id = convert::uuid("account_id", account_id)?;
-        let mut tx = open_or_replay!(self, call);
+        let mut tx = crm_platform::fresh_or_replay!(self.open(&call).await?);
         let a = account_locked(&mut tx, id).await?;
         check_etag(a.version, given_etag)?;
         // The same test as a termination's (model::standing): owed invoices.

@@ -16,68 +16,30 @@ use crate::{
     store::{Account, CatalogueItem, Invoice, Line, Tariff},
 };
 
-macro_rules! enum_map {
-    ($from:ident, $to:ident, $pb:ty, $model:ty, [$(($p:ident, $m:ident)),+ $(,)?]) => {
-        /// `Ok(None)` for UNSPECIFIED; unknown numbers are invalid.
-        // Both directions are generated; some vocabularies only travel one way.
-        #[allow(dead_code)]
-        pub(crate) fn $from(v: i32) -> Result<Option<$model>, Invalid> {
-            match <$pb>::try_from(v) {
-                Ok(<$pb>::Unspecified) => Ok(None),
-                $(Ok(<$pb>::$p) => Ok(Some(<$model>::$m)),)+
-                Err(_) => Err(Invalid::new(format!("unknown value {v}"))),
-            }
-        }
-
-        #[allow(dead_code)]
-        pub(crate) fn $to(v: $model) -> i32 {
-            match v { $(<$model>::$m => <$pb>::$p as i32),+ }
-        }
-    };
-}
-
-enum_map!(account_kind, account_kind_pb, pb::AccountKind, AccountKind, [(Prepaid, Prepaid), (Postpaid, Postpaid)]);
-enum_map!(
-    account_status,
+crm_platform::enum_map!(pub(crate) account_kind, account_kind_pb, pb::AccountKind, AccountKind { Prepaid <=> Prepaid, Postpaid <=> Postpaid });
+crm_platform::enum_map!(pub(crate) account_status,
     account_status_pb,
     pb::AccountStatus,
-    AccountStatus,
-    [(Active, Active), (Suspended, Suspended), (Closed, Closed)]
-);
-enum_map!(
-    customer_class,
+    AccountStatus { Active <=> Active, Suspended <=> Suspended, Closed <=> Closed });
+crm_platform::enum_map!(pub(crate) customer_class,
     customer_class_pb,
     pb::CustomerClass,
-    CustomerClass,
-    [(Residential, Residential), (Commercial, Commercial), (Industrial, Industrial)]
-);
-enum_map!(
-    invoice_status,
+    CustomerClass { Residential <=> Residential, Commercial <=> Commercial, Industrial <=> Industrial });
+crm_platform::enum_map!(pub(crate) invoice_status,
     invoice_status_pb,
     pb::InvoiceStatus,
-    InvoiceStatus,
-    [(Draft, Draft), (Issued, Issued), (PartlyPaid, PartlyPaid), (Paid, Paid), (Void, Void)]
-);
-enum_map!(
-    payment_method,
+    InvoiceStatus { Draft <=> Draft, Issued <=> Issued, PartlyPaid <=> PartlyPaid, Paid <=> Paid, Void <=> Void });
+crm_platform::enum_map!(pub(crate) payment_method,
     payment_method_pb,
     pb::PaymentMethod,
-    PaymentMethod,
-    [(Cash, Cash), (BankCard, BankCard), (Transfer, Transfer), (OnSite, OnSite), (PrepaidTopUp, PrepaidTopUp)]
-);
-enum_map!(
-    entry_kind,
+    PaymentMethod { Cash <=> Cash, BankCard <=> BankCard, Transfer <=> Transfer, OnSite <=> OnSite, PrepaidTopUp <=> PrepaidTopUp });
+crm_platform::enum_map!(pub(crate) entry_kind,
     entry_kind_pb,
     pb::EntryKind,
-    EntryKind,
-    [(Charge, Charge), (Payment, Payment), (Credit, Credit), (Refund, Refund), (Adjustment, Adjustment)]
-);
-enum_map!(catalogue_kind, catalogue_kind_pb, pb::CatalogueKind, CatalogueKind, [(Part, Part), (Service, Service)]);
+    EntryKind { Charge <=> Charge, Payment <=> Payment, Credit <=> Credit, Refund <=> Refund, Adjustment <=> Adjustment });
+crm_platform::enum_map!(pub(crate) catalogue_kind, catalogue_kind_pb, pb::CatalogueKind, CatalogueKind { Part <=> Part, Service <=> Service });
 
-/// A required enum: UNSPECIFIED is rejected.
-pub(crate) fn required<T>(r: Result<Option<T>, Invalid>) -> Result<T, Invalid> {
-    r.and_then(|o| o.ok_or_else(|| Invalid::new("is required (UNSPECIFIED is not a value)")))
-}
+pub(crate) use crm_platform::edge::required;
 
 pub(crate) fn uuid(field: &str, s: &str) -> Result<Uuid, Status> {
     Uuid::try_parse(s.trim()).map_err(|_| invalid_argument(field, "must be a UUID"))

@@ -8,7 +8,7 @@ use crm_platform::{Violations, error::invalid_argument, idempotency::IdempotentC
 use crm_proto::billing::v1 as pb;
 use uuid::Uuid;
 
-use super::{BillingApi, Caller, Opened, check_etag, convert, open_or_replay};
+use super::{BillingApi, Caller, check_etag, convert};
 use crate::{
     error::{Error, Result},
     model::{PaymentMethod, RuleViolation, etag},
@@ -88,7 +88,7 @@ impl BillingApi {
             v.add("float.amount_minor", "must not be negative");
         }
         let currency = v.finish_with(currency)?;
-        let mut tx = open_or_replay!(self, call);
+        let mut tx = crm_platform::fresh_or_replay!(self.open(&call).await?);
         if let Some(open) = store::open_shift_of(&mut tx, &who.sub).await? {
             return Err(Error::ShiftAlreadyOpen { shift_id: Some(open.id.to_string()) });
         }
@@ -112,7 +112,7 @@ impl BillingApi {
 
     pub(super) async fn close_shift(&self, who: &Caller, req: pb::CloseShiftRequest) -> Result<pb::CloseShiftResponse> {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "CloseShift", who, &req.request_id, &req)?;
-        let mut tx = open_or_replay!(self, call);
+        let mut tx = crm_platform::fresh_or_replay!(self.open(&call).await?);
         let s = self.own_shift(&mut tx, who, &req.shift_id, &req.etag).await?;
         if s.status != "open" {
             return Err(RuleViolation::new("SHIFT_NOT_OPEN", "the shift is already closed").into());
@@ -171,7 +171,7 @@ impl BillingApi {
         if to == who.sub {
             return Err(invalid_argument("to_cashier_id", "hand over to another cashier").into());
         }
-        let mut tx = open_or_replay!(self, call);
+        let mut tx = crm_platform::fresh_or_replay!(self.open(&call).await?);
         let s = self.own_shift(&mut tx, who, &req.shift_id, &req.etag).await?;
         if s.status != "closed" {
             return Err(RuleViolation::new("SHIFT_NOT_CLOSED", "close and count the shift before handing over").into());

@@ -8,7 +8,7 @@ use crm_proto::billing::v1 as pb;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{BillingApi, Caller, Opened, account_locked, check_etag, convert, open_or_replay, reload_account};
+use super::{BillingApi, Caller, account_locked, check_etag, convert, reload_account};
 use crate::{
     error::{Error, Result},
     model::{
@@ -71,7 +71,7 @@ impl BillingApi {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "CreateInvoice", who, &req.request_id, &req)?;
         let given = req.invoice.as_ref().ok_or_else(|| invalid_argument("invoice", "is required"))?;
         let asked = convert::invoice_header(given)?;
-        let mut tx = open_or_replay!(self, call);
+        let mut tx = crm_platform::fresh_or_replay!(self.open(&call).await?);
         let account = account_locked(&mut tx, asked.account_id).await?;
         account.status.may_bill()?;
         // Every bad line at once: malformed ones, then those the catalogue refuses.
@@ -122,7 +122,7 @@ impl BillingApi {
     ) -> Result<pb::IssueInvoiceResponse> {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "IssueInvoice", who, &req.request_id, &req)?;
         convert::uuid("invoice_id", &req.invoice_id)?;
-        let mut tx = open_or_replay!(self, call);
+        let mut tx = crm_platform::fresh_or_replay!(self.open(&call).await?);
         let mut inv = invoice_locked(&mut tx, &req.invoice_id, &req.etag).await?;
         let account = account_locked(&mut tx, inv.account_id).await?;
         inv.status.transition(InvoiceEvent::Issue)?;
@@ -141,7 +141,7 @@ impl BillingApi {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "VoidInvoice", who, &req.request_id, &req)?;
         convert::uuid("invoice_id", &req.invoice_id)?;
         let reason = convert::reason("reason", &req.reason)?;
-        let mut tx = open_or_replay!(self, call);
+        let mut tx = crm_platform::fresh_or_replay!(self.open(&call).await?);
         let mut inv = invoice_locked(&mut tx, &req.invoice_id, &req.etag).await?;
         let was = inv.status;
         inv.status = inv.status.transition(InvoiceEvent::Void { paid_minor: inv.paid_minor })?;

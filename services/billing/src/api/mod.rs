@@ -94,17 +94,6 @@ impl BillingApi {
     }
 }
 
-/// Opens a mutating call or returns its stored first response.
-macro_rules! open_or_replay {
-    ($self:ident, $call:ident) => {
-        match $self.open(&$call).await? {
-            Opened::Replay(r) => return Ok(r),
-            Opened::Fresh(tx) => tx,
-        }
-    };
-}
-pub(super) use open_or_replay;
-
 fn check_etag(version: i64, given: &str) -> Result<()> {
     match convert::opt_etag(given) {
         Some(e) if e != etag(version) => Err(Error::StaleEtag { current: etag(version) }),

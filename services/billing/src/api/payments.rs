@@ -7,7 +7,7 @@ use crm_platform::{Violations, error::invalid_argument, idempotency::IdempotentC
 use crm_proto::billing::v1 as pb;
 use uuid::Uuid;
 
-use super::{BillingApi, Caller, Opened, account_locked, convert, open_or_replay, reload_account};
+use super::{BillingApi, Caller, account_locked, convert, reload_account};
 use crate::{
     error::Result,
     model::{
@@ -30,7 +30,7 @@ impl BillingApi {
         let method =
             convert::required(convert::payment_method(req.method)).map_err(|e| invalid_argument("method", e.reason))?;
         let reference = text::single_line(&req.reference, 100).map_err(|e| invalid_argument("reference", e.reason))?;
-        let mut tx = open_or_replay!(self, call);
+        let mut tx = crm_platform::fresh_or_replay!(self.open(&call).await?);
         let account = account_locked(&mut tx, account_id).await?;
         let mut v = Violations::default();
         let amount = convert::positive_amount(&mut v, "amount", req.amount.as_ref(), &account.currency);
@@ -79,7 +79,7 @@ impl BillingApi {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "RefundCredit", who, &req.request_id, &req)?;
         let account_id = convert::uuid("account_id", &req.account_id)?;
         let reason = convert::reason("reason", &req.reason)?;
-        let mut tx = open_or_replay!(self, call);
+        let mut tx = crm_platform::fresh_or_replay!(self.open(&call).await?);
         let account = account_locked(&mut tx, account_id).await?;
         let mut v = Violations::default();
         let amount = convert::positive_amount(&mut v, "amount", req.amount.as_ref(), &account.currency);
@@ -125,7 +125,7 @@ impl BillingApi {
                 invalid_argument("complaint_id", "a credit note settles an invoice or a complaint, not both").into()
             );
         }
-        let mut tx = open_or_replay!(self, call);
+        let mut tx = crm_platform::fresh_or_replay!(self.open(&call).await?);
         let account = account_locked(&mut tx, account_id).await?;
         let mut v = Violations::default();
         let amount = convert::positive_amount(&mut v, "amount", req.amount.as_ref(), &account.currency);

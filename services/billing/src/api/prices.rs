@@ -7,7 +7,7 @@ use crm_platform::{Violations, error::invalid_argument, idempotency::IdempotentC
 use crm_proto::billing::v1 as pb;
 use uuid::Uuid;
 
-use super::{BillingApi, Caller, Opened, convert, open_or_replay};
+use super::{BillingApi, Caller, convert};
 use crate::{
     error::Result,
     model::{RuleViolation, pricing},
@@ -33,7 +33,7 @@ impl BillingApi {
             )
             .into());
         }
-        let mut tx = open_or_replay!(self, call);
+        let mut tx = crm_platform::fresh_or_replay!(self.open(&call).await?);
         let t = store::Tariff {
             id: Uuid::now_v7(),
             customer_class: class,
@@ -102,7 +102,7 @@ impl BillingApi {
     ) -> Result<pb::SetCatalogueItemResponse> {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "SetCatalogueItem", who, &req.request_id, &req)?;
         let item = convert::item_in(&req.item.clone().unwrap_or_default())?;
-        let mut tx = open_or_replay!(self, call);
+        let mut tx = crm_platform::fresh_or_replay!(self.open(&call).await?);
         let revision = store::upsert_item(&mut tx, &item).await?;
         crate::catalogue::publish(&mut tx, &item, revision).await?;
         let resp = pb::SetCatalogueItemResponse { item: Some(convert::item(&item)) };

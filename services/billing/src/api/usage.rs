@@ -8,7 +8,7 @@ use crm_proto::billing::v1 as pb;
 use tonic::Streaming;
 use uuid::Uuid;
 
-use super::{BillingApi, Caller, Opened, convert, open_or_replay};
+use super::{BillingApi, Caller, convert};
 use crm_events::{Payload, pb as ev};
 
 use crate::{
@@ -211,7 +211,7 @@ impl BillingApi {
             v.add("period_end", "must be after period_start, at most 366 days later");
         }
         let (start, end) = v.finish_with((start, end))?;
-        let mut tx = open_or_replay!(self, call);
+        let mut tx = crm_platform::fresh_or_replay!(self.open(&call).await?);
         let resp = bill_period(&mut tx, &self.calendar, start, end, &who.sub).await?;
         call.commit(tx, &resp).await?;
         Ok(resp)

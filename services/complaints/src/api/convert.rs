@@ -23,62 +23,39 @@ pub(crate) const NOTE: usize = 2_000;
 /// Most ids per reference list, team members per escalation.
 const MAX_ITEMS: usize = 50;
 
-/// Maps a proto enum onto the model: `Ok(None)` for UNSPECIFIED, an error
-/// for values this server does not know.
-macro_rules! enum_map {
-    ($fn_in:ident, $fn_out:ident, $pb:ty, $model:ty { $($p:ident <=> $m:ident),+ $(,)? }) => {
-        // Output-only vocabularies (customer tier) are never read from requests.
-        #[allow(dead_code)]
-        pub(crate) fn $fn_in(v: i32) -> Result<Option<$model>, Invalid> {
-            match <$pb>::try_from(v) {
-                Ok(<$pb>::Unspecified) => Ok(None),
-                $(Ok(<$pb>::$p) => Ok(Some(<$model>::$m)),)+
-                Err(_) => Err(Invalid::new(format!("unknown value {v}"))),
-            }
-        }
-
-        pub(crate) fn $fn_out(v: $model) -> i32 {
-            match v { $(<$model>::$m => <$pb>::$p as i32),+ }
-        }
-    };
-}
-
-enum_map!(state_in, state_out, pb::ComplaintState, State {
+crm_platform::enum_map!(pub(crate) state_in, state_out, pb::ComplaintState, State {
     Registered <=> Registered, Accepted <=> Accepted, Rejected <=> Rejected, Investigating <=> Investigating,
     Resolved <=> Resolved, Answered <=> Answered, Closed <=> Closed,
 });
-enum_map!(channel_in, channel_out, pb::Channel, Channel {
+crm_platform::enum_map!(pub(crate) channel_in, channel_out, pb::Channel, Channel {
     Phone <=> Phone, Email <=> Email, Letter <=> Letter, InPerson <=> InPerson, Web <=> Web,
     SocialMedia <=> SocialMedia,
 });
-enum_map!(category_in, category_out, pb::Category, Category {
+crm_platform::enum_map!(pub(crate) category_in, category_out, pb::Category, Category {
     ServiceAttitude <=> ServiceAttitude, ServiceQuality <=> ServiceQuality, ProductFunction <=> ProductFunction,
     Billing <=> Billing, FieldWork <=> FieldWork, TestResult <=> TestResult,
 });
-enum_map!(urgency_in, urgency_out, pb::Urgency, Urgency { Normal <=> Normal, Urgent <=> Urgent });
-enum_map!(service_level_in, service_level_out, pb::ServiceLevel, ServiceLevel {
+crm_platform::enum_map!(pub(crate) urgency_in, urgency_out, pb::Urgency, Urgency { Normal <=> Normal, Urgent <=> Urgent });
+crm_platform::enum_map!(pub(crate) service_level_in, service_level_out, pb::ServiceLevel, ServiceLevel {
     General <=> General, Key <=> Key, Special <=> Special,
 });
-enum_map!(tier_in, tier_out, pb::CustomerTier, CustomerTier {
+crm_platform::enum_map!(pub(crate) tier_in, tier_out, pb::CustomerTier, CustomerTier {
     Potential <=> Potential, General <=> General, Key <=> Key, Vip <=> Vip,
 });
-enum_map!(level_in, level_out, pb::EscalationLevel, EscalationLevel {
+crm_platform::enum_map!(pub(crate) level_in, level_out, pb::EscalationLevel, EscalationLevel {
     Department <=> Department, Office <=> Office, SeniorManagement <=> SeniorManagement,
 });
-enum_map!(rejection_in, rejection_out, pb::RejectionReason, RejectionReason {
+crm_platform::enum_map!(pub(crate) rejection_in, rejection_out, pb::RejectionReason, RejectionReason {
     AppealWindowClosed <=> AppealWindowClosed, NotAComplaint <=> NotAComplaint, Duplicate <=> Duplicate,
     OutOfScope <=> OutOfScope, InsufficientInformation <=> InsufficientInformation,
 });
-enum_map!(verdict_in, verdict_out, pb::Verdict, Verdict { Justified <=> Justified, Unjustified <=> Unjustified });
-enum_map!(outcome_in, outcome_out, pb::RetestOutcome, RetestOutcome { Upheld <=> Upheld, Amended <=> Amended });
-enum_map!(unit_in, unit_out, pb::DeadlineUnit, DeadlineUnit {
+crm_platform::enum_map!(pub(crate) verdict_in, verdict_out, pb::Verdict, Verdict { Justified <=> Justified, Unjustified <=> Unjustified });
+crm_platform::enum_map!(pub(crate) outcome_in, outcome_out, pb::RetestOutcome, RetestOutcome { Upheld <=> Upheld, Amended <=> Amended });
+crm_platform::enum_map!(pub(crate) unit_in, unit_out, pb::DeadlineUnit, DeadlineUnit {
     CalendarDays <=> CalendarDays, WorkingDays <=> WorkingDays, WorkingHours <=> WorkingHours,
 });
 
-/// An enum that must be set.
-pub(crate) fn required<T>(r: Result<Option<T>, Invalid>) -> Result<T, Invalid> {
-    r?.ok_or_else(|| Invalid::new("is required"))
-}
+pub(crate) use crm_platform::edge::required;
 
 pub(crate) fn complaint_id(v: &mut Violations, field: &str, s: &str) -> Option<ComplaintId> {
     v.check(field, ComplaintId::parse(s))

@@ -79,10 +79,7 @@ impl ComplaintsApi {
         }
         // Asked outside the transaction: no locks are held across the call.
         let customer = self.customer(new.customer_id, caller.request_id.as_deref()).await?;
-        let mut tx = match self.open(&call).await? {
-            Opened::Replay(r) => return Ok(r),
-            Opened::Fresh(tx) => tx,
-        };
+        let mut tx = crm_platform::fresh_or_replay!(self.open(&call).await?);
         // The survivor, also when the merge was applied after the lookup.
         let mut new = new;
         new.customer_id = CustomerId(crm_events::aliases::resolve(&mut tx, "complaints", customer.id.0).await?);

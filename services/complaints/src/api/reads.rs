@@ -5,7 +5,7 @@ use crm_domain::{PageSize, PageToken, page};
 use crm_platform::{Violations, error::invalid_argument, idempotency::IdempotentCall};
 use crm_proto::complaints::v1 as pb;
 
-use super::{Caller, ComplaintsApi, Opened, convert, now};
+use super::{Caller, ComplaintsApi, convert, now};
 use crate::{
     error::{Error, Result},
     model::deadline::{DeadlinePolicy, DeadlineRule},
@@ -130,10 +130,7 @@ impl ComplaintsApi {
         let unit = v.check("policy.unit", convert::required(convert::unit_in(p.unit)));
         let rule = unit.and_then(|u| v.check("policy.amount", DeadlineRule::parse(u, p.amount)));
         let (service_level, urgency, rule) = v.finish_with((level, urgency, rule))?;
-        let mut tx = match self.open(&call).await? {
-            Opened::Replay(r) => return Ok(r),
-            Opened::Fresh(tx) => tx,
-        };
+        let mut tx = crm_platform::fresh_or_replay!(self.open(&call).await?);
         let policy = DeadlinePolicy { service_level, urgency, rule, updated_by: who.sub.clone(), updated_at: now() };
         let saved = store::set_policy(&mut tx, &policy).await?;
         tracing::info!(

@@ -47,19 +47,8 @@ pub const POLICY_ADMINS: &[Role] = &[Role::Admin];
 /// Read the reports (CMP-9).
 pub const ANALYSTS: &[Role] = &[Role::QualityManager, Role::SeniorManager, Role::Office, Role::Admin, Role::Auditor];
 
-/// PERMISSION_DENIED with a stable reason.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct Denied {
-    pub reason: &'static str,
-    pub message: String,
-}
-
-impl Denied {
-    pub fn new(reason: &'static str, message: impl Into<String>) -> Self {
-        Self { reason, message: message.into() }
-    }
-}
+/// PERMISSION_DENIED with a stable reason (shared by every service).
+pub use crm_domain::Denied;
 
 /// CMP-5: the signatory checks the work of others, not their own.
 pub fn may_approve_amendment(approver: &str, retest: &Retest) -> Result<(), Denied> {

@@ -7,7 +7,7 @@ use crm_proto::customers::v1 as pb;
 use uuid::Uuid;
 
 use super::{
-    Caller, CustomersApi, Opened,
+    Caller, CustomersApi,
     handlers::{refresh_doc, updated},
 };
 use crate::{
@@ -67,10 +67,7 @@ impl CustomersApi {
         let id = v.check("customer_id", CustomerId::parse(&req.customer_id));
         let reason = v.check("reason", text::required(&req.reason, 1000));
         let (id, reason) = v.finish_with((id, reason))?;
-        let mut tx = match self.open(&call, who).await? {
-            Opened::Replay(r) => return Ok(r),
-            Opened::Fresh(tx) => tx,
-        };
+        let mut tx = crm_platform::fresh_or_replay!(self.open(&call, who).await?);
         // The claimant usually cannot see the customer (someone else owns
         // it): the refusal named its id, and the claim shows no more than that.
         let c = store::load(&mut tx, id, &Scope::All, true)
@@ -107,10 +104,7 @@ impl CustomersApi {
         let reason = v.check("reason", text::required(&req.reason, 1000));
         let (id, reason) = v.finish_with((id, reason))?;
         let scope = Scope::of(who, MANAGERS)?;
-        let mut tx = match self.open(&call, who).await? {
-            Opened::Replay(r) => return Ok(r),
-            Opened::Fresh(tx) => tx,
-        };
+        let mut tx = crm_platform::fresh_or_replay!(self.open(&call, who).await?);
         let not_found = || Error::NotFound { resource: "ownership claim", id: id.to_string() };
         let mut claim = store::load_claim(&mut tx, id, true).await?.ok_or_else(not_found)?;
         // A branch's manager decides the claims on the branch's customers.

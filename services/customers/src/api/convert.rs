@@ -17,76 +17,28 @@ use crate::{
     store::ListFilter,
 };
 
-/// Maps a proto enum (i32 on the wire) to a model enum and back.
-macro_rules! enum_map {
-    ($from:ident, $to:ident, $pb:ty, $model:ty, [$(($p:ident, $m:ident)),+ $(,)?]) => {
-        /// `Ok(None)` for UNSPECIFIED; unknown numbers are invalid.
-        pub(crate) fn $from(v: i32) -> Result<Option<$model>, Invalid> {
-            match <$pb>::try_from(v) {
-                Ok(<$pb>::Unspecified) => Ok(None),
-                $(Ok(<$pb>::$p) => Ok(Some(<$model>::$m)),)+
-                Err(_) => Err(Invalid::new(format!("unknown value {v}"))),
-            }
-        }
-
-        pub(crate) fn $to(v: $model) -> i32 {
-            match v { $(<$model>::$m => <$pb>::$p as i32),+ }
-        }
-    };
-}
-
-enum_map!(party_kind, party_kind_pb, pb::PartyKind, PartyKind, [(Person, Person), (Organization, Organization)]);
-enum_map!(
-    size_band,
+crm_platform::enum_map!(pub(crate) party_kind, party_kind_pb, pb::PartyKind, PartyKind { Person <=> Person, Organization <=> Organization });
+crm_platform::enum_map!(pub(crate) size_band,
     size_band_pb,
     pb::SizeBand,
-    SizeBand,
-    [(Micro, Micro), (Small, Small), (Medium, Medium), (Large, Large)]
-);
-enum_map!(
-    source_channel,
+    SizeBand { Micro <=> Micro, Small <=> Small, Medium <=> Medium, Large <=> Large });
+crm_platform::enum_map!(pub(crate) source_channel,
     source_channel_pb,
     pb::SourceChannel,
-    SourceChannel,
-    [
-        (TradeShow, TradeShow),
-        (IndustryPress, IndustryPress),
-        (Internet, Internet),
-        (IndustryAssociation, IndustryAssociation),
-        (RetailBrandListing, RetailBrandListing),
-        (PartnerReferral, PartnerReferral),
-        (MarketingCampaign, MarketingCampaign),
-        (WalkIn, WalkIn),
-    ]
-);
-enum_map!(grade, grade_pb, pb::DemandGrade, DemandGrade, [(A, A), (B, B), (C, C)]);
-enum_map!(
-    value_tier,
+    SourceChannel { TradeShow <=> TradeShow, IndustryPress <=> IndustryPress, Internet <=> Internet, IndustryAssociation <=> IndustryAssociation, RetailBrandListing <=> RetailBrandListing, PartnerReferral <=> PartnerReferral, MarketingCampaign <=> MarketingCampaign, WalkIn <=> WalkIn });
+crm_platform::enum_map!(pub(crate) grade, grade_pb, pb::DemandGrade, DemandGrade { A <=> A, B <=> B, C <=> C });
+crm_platform::enum_map!(pub(crate) value_tier,
     value_tier_pb,
     pb::ValueTier,
-    ValueTier,
-    [(Potential, Potential), (General, General), (Key, Key), (Vip, Vip)]
-);
-enum_map!(
-    termination_reason,
+    ValueTier { Potential <=> Potential, General <=> General, Key <=> Key, Vip <=> Vip });
+crm_platform::enum_map!(pub(crate) termination_reason,
     termination_reason_pb,
     pb::TerminationReason,
-    TerminationReason,
-    [
-        (StoppedBuying, StoppedBuying),
-        (RulesOrEthics, RulesOrEthics),
-        (OfferNoLongerFits, OfferNoLongerFits),
-        (RelationshipBroken, RelationshipBroken),
-        (MarketExit, MarketExit),
-    ]
-);
-enum_map!(
-    termination_state,
+    TerminationReason { StoppedBuying <=> StoppedBuying, RulesOrEthics <=> RulesOrEthics, OfferNoLongerFits <=> OfferNoLongerFits, RelationshipBroken <=> RelationshipBroken, MarketExit <=> MarketExit });
+crm_platform::enum_map!(pub(crate) termination_state,
     termination_state_pb,
     pb::TerminationState,
-    TerminationState,
-    [(Requested, Requested), (Notice, Notice), (Clearing, Clearing), (Terminated, Terminated), (Rejected, Rejected)]
-);
+    TerminationState { Requested <=> Requested, Notice <=> Notice, Clearing <=> Clearing, Terminated <=> Terminated, Rejected <=> Rejected });
 /// Steps are only ever output.
 pub(crate) fn step_outcome_pb(o: StepOutcome) -> i32 {
     (match o {
@@ -95,32 +47,20 @@ pub(crate) fn step_outcome_pb(o: StepOutcome) -> i32 {
         StepOutcome::Held => pb::StepOutcome::Held,
     }) as i32
 }
-enum_map!(
-    service_level,
+crm_platform::enum_map!(pub(crate) service_level,
     service_level_pb,
     pb::ServiceLevel,
-    ServiceLevel,
-    [(General, General), (Key, Key), (Special, Special)]
-);
-enum_map!(
-    stage,
+    ServiceLevel { General <=> General, Key <=> Key, Special <=> Special });
+crm_platform::enum_map!(pub(crate) stage,
     stage_pb,
     pb::LifecycleStage,
-    Stage,
-    [(Prospect, Prospect), (Active, Active), (Dormant, Dormant), (Terminated, Terminated)]
-);
-enum_map!(
-    address_kind,
+    Stage { Prospect <=> Prospect, Active <=> Active, Dormant <=> Dormant, Terminated <=> Terminated });
+crm_platform::enum_map!(pub(crate) address_kind,
     address_kind_pb,
     pb::AddressKind,
-    AddressKind,
-    [(HeadOffice, HeadOffice), (Branch, Branch), (ServiceSite, ServiceSite), (Home, Home)]
-);
+    AddressKind { HeadOffice <=> HeadOffice, Branch <=> Branch, ServiceSite <=> ServiceSite, Home <=> Home });
 
-/// A required enum: UNSPECIFIED is rejected.
-pub(crate) fn required<T>(r: Result<Option<T>, Invalid>) -> Result<T, Invalid> {
-    r.and_then(|o| o.ok_or_else(|| Invalid::new("is required (UNSPECIFIED is not a value)")))
-}
+pub(crate) use crm_platform::edge::required;
 
 pub(crate) fn customer_id(field: &str, s: &str) -> Result<CustomerId, Status> {
     CustomerId::parse(s).map_err(|e| crm_platform::error::invalid_argument(field, e.reason))

@@ -120,10 +120,7 @@ impl CustomersApi {
                 reason: "is required: your token carries no branch, so name the customer's branch".into(),
             });
         }
-        let mut tx = match self.open(&call, who).await? {
-            Opened::Replay(r) => return Ok(r),
-            Opened::Fresh(tx) => tx,
-        };
+        let mut tx = crm_platform::fresh_or_replay!(self.open(&call, who).await?);
         if let Some(r) = new.referred_by {
             Self::check_referral(&mut tx, r, "customer.referred_by_customer_id").await?;
         }

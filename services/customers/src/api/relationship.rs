@@ -7,7 +7,7 @@ use crm_platform::{Violations, error::invalid_argument, idempotency::IdempotentC
 use crm_proto::{common::v1 as common, customers::v1 as pb};
 use uuid::Uuid;
 
-use super::{Caller, CustomersApi, Opened, convert};
+use super::{Caller, CustomersApi, convert};
 use crate::{
     error::{Error, Result},
     events::emit,
@@ -108,10 +108,7 @@ impl CustomersApi {
         }
         let (id, reason, note) = v.finish_with((id, reason, note))?;
         let scope = Scope::of(who, EDITORS)?;
-        let mut tx = match self.open(&call, who).await? {
-            Opened::Replay(r) => return Ok(r),
-            Opened::Fresh(tx) => tx,
-        };
+        let mut tx = crm_platform::fresh_or_replay!(self.open(&call, who).await?);
         let c = store::load(&mut tx, id, &scope, true)
             .await?
             .ok_or_else(|| Error::NotFound { resource: "customer", id: id.to_string() })?;
@@ -149,10 +146,7 @@ impl CustomersApi {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "ApproveTermination", who, &req.request_id, &req)?;
         let id = termination_id(&req.termination_id)?;
         let scope = Scope::All;
-        let mut tx = match self.open(&call, who).await? {
-            Opened::Replay(r) => return Ok(r),
-            Opened::Fresh(tx) => tx,
-        };
+        let mut tx = crm_platform::fresh_or_replay!(self.open(&call, who).await?);
         let mut t = self.visible_termination(&mut tx, id, &scope, true).await?;
         check_etag(&t, &req.etag)?;
         t.approve(&who.sub, proto_time::now())?;
@@ -189,10 +183,7 @@ impl CustomersApi {
             v.add("termination_id", "must be a UUID");
         }
         let (id, reason) = v.finish_with((id, reason))?;
-        let mut tx = match self.open(&call, who).await? {
-            Opened::Replay(r) => return Ok(r),
-            Opened::Fresh(tx) => tx,
-        };
+        let mut tx = crm_platform::fresh_or_replay!(self.open(&call, who).await?);
         let mut t = self.visible_termination(&mut tx, id, &Scope::All, true).await?;
         check_etag(&t, &req.etag)?;
         t.reject(&who.sub, &reason, proto_time::now())?;
@@ -336,10 +327,7 @@ impl CustomersApi {
             max_complaints_for_upgrade: i64::from(p.max_complaints_for_upgrade),
         };
         policy.check().map_err(|(field, reason)| invalid_argument(field, reason))?;
-        let mut tx = match self.open(&call, who).await? {
-            Opened::Replay(r) => return Ok(r),
-            Opened::Fresh(tx) => tx,
-        };
+        let mut tx = crm_platform::fresh_or_replay!(self.open(&call, who).await?);
         store::save_tier_policy(&mut tx, &policy, &who.sub).await?;
         let stored = store::tier_policy(&mut tx).await?;
         let resp = pb::SetTierPolicyResponse { policy: Some(policy_pb(&stored)) };

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crm_events::{Payload, pb as ev};
 
-use super::{Caller, CustomersApi, Opened, convert, sales_convert as sc};
+use super::{Caller, CustomersApi, convert, sales_convert as sc};
 use crate::{
     error::{Error, Result},
     events::emit,
@@ -37,16 +37,6 @@ struct StepCall<'a> {
     visit_id: &'a str,
     etag: &'a str,
     step: VisitStep,
-}
-
-/// Opens a mutating call or returns its stored first response.
-macro_rules! open_or_replay {
-    ($self:ident, $call:ident, $who:ident) => {
-        match $self.open(&$call, $who).await? {
-            Opened::Replay(r) => return Ok(r),
-            Opened::Fresh(tx) => tx,
-        }
-    };
 }
 
 /// The customer in the caller's scope (NOT_FOUND otherwise), locked.
@@ -91,7 +81,7 @@ impl CustomersApi {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "DistributeLeads", who, &req.request_id, &req)?;
         let input = sc::distribution(&req)?;
         let scope = Scope::of(who, MANAGERS)?;
-        let mut tx = open_or_replay!(self, call, who);
+        let mut tx = crm_platform::fresh_or_replay!(self.open(&call, who).await?);
         let owners: Vec<String> = input.salespeople.iter().map(|(o, _)| o.clone()).collect();
         let mut customers = Vec::with_capacity(input.customers.len());
         for id in &input.customers {
@@ -208,7 +198,7 @@ impl CustomersApi {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "LogInteraction", who, &req.request_id, &req)?;
         let (mut interaction, follow_up) = sc::interaction(&req, &who.sub)?;
         let scope = Scope::of(who, EDITORS)?;
-        let mut tx = open_or_replay!(self, call, who);
+        let mut tx = crm_platform::fresh_or_replay!(self.open(&call, who).await?);
         let c = customer_in_scope(&mut tx, interaction.customer_id, &scope).await?;
         live(&c)?;
         interaction.customer_id = c.id;
@@ -271,7 +261,7 @@ impl CustomersApi {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "ScheduleFollowUp", who, &req.request_id, &req)?;
         let mut f = sc::new_follow_up(&req)?;
         let scope = Scope::of(who, EDITORS)?;
-        let mut tx = open_or_replay!(self, call, who);
+        let mut tx = crm_platform::fresh_or_replay!(self.open(&call, who).await?);
         let c = customer_in_scope(&mut tx, f.customer_id, &scope).await?;
         live(&c)?;
         f.customer_id = c.id;
@@ -317,7 +307,7 @@ impl CustomersApi {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "PlanVisit", who, &req.request_id, &req)?;
         let mut v = sc::new_visit(&req, &who.sub)?;
         let scope = Scope::of(who, EDITORS)?;
-        let mut tx = open_or_replay!(self, call, who);
+        let mut tx = crm_platform::fresh_or_replay!(self.open(&call, who).await?);
         let c = customer_in_scope(&mut tx, v.customer_id, &scope).await?;
         live(&c)?;
         v.customer_id = c.id;
@@ -339,7 +329,7 @@ impl CustomersApi {
         let StepCall { call, roles, visit_id, etag, step } = s;
         let id = Uuid::try_parse(visit_id).map_err(|_| invalid_argument("visit_id", "must be a UUID"))?;
         let scope = Scope::of(who, roles)?;
-        let mut tx = open_or_replay!(self, call, who);
+        let mut tx = crm_platform::fresh_or_replay!(self.open(&call, who).await?);
         let mut v = store::load_visit(&mut tx, id, true)
             .await?
             .ok_or_else(|| Error::NotFound { resource: "visit", id: id.to_string() })?;
@@ -529,7 +519,7 @@ impl CustomersApi {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "RecordSurvey", who, &req.request_id, &req)?;
         let mut s: SurveyAnswer = sc::survey(&req, &who.sub, self.calendar.local_date(Utc::now()))?;
         let scope = Scope::of(who, SURVEY_TAKERS)?;
-        let mut tx = open_or_replay!(self, call, who);
+        let mut tx = crm_platform::fresh_or_replay!(self.open(&call, who).await?);
         let c = customer_in_scope(&mut tx, s.customer_id, &scope).await?;
         s.customer_id = c.id;
         store::insert_survey(&mut tx, &s).await?;
@@ -577,7 +567,7 @@ impl CustomersApi {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "CreateAccountPlan", who, &req.request_id, &req)?;
         let mut p: AccountPlan = sc::new_plan(&req, &who.sub)?;
         let scope = Scope::of(who, EDITORS)?;
-        let mut tx = open_or_replay!(self, call, who);
+        let mut tx = crm_platform::fresh_or_replay!(self.open(&call, who).await?);
         let c = customer_in_scope(&mut tx, p.customer_id, &scope).await?;
         live(&c)?;
         plan::may_have_plan(c.classification.value_tier)?;
@@ -622,7 +612,7 @@ impl CustomersApi {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "ReviewAccountPlan", who, &req.request_id, &req)?;
         let (quarter, summary) = sc::review(&req)?;
         let scope = Scope::of(who, MANAGERS)?;
-        let mut tx = open_or_replay!(self, call, who);
+        let mut tx = crm_platform::fresh_or_replay!(self.open(&call, who).await?);
         let p = self.plan_in_scope(&mut tx, &req.plan_id, &scope, &req.etag).await?;
         store::upsert_review(&mut tx, p.id, quarter, &summary, &who.sub).await?;
         let saved = self.reload_plan(&mut tx, p.id).await?;
@@ -639,7 +629,7 @@ impl CustomersApi {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "AdvanceContractStage", who, &req.request_id, &req)?;
         let to: ContractStage = sc::contract_stage(req.stage)?;
         let scope = Scope::of(who, EDITORS)?;
-        let mut tx = open_or_replay!(self, call, who);
+        let mut tx = crm_platform::fresh_or_replay!(self.open(&call, who).await?);
         let p = self.plan_in_scope(&mut tx, &req.plan_id, &scope, &req.etag).await?;
         store::save_plan_stage(&mut tx, p.id, p.contract_stage.advance(to)?).await?;
         let saved = self.reload_plan(&mut tx, p.id).await?;
@@ -669,7 +659,7 @@ impl CustomersApi {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "MergeCustomers", who, &req.request_id, &req)?;
         let (survivor_id, merged_id, reason) = sc::merge(&req)?;
         let scope = Scope::of(who, MANAGERS)?;
-        let mut tx = open_or_replay!(self, call, who);
+        let mut tx = crm_platform::fresh_or_replay!(self.open(&call, who).await?);
         // Lock both rows in id order so concurrent merges cannot deadlock.
         let (first, second) = if survivor_id < merged_id { (survivor_id, merged_id) } else { (merged_id, survivor_id) };
         let a = customer_in_scope(&mut tx, first, &scope).await?;

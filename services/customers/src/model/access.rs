@@ -62,19 +62,8 @@ pub enum Scope {
     Own(String),
 }
 
-/// PERMISSION_DENIED with a stable reason.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct Denied {
-    pub reason: &'static str,
-    pub message: String,
-}
-
-impl Denied {
-    fn new(reason: &'static str, message: impl Into<String>) -> Self {
-        Self { reason, message: message.into() }
-    }
-}
+/// PERMISSION_DENIED with a stable reason (shared by every service).
+pub use crm_domain::Denied;
 
 impl Scope {
     /// The caller's scope using only the roles that `allowed` lets through

@@ -28,10 +28,7 @@ impl DispatchApi {
         }
         // Devices are installed for customers being served (DSP-1, DSP-2).
         let (id, _, _, _) = self.customer(d.customer_id, caller.request_id.as_deref()).await?;
-        let mut tx = match self.open(&call).await? {
-            Opened::Replay(r) => return Ok(r),
-            Opened::Fresh(tx) => tx,
-        };
+        let mut tx = crm_platform::fresh_or_replay!(self.open(&call).await?);
         // The survivor, also when the merge was applied after the lookup (CUS-2).
         let mut d = d;
         d.customer_id = CustomerId(crm_events::aliases::resolve(&mut tx, "dispatch", id.0).await?);
@@ -94,10 +91,7 @@ impl DispatchApi {
         let id = v.check("id", DeviceId::parse(&req.id));
         let reason = convert::required_text(&mut v, "reason", &req.reason, convert::NOTE);
         let (id, reason) = v.finish_with((id, reason))?;
-        let mut tx = match self.open(&call).await? {
-            Opened::Replay(r) => return Ok(r),
-            Opened::Fresh(tx) => tx,
-        };
+        let mut tx = crm_platform::fresh_or_replay!(self.open(&call).await?);
         let mut d = store::load_device(&mut tx, id, true)
             .await?
             .ok_or_else(|| Error::NotFound { resource: "device", id: id.to_string() })?;

@@ -6,7 +6,7 @@ use crm_domain::{PageSize, PageToken, page};
 use crm_platform::{Violations, error::invalid_argument, idempotency::IdempotentCall};
 use crm_proto::dispatch::v1 as pb;
 
-use super::{Caller, DispatchApi, Opened, convert, now};
+use super::{Caller, DispatchApi, convert, now};
 use crate::{
     error::{Error, Result},
     model::cash::Handover,
@@ -43,10 +43,7 @@ impl DispatchApi {
         let who = &caller.who;
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "SetLabourRate", who, &req.request_id, &req)?;
         let (hourly, from) = convert::labour_rate_in(req.rate.as_ref(), self.calendar.local_date(now()))?;
-        let mut tx = match self.open(&call).await? {
-            Opened::Replay(r) => return Ok(r),
-            Opened::Fresh(tx) => tx,
-        };
+        let mut tx = crm_platform::fresh_or_replay!(self.open(&call).await?);
         let rate = store::set_labour_rate(&mut tx, hourly, from, &who.sub).await?;
         let response = pb::SetLabourRateResponse { rate: Some(convert::labour_rate(&rate)) };
         call.commit(tx, &response).await?;
@@ -90,10 +87,7 @@ impl DispatchApi {
         }
         let note = convert::optional_text(&mut v, "note", &req.note, convert::NOTE);
         let (technician_id, counted, note) = v.finish_with((technician_id, counted, note))?;
-        let mut tx = match self.open(&call).await? {
-            Opened::Replay(r) => return Ok(r),
-            Opened::Fresh(tx) => tx,
-        };
+        let mut tx = crm_platform::fresh_or_replay!(self.open(&call).await?);
         store::load_technician(&mut tx, technician_id)
             .await?
             .ok_or_else(|| Error::NotFound { resource: "technician", id: technician_id.to_string() })?;

@@ -37,10 +37,7 @@ impl DispatchApi {
         let who = &caller.who;
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "CreateRoute", who, &req.request_id, &req)?;
         let r = convert::new_route(req.route.as_ref(), &who.sub, now())?;
-        let mut tx = match self.open(&call).await? {
-            Opened::Replay(r) => return Ok(r),
-            Opened::Fresh(tx) => tx,
-        };
+        let mut tx = crm_platform::fresh_or_replay!(self.open(&call).await?);
         store::insert_route(&mut tx, &r).await?;
         let response = pb::CreateRouteResponse { route: Some(convert::route(&r)) };
         call.commit(tx, &response).await?;
@@ -91,10 +88,7 @@ impl DispatchApi {
             Opened::Fresh(tx) => tx.rollback().await?,
         }
         let (id, name, level, _) = self.customer(new.customer_id, caller.request_id.as_deref()).await?;
-        let mut tx = match self.open(&call).await? {
-            Opened::Replay(r) => return Ok(r),
-            Opened::Fresh(tx) => tx,
-        };
+        let mut tx = crm_platform::fresh_or_replay!(self.open(&call).await?);
         // The survivor, also when the merge was applied after the lookup (CUS-2).
         let mut new = new;
         new.customer_id = CustomerId(crm_events::aliases::resolve(&mut tx, "dispatch", id.0).await?);

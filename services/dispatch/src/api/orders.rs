@@ -85,10 +85,7 @@ impl DispatchApi {
         }
         // Asked outside the transaction: no locks are held across the call.
         let (id, name, level, branch) = self.customer(new.customer_id, caller.request_id.as_deref()).await?;
-        let mut tx = match self.open(&call).await? {
-            Opened::Replay(r) => return Ok(r),
-            Opened::Fresh(tx) => tx,
-        };
+        let mut tx = crm_platform::fresh_or_replay!(self.open(&call).await?);
         // The survivor, also when the merge was applied after the lookup (CUS-2).
         let mut new = new;
         new.customer_id = CustomerId(crm_events::aliases::resolve(&mut tx, "dispatch", id.0).await?);

@@ -7,7 +7,7 @@ use crm_domain::{PageSize, PageToken, page};
 use crm_platform::{Violations, error::invalid_argument, idempotency::IdempotentCall};
 use crm_proto::dispatch::v1 as pb;
 
-use super::{Caller, Change, DispatchApi, Fresh, Opened, convert, now, step};
+use super::{Caller, Change, DispatchApi, Fresh, convert, now, step};
 use crate::{
     error::{Error, Result},
     model::{
@@ -41,10 +41,7 @@ impl DispatchApi {
         let who = &caller.who;
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "CreateTechnician", who, &req.request_id, &req)?;
         let t = convert::new_technician(req.technician.as_ref(), &who.sub, now())?;
-        let mut tx = match self.open(&call).await? {
-            Opened::Replay(r) => return Ok(r),
-            Opened::Fresh(tx) => tx,
-        };
+        let mut tx = crm_platform::fresh_or_replay!(self.open(&call).await?);
         store::insert_technician(&mut tx, &t).await?;
         let response = pb::CreateTechnicianResponse { technician: Some(convert::technician(&t)) };
         call.commit(tx, &response).await?;

@@ -46,19 +46,8 @@ pub const REPORT_READERS: &[Role] = &[Role::ServiceManager, Role::Dispatcher, Ro
 /// See cash not yet handed over (DSP-6).
 pub const CASH_READERS: &[Role] = &[Role::Finance, Role::ServiceManager, Role::Auditor];
 
-/// PERMISSION_DENIED with a stable reason.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct Denied {
-    pub reason: &'static str,
-    pub message: String,
-}
-
-impl Denied {
-    pub fn new(reason: &'static str, message: impl Into<String>) -> Self {
-        Self { reason, message: message.into() }
-    }
-}
+/// PERMISSION_DENIED with a stable reason (shared by every service).
+pub use crm_domain::Denied;
 
 /// DSP-2: installation and repair orders are approved by the service manager.
 pub fn may_approve(who: &Principal, kind: Kind) -> Result<(), Denied> {

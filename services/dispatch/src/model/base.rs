@@ -11,27 +11,8 @@ crm_domain::typed_id!(
     DeviceId
 );
 
-macro_rules! text_enum {
-    ($name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            pub fn as_str(&self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-
-            pub fn from_db(s: &str) -> Option<Self> {
-                match s { $($text => Some($name::$variant),)+ _ => None }
-            }
-        }
-    };
-}
-
-text_enum!(DeviceStatus { Active = "active", Decommissioned = "decommissioned" });
-text_enum!(SwapKind { Terminal = "terminal", Sim = "sim" });
+crm_domain::vocabulary!(DeviceStatus { Active = "active", Decommissioned = "decommissioned" });
+crm_domain::vocabulary!(SwapKind { Terminal = "terminal", Sim = "sim" });
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Device {

@@ -12,34 +12,15 @@ crm_domain::typed_id!(
     MeterId
 );
 
-macro_rules! text_enum {
-    ($name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            pub fn as_str(&self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-
-            pub fn from_db(s: &str) -> Option<Self> {
-                match s { $($text => Some($name::$variant),)+ _ => None }
-            }
-        }
-    };
-}
-
-text_enum!(Schedule {
+crm_domain::vocabulary!(Schedule {
     CommercialMonthly = "commercial_monthly",
     ResidentialMonthly = "residential_monthly",
     ResidentialIndoorQuarterly = "residential_indoor_quarterly",
 });
-text_enum!(MeterKind { Gas = "gas", Water = "water", Heat = "heat" });
-text_enum!(MeterClass { Residential = "residential", Commercial = "commercial", Industrial = "industrial" });
-text_enum!(FlowDirection { Forward = "forward", Reverse = "reverse", Bidirectional = "bidirectional" });
-text_enum!(Anomaly { Fast = "fast", Slow = "slow", Dead = "dead" });
+crm_domain::vocabulary!(MeterKind { Gas = "gas", Water = "water", Heat = "heat" });
+crm_domain::vocabulary!(MeterClass { Residential = "residential", Commercial = "commercial", Industrial = "industrial" });
+crm_domain::vocabulary!(FlowDirection { Forward = "forward", Reverse = "reverse", Bidirectional = "bidirectional" });
+crm_domain::vocabulary!(Anomaly { Fast = "fast", Slow = "slow", Dead = "dead" });
 
 /// A meter is fast or slow when its daily consumption is more than this many
 /// times, or less than a this-many-th of, the previous interval's.

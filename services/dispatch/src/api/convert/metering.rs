@@ -12,31 +12,15 @@ use crate::model::{
     metering::{FlowDirection, Meter, MeterClass, MeterId, MeterKind, Outcome, RegisterChange, Route, Schedule},
 };
 
-macro_rules! enum_map {
-    ($fn_in:ident, $fn_out:ident, $pb:ty, $model:ty { $($p:ident <=> $m:ident),+ $(,)? }) => {
-        pub(crate) fn $fn_in(v: i32) -> Result<$model, Invalid> {
-            match <$pb>::try_from(v) {
-                $(Ok(<$pb>::$p) => Ok(<$model>::$m),)+
-                Ok(<$pb>::Unspecified) => Err(Invalid::new("is required")),
-                Err(_) => Err(Invalid::new(format!("unknown value {v}"))),
-            }
-        }
-
-        pub(crate) fn $fn_out(v: $model) -> i32 {
-            match v { $(<$model>::$m => <$pb>::$p as i32),+ }
-        }
-    };
-}
-
-enum_map!(schedule_in, schedule_out, pb::RouteSchedule, Schedule {
+crm_platform::enum_map!(pub(crate) schedule_in, schedule_out, pb::RouteSchedule, Schedule {
     CommercialMonthly <=> CommercialMonthly, ResidentialMonthly <=> ResidentialMonthly,
     ResidentialIndoorQuarterly <=> ResidentialIndoorQuarterly,
 });
-enum_map!(meter_kind_in, meter_kind_out, pb::MeterKind, MeterKind { Gas <=> Gas, Water <=> Water, Heat <=> Heat });
-enum_map!(meter_class_in, meter_class_out, pb::MeterClass, MeterClass {
+crm_platform::enum_map!(pub(crate) meter_kind_in, meter_kind_out, pb::MeterKind, MeterKind { Gas <=> Gas, Water <=> Water, Heat <=> Heat });
+crm_platform::enum_map!(pub(crate) meter_class_in, meter_class_out, pb::MeterClass, MeterClass {
     Residential <=> Residential, Commercial <=> Commercial, Industrial <=> Industrial,
 });
-enum_map!(flow_in, flow_out, pb::FlowDirection, FlowDirection {
+crm_platform::enum_map!(pub(crate) flow_in, flow_out, pb::FlowDirection, FlowDirection {
     Forward <=> Forward, Reverse <=> Reverse, Bidirectional <=> Bidirectional,
 });
 
@@ -44,7 +28,7 @@ pub(crate) fn new_route(r: Option<&pb::Route>, by: &str, at: DateTime<Utc>) -> R
     let mut v = Violations::default();
     let r = r.cloned().unwrap_or_default();
     let name = line(&mut v, "route.name", &r.name, 100);
-    let schedule = v.check("route.schedule", schedule_in(r.schedule));
+    let schedule = v.check("route.schedule", super::required(schedule_in(r.schedule)));
     let (name, schedule) = v.finish_with((name, schedule))?;
     Ok(Route { id: uuid::Uuid::now_v7(), name, schedule, created_by: by.to_string(), created_at: at })
 }
@@ -81,13 +65,13 @@ pub(crate) fn new_meter(m: Option<&pb::Meter>, today: NaiveDate) -> Result<NewMe
         uuid::Uuid::parse_str(m.route_id.trim()).map_err(|_| Invalid::new("is not a valid id")),
     );
     let number = line(&mut v, "meter.number", &m.number, 50);
-    let kind = v.check("meter.kind", meter_kind_in(m.kind));
-    let class = v.check("meter.meter_class", meter_class_in(m.meter_class));
+    let kind = v.check("meter.kind", super::required(meter_kind_in(m.kind)));
+    let class = v.check("meter.meter_class", super::required(meter_class_in(m.meter_class)));
     let installed_on = required_date(&mut v, "meter.installed_on", m.installed_on.as_ref());
     if installed_on.is_some_and(|d| d > today) {
         v.add("meter.installed_on", "must not be in the future");
     }
-    let flow_direction = v.check("meter.flow_direction", flow_in(m.flow_direction));
+    let flow_direction = v.check("meter.flow_direction", super::required(flow_in(m.flow_direction)));
     let site_address = line(&mut v, "meter.site_address", &m.site_address, 500);
     let (customer_id, route_id, number, (kind, class), installed_on, flow_direction, site_address) =
         v.finish_with((customer_id, route_id, number, kind.zip(class), installed_on, flow_direction, site_address))?;

@@ -34,43 +34,20 @@ const MAX_VEHICLES: usize = 500;
 /// Most skills on an order or a technician.
 const MAX_SKILLS: usize = 30;
 
-/// Maps a proto enum onto the model: `Ok(None)` for UNSPECIFIED, an error
-/// for values this server does not know.
-macro_rules! enum_map {
-    ($fn_in:ident, $fn_out:ident, $pb:ty, $model:ty { $($p:ident <=> $m:ident),+ $(,)? }) => {
-        // Output-only vocabularies (priority, service level) are never read.
-        #[allow(dead_code)]
-        pub(crate) fn $fn_in(v: i32) -> Result<Option<$model>, Invalid> {
-            match <$pb>::try_from(v) {
-                Ok(<$pb>::Unspecified) => Ok(None),
-                $(Ok(<$pb>::$p) => Ok(Some(<$model>::$m)),)+
-                Err(_) => Err(Invalid::new(format!("unknown value {v}"))),
-            }
-        }
-
-        pub(crate) fn $fn_out(v: $model) -> i32 {
-            match v { $(<$model>::$m => <$pb>::$p as i32),+ }
-        }
-    };
-}
-
-enum_map!(state_in, state_out, pb::WorkOrderState, State {
+crm_platform::enum_map!(pub(crate) state_in, state_out, pb::WorkOrderState, State {
     Draft <=> Draft, PendingApproval <=> PendingApproval, Approved <=> Approved, Assigned <=> Assigned,
     EnRoute <=> EnRoute, OnSite <=> OnSite, Completed <=> Completed, Closed <=> Closed, Cancelled <=> Cancelled,
 });
-enum_map!(kind_in, kind_out, pb::WorkOrderKind, Kind {
+crm_platform::enum_map!(pub(crate) kind_in, kind_out, pb::WorkOrderKind, Kind {
     Installation <=> Installation, Repair <=> Repair, Maintenance <=> Maintenance, Inspection <=> Inspection,
 });
-enum_map!(urgency_in, urgency_out, pb::Urgency, Urgency { Normal <=> Normal, Urgent <=> Urgent });
-enum_map!(priority_in, priority_out, pb::Priority, Priority {
+crm_platform::enum_map!(pub(crate) urgency_in, urgency_out, pb::Urgency, Urgency { Normal <=> Normal, Urgent <=> Urgent });
+crm_platform::enum_map!(pub(crate) priority_in, priority_out, pb::Priority, Priority {
     Low <=> Low, Medium <=> Medium, High <=> High, Critical <=> Critical,
 });
-enum_map!(level_in, level_out, pb::ServiceLevel, ServiceLevel { General <=> General, Key <=> Key, Special <=> Special });
+crm_platform::enum_map!(pub(crate) level_in, level_out, pb::ServiceLevel, ServiceLevel { General <=> General, Key <=> Key, Special <=> Special });
 
-/// An enum that must be set.
-pub(crate) fn required<T>(r: Result<Option<T>, Invalid>) -> Result<T, Invalid> {
-    r?.ok_or_else(|| Invalid::new("is required"))
-}
+pub(crate) use crm_platform::edge::required;
 
 pub(crate) fn order_id(v: &mut Violations, field: &str, s: &str) -> Option<WorkOrderId> {
     v.check(field, WorkOrderId::parse(s))
