@@ -1,6 +1,7 @@
-//! The edge kit every service's `api/convert` uses: protobuf enums ⇄ model
-//! vocabularies (`enum_map!`), required enums, and (in `error`) collecting
-//! field violations with `Violations::finish_with`.
+//! The edge kit every service's api uses: the service trait wired to the
+//! handlers (`grpc_service!`), protobuf enums ⇄ model vocabularies
+//! (`enum_map!`), required enums; with `Violations::finish_with` (in
+//! `error`) and `fresh_or_replay!` (in `idempotency`).
 
 pub use crm_domain::Invalid;
 
@@ -35,6 +36,45 @@ macro_rules! enum_map {
         #[allow(dead_code)]
         $vis fn $fn_out(v: $model) -> i32 {
             match v { $(<$model>::$m => <$pb>::$p as i32),+ }
+        }
+    };
+}
+
+/// The tonic service trait of an API type: each unary RPC authenticates the
+/// caller and calls the inherent handler of the same name (in the concept's
+/// file) with the decoded request; errors become statuses through the
+/// service's `From<Error> for Status`. One line per RPC, so a request can
+/// be followed from the proto to its handler by name. Streaming RPCs are
+/// written out in the optional `streaming { … }` block.
+///
+/// ```ignore
+/// crm_platform::grpc_service! {
+///     impl BillingService for BillingApi {
+///         get_account(pb::GetAccountRequest) -> pb::GetAccountResponse;
+///     }
+/// }
+/// ```
+#[macro_export]
+macro_rules! grpc_service {
+    (
+        impl $trait:ident for $api:ident {
+            $($name:ident($req:ty) -> $resp:ty;)+
+        }
+        $(streaming { $($stream:item)* })?
+    ) => {
+        #[tonic::async_trait]
+        impl $trait for $api {
+            $($($stream)*)?
+            $(
+                async fn $name(
+                    &self,
+                    request: tonic::Request<$req>,
+                ) -> ::std::result::Result<tonic::Response<$resp>, tonic::Status> {
+                    let caller = $crate::Caller::of(&request)?;
+                    // The inherent handler of the same name (inherent methods win).
+                    Ok(tonic::Response::new($api::$name(self, &caller, request.into_inner()).await?))
+                }
+            )+
         }
     };
 }

@@ -111,59 +111,46 @@ async fn reload_account(conn: &mut PgConnection, id: Uuid) -> Result<Account> {
     store::load_account(conn, id, false).await?.ok_or_else(|| Error::Corrupt(format!("account {id} vanished")))
 }
 
-/// The service trait: each RPC is its handler of the same name (in the
-/// concept's file) called with the authenticated caller.
-macro_rules! rpc {
-    ($($name:ident($req:ty) -> $resp:ty;)+) => {
-        #[tonic::async_trait]
-        impl BillingService for BillingApi {
-            async fn record_meter_readings(
-                &self,
-                request: Request<tonic::Streaming<pb::RecordMeterReadingsRequest>>,
-            ) -> std::result::Result<Response<pb::RecordMeterReadingsResponse>, Status> {
-                let caller = Caller::of(&request)?;
-                let mut stream = request.into_inner();
-                Ok(Response::new(self.record_readings(&caller, &mut stream).await?))
-            }
-            $(
-                async fn $name(&self, request: Request<$req>) -> std::result::Result<Response<$resp>, Status> {
-                    let caller = Caller::of(&request)?;
-                    // The inherent handler of the same name (inherent methods win).
-                    Ok(Response::new(BillingApi::$name(self, &caller, request.into_inner()).await?))
-                }
-            )+
+crm_platform::grpc_service! {
+    impl BillingService for BillingApi {
+        open_account(pb::OpenAccountRequest) -> pb::OpenAccountResponse;
+        get_account(pb::GetAccountRequest) -> pb::GetAccountResponse;
+        suspend_account(pb::SuspendAccountRequest) -> pb::SuspendAccountResponse;
+        reactivate_account(pb::ReactivateAccountRequest) -> pb::ReactivateAccountResponse;
+        close_account(pb::CloseAccountRequest) -> pb::CloseAccountResponse;
+        create_tariff(pb::CreateTariffRequest) -> pb::CreateTariffResponse;
+        list_tariffs(pb::ListTariffsRequest) -> pb::ListTariffsResponse;
+        quote_usage(pb::QuoteUsageRequest) -> pb::QuoteUsageResponse;
+        set_catalogue_item(pb::SetCatalogueItemRequest) -> pb::SetCatalogueItemResponse;
+        list_catalogue_items(pb::ListCatalogueItemsRequest) -> pb::ListCatalogueItemsResponse;
+        create_invoice(pb::CreateInvoiceRequest) -> pb::CreateInvoiceResponse;
+        issue_invoice(pb::IssueInvoiceRequest) -> pb::IssueInvoiceResponse;
+        void_invoice(pb::VoidInvoiceRequest) -> pb::VoidInvoiceResponse;
+        get_invoice(pb::GetInvoiceRequest) -> pb::GetInvoiceResponse;
+        list_invoices(pb::ListInvoicesRequest) -> pb::ListInvoicesResponse;
+        record_payment(pb::RecordPaymentRequest) -> pb::RecordPaymentResponse;
+        refund_credit(pb::RefundCreditRequest) -> pb::RefundCreditResponse;
+        issue_credit_note(pb::IssueCreditNoteRequest) -> pb::IssueCreditNoteResponse;
+        get_statement(pb::GetStatementRequest) -> pb::GetStatementResponse;
+        list_overdue(pb::ListOverdueRequest) -> pb::ListOverdueResponse;
+        open_shift(pb::OpenShiftRequest) -> pb::OpenShiftResponse;
+        close_shift(pb::CloseShiftRequest) -> pb::CloseShiftResponse;
+        hand_over_shift(pb::HandOverShiftRequest) -> pb::HandOverShiftResponse;
+        get_shift(pb::GetShiftRequest) -> pb::GetShiftResponse;
+        get_current_shift(pb::GetCurrentShiftRequest) -> pb::GetCurrentShiftResponse;
+        get_daily_summary(pb::GetDailySummaryRequest) -> pb::GetDailySummaryResponse;
+        run_billing(pb::RunBillingRequest) -> pb::RunBillingResponse;
+    }
+    streaming {
+        async fn record_meter_readings(
+            &self,
+            request: Request<tonic::Streaming<pb::RecordMeterReadingsRequest>>,
+        ) -> std::result::Result<Response<pb::RecordMeterReadingsResponse>, Status> {
+            let caller = Caller::of(&request)?;
+            let mut stream = request.into_inner();
+            Ok(Response::new(self.record_readings(&caller, &mut stream).await?))
         }
-    };
-}
-
-rpc! {
-    open_account(pb::OpenAccountRequest) -> pb::OpenAccountResponse;
-    get_account(pb::GetAccountRequest) -> pb::GetAccountResponse;
-    suspend_account(pb::SuspendAccountRequest) -> pb::SuspendAccountResponse;
-    reactivate_account(pb::ReactivateAccountRequest) -> pb::ReactivateAccountResponse;
-    close_account(pb::CloseAccountRequest) -> pb::CloseAccountResponse;
-    create_tariff(pb::CreateTariffRequest) -> pb::CreateTariffResponse;
-    list_tariffs(pb::ListTariffsRequest) -> pb::ListTariffsResponse;
-    quote_usage(pb::QuoteUsageRequest) -> pb::QuoteUsageResponse;
-    set_catalogue_item(pb::SetCatalogueItemRequest) -> pb::SetCatalogueItemResponse;
-    list_catalogue_items(pb::ListCatalogueItemsRequest) -> pb::ListCatalogueItemsResponse;
-    create_invoice(pb::CreateInvoiceRequest) -> pb::CreateInvoiceResponse;
-    issue_invoice(pb::IssueInvoiceRequest) -> pb::IssueInvoiceResponse;
-    void_invoice(pb::VoidInvoiceRequest) -> pb::VoidInvoiceResponse;
-    get_invoice(pb::GetInvoiceRequest) -> pb::GetInvoiceResponse;
-    list_invoices(pb::ListInvoicesRequest) -> pb::ListInvoicesResponse;
-    record_payment(pb::RecordPaymentRequest) -> pb::RecordPaymentResponse;
-    refund_credit(pb::RefundCreditRequest) -> pb::RefundCreditResponse;
-    issue_credit_note(pb::IssueCreditNoteRequest) -> pb::IssueCreditNoteResponse;
-    get_statement(pb::GetStatementRequest) -> pb::GetStatementResponse;
-    list_overdue(pb::ListOverdueRequest) -> pb::ListOverdueResponse;
-    open_shift(pb::OpenShiftRequest) -> pb::OpenShiftResponse;
-    close_shift(pb::CloseShiftRequest) -> pb::CloseShiftResponse;
-    hand_over_shift(pb::HandOverShiftRequest) -> pb::HandOverShiftResponse;
-    get_shift(pb::GetShiftRequest) -> pb::GetShiftResponse;
-    get_current_shift(pb::GetCurrentShiftRequest) -> pb::GetCurrentShiftResponse;
-    get_daily_summary(pb::GetDailySummaryRequest) -> pb::GetDailySummaryResponse;
-    run_billing(pb::RunBillingRequest) -> pb::RunBillingResponse;
+    }
 }
 
 #[cfg(test)]

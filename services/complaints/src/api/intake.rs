@@ -62,7 +62,7 @@ impl ComplaintsApi {
         Ok(CustomerSnapshot { id, name: c.display_name, service_level, tier })
     }
 
-    pub(super) async fn register(
+    pub(super) async fn register_complaint(
         &self,
         caller: &Caller,
         req: pb::RegisterComplaintRequest,

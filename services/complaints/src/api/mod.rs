@@ -14,7 +14,6 @@ use crm_platform::{Policy, ServiceContext, client::Peer, idempotency::Idempotent
 use crm_proto::complaints::v1::{self as pb, complaint_service_server::ComplaintService};
 use prost::Message;
 use sqlx::{PgPool, Postgres, Transaction};
-use tonic::{Request, Response, Status};
 
 use crate::{
     error::{Error, Result},
@@ -138,42 +137,28 @@ enum Change<R> {
 
 pub use crm_platform::proto_time::now;
 
-/// Each RPC: who is calling, then the inherent method; errors map to statuses
-/// in one place (`crate::error`).
-macro_rules! rpc {
-    ($($name:ident($req:ty) -> $resp:ty => $inner:ident;)+) => {
-        #[tonic::async_trait]
-        impl ComplaintService for ComplaintsApi {
-            $(
-                async fn $name(&self, request: Request<$req>) -> std::result::Result<Response<$resp>, Status> {
-                    let caller = Caller::of(&request)?;
-                    Ok(Response::new(self.$inner(&caller, request.into_inner()).await?))
-                }
-            )+
-        }
-    };
-}
-
-rpc! {
-    register_complaint(pb::RegisterComplaintRequest) -> pb::RegisterComplaintResponse => register;
-    get_complaint(pb::GetComplaintRequest) -> pb::GetComplaintResponse => get;
-    list_complaints(pb::ListComplaintsRequest) -> pb::ListComplaintsResponse => list;
-    accept_complaint(pb::AcceptComplaintRequest) -> pb::AcceptComplaintResponse => accept;
-    reject_complaint(pb::RejectComplaintRequest) -> pb::RejectComplaintResponse => reject;
-    start_investigation(pb::StartInvestigationRequest) -> pb::StartInvestigationResponse => start_investigation;
-    escalate_complaint(pb::EscalateComplaintRequest) -> pb::EscalateComplaintResponse => escalate;
-    record_retest(pb::RecordRetestRequest) -> pb::RecordRetestResponse => record_retest;
-    approve_amendment(pb::ApproveAmendmentRequest) -> pb::ApproveAmendmentResponse => approve_amendment;
-    resolve_complaint(pb::ResolveComplaintRequest) -> pb::ResolveComplaintResponse => resolve;
-    commit_answer_time(pb::CommitAnswerTimeRequest) -> pb::CommitAnswerTimeResponse => commit_answer_time;
-    answer_complaint(pb::AnswerComplaintRequest) -> pb::AnswerComplaintResponse => answer;
-    record_feedback(pb::RecordFeedbackRequest) -> pb::RecordFeedbackResponse => record_feedback;
-    propose_compensation(pb::ProposeCompensationRequest) -> pb::ProposeCompensationResponse => propose_compensation;
-    approve_compensation(pb::ApproveCompensationRequest) -> pb::ApproveCompensationResponse => approve_compensation;
-    list_due_complaints(pb::ListDueComplaintsRequest) -> pb::ListDueComplaintsResponse => list_due;
-    list_deadline_policies(pb::ListDeadlinePoliciesRequest) -> pb::ListDeadlinePoliciesResponse => list_policies;
-    set_deadline_policy(pb::SetDeadlinePolicyRequest) -> pb::SetDeadlinePolicyResponse => set_policy;
-    get_complaint_stats(pb::GetComplaintStatsRequest) -> pb::GetComplaintStatsResponse => stats;
+crm_platform::grpc_service! {
+    impl ComplaintService for ComplaintsApi {
+        register_complaint(pb::RegisterComplaintRequest) -> pb::RegisterComplaintResponse;
+        get_complaint(pb::GetComplaintRequest) -> pb::GetComplaintResponse;
+        list_complaints(pb::ListComplaintsRequest) -> pb::ListComplaintsResponse;
+        accept_complaint(pb::AcceptComplaintRequest) -> pb::AcceptComplaintResponse;
+        reject_complaint(pb::RejectComplaintRequest) -> pb::RejectComplaintResponse;
+        start_investigation(pb::StartInvestigationRequest) -> pb::StartInvestigationResponse;
+        escalate_complaint(pb::EscalateComplaintRequest) -> pb::EscalateComplaintResponse;
+        record_retest(pb::RecordRetestRequest) -> pb::RecordRetestResponse;
+        approve_amendment(pb::ApproveAmendmentRequest) -> pb::ApproveAmendmentResponse;
+        resolve_complaint(pb::ResolveComplaintRequest) -> pb::ResolveComplaintResponse;
+        commit_answer_time(pb::CommitAnswerTimeRequest) -> pb::CommitAnswerTimeResponse;
+        answer_complaint(pb::AnswerComplaintRequest) -> pb::AnswerComplaintResponse;
+        record_feedback(pb::RecordFeedbackRequest) -> pb::RecordFeedbackResponse;
+        propose_compensation(pb::ProposeCompensationRequest) -> pb::ProposeCompensationResponse;
+        approve_compensation(pb::ApproveCompensationRequest) -> pb::ApproveCompensationResponse;
+        list_due_complaints(pb::ListDueComplaintsRequest) -> pb::ListDueComplaintsResponse;
+        list_deadline_policies(pb::ListDeadlinePoliciesRequest) -> pb::ListDeadlinePoliciesResponse;
+        set_deadline_policy(pb::SetDeadlinePolicyRequest) -> pb::SetDeadlinePolicyResponse;
+        get_complaint_stats(pb::GetComplaintStatsRequest) -> pb::GetComplaintStatsResponse;
+    }
 }
 
 #[cfg(test)]

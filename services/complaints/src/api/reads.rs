@@ -16,7 +16,11 @@ use crate::{
 const MAX_WITHIN_HOURS: i32 = 720;
 
 impl ComplaintsApi {
-    pub(super) async fn get(&self, _caller: &Caller, req: pb::GetComplaintRequest) -> Result<pb::GetComplaintResponse> {
+    pub(super) async fn get_complaint(
+        &self,
+        _caller: &Caller,
+        req: pb::GetComplaintRequest,
+    ) -> Result<pb::GetComplaintResponse> {
         // By id or by number: the service desk is phoned about
         // "CMP-2026-000123". `number` and `id` name the same thing.
         let mut v = Violations::default();
@@ -44,7 +48,7 @@ impl ComplaintsApi {
         Ok(pb::GetComplaintResponse { complaint: Some(convert::complaint(&c, &self.calendar)) })
     }
 
-    pub(super) async fn list(
+    pub(super) async fn list_complaints(
         &self,
         _caller: &Caller,
         req: pb::ListComplaintsRequest,
@@ -67,7 +71,7 @@ impl ComplaintsApi {
         })
     }
 
-    pub(super) async fn list_due(
+    pub(super) async fn list_due_complaints(
         &self,
         _caller: &Caller,
         req: pb::ListDueComplaintsRequest,
@@ -103,7 +107,7 @@ impl ComplaintsApi {
         })
     }
 
-    pub(super) async fn list_policies(
+    pub(super) async fn list_deadline_policies(
         &self,
         _caller: &Caller,
         _req: pb::ListDeadlinePoliciesRequest,
@@ -113,7 +117,7 @@ impl ComplaintsApi {
         Ok(pb::ListDeadlinePoliciesResponse { policies: policies.iter().map(convert::policy).collect() })
     }
 
-    pub(super) async fn set_policy(
+    pub(super) async fn set_deadline_policy(
         &self,
         caller: &Caller,
         req: pb::SetDeadlinePolicyRequest,
@@ -146,7 +150,7 @@ impl ComplaintsApi {
         Ok(response)
     }
 
-    pub(super) async fn stats(
+    pub(super) async fn get_complaint_stats(
         &self,
         _caller: &Caller,
         req: pb::GetComplaintStatsRequest,

@@ -37,7 +37,7 @@ impl ComplaintsApi {
         Ok(rule.due(&self.calendar, at))
     }
 
-    pub(super) async fn accept(
+    pub(super) async fn accept_complaint(
         &self,
         caller: &Caller,
         req: pb::AcceptComplaintRequest,
@@ -66,7 +66,7 @@ impl ComplaintsApi {
         self.finish_change(call, tx, &c, s, |p| pb::AcceptComplaintResponse { complaint: Some(p) }).await
     }
 
-    pub(super) async fn reject(
+    pub(super) async fn reject_complaint(
         &self,
         caller: &Caller,
         req: pb::RejectComplaintRequest,
@@ -121,7 +121,7 @@ impl ComplaintsApi {
         self.finish_change(call, tx, &c, s, |p| pb::StartInvestigationResponse { complaint: Some(p) }).await
     }
 
-    pub(super) async fn escalate(
+    pub(super) async fn escalate_complaint(
         &self,
         caller: &Caller,
         req: pb::EscalateComplaintRequest,
@@ -231,7 +231,7 @@ impl ComplaintsApi {
         self.finish_change(call, tx, &c, s, |p| pb::ApproveAmendmentResponse { complaint: Some(p) }).await
     }
 
-    pub(super) async fn resolve(
+    pub(super) async fn resolve_complaint(
         &self,
         caller: &Caller,
         req: pb::ResolveComplaintRequest,
@@ -288,7 +288,7 @@ impl ComplaintsApi {
         self.finish_change(call, tx, &c, s, |p| pb::CommitAnswerTimeResponse { complaint: Some(p) }).await
     }
 
-    pub(super) async fn answer(
+    pub(super) async fn answer_complaint(
         &self,
         caller: &Caller,
         req: pb::AnswerComplaintRequest,

@@ -109,7 +109,11 @@ impl CustomersApi {
         }
     }
 
-    async fn create(&self, who: &Caller, req: pb::CreateCustomerRequest) -> Result<pb::CreateCustomerResponse> {
+    async fn create_customer(
+        &self,
+        who: &Caller,
+        req: pb::CreateCustomerRequest,
+    ) -> Result<pb::CreateCustomerResponse> {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "CreateCustomer", who, &req.request_id, &req)?;
         let new = convert::new_customer(&req)?;
         let (owner, branch) = access::registration_owner(who, new.owner_id.as_deref(), new.branch.as_deref())?;
@@ -184,7 +188,11 @@ impl CustomersApi {
         Ok(response)
     }
 
-    async fn update(&self, who: &Caller, req: pb::UpdateCustomerRequest) -> Result<pb::UpdateCustomerResponse> {
+    async fn update_customer(
+        &self,
+        who: &Caller,
+        req: pb::UpdateCustomerRequest,
+    ) -> Result<pb::UpdateCustomerResponse> {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "UpdateCustomer", who, &req.request_id, &req)?;
         let id = convert::customer_id("customer.id", req.customer.as_ref().map(|c| c.id.as_str()).unwrap_or(""))?;
         let patch = convert::customer_patch(&req)?;
@@ -507,7 +515,7 @@ impl CustomersApi {
     /// One primary-key lookup of the read document (a merged id follows
     /// its survivor); the read of contact details is in the audit trail
     /// before the answer leaves (CUS-13).
-    async fn get(&self, who: &Caller, req: pb::GetCustomerRequest) -> Result<pb::GetCustomerResponse> {
+    async fn get_customer(&self, who: &Caller, req: pb::GetCustomerRequest) -> Result<pb::GetCustomerResponse> {
         let id = convert::customer_id("id", &req.id)?;
         let scope = Scope::of(who, READERS)?;
         let mut conn = self.pool.acquire().await?;
@@ -546,7 +554,7 @@ impl CustomersApi {
         Ok(Some(customer))
     }
 
-    async fn list(&self, who: &Caller, req: pb::ListCustomersRequest) -> Result<pb::ListCustomersResponse> {
+    async fn list_customers(&self, who: &Caller, req: pb::ListCustomersRequest) -> Result<pb::ListCustomersResponse> {
         let size = PageSize::parse(req.page_size, 50, 1000).map_err(|e| invalid_argument("page_size", e.reason))?;
         let (filter, fingerprint) = convert::list_filter(&req)?;
         let token = PageToken::decode(&req.page_token, fingerprint)
@@ -568,7 +576,11 @@ impl CustomersApi {
 
     /// Ranked search (CUS-1): candidates from one index lookup per
     /// condition, scored here, paged by (score, id).
-    async fn search(&self, who: &Caller, req: pb::SearchCustomersRequest) -> Result<pb::SearchCustomersResponse> {
+    async fn search_customers(
+        &self,
+        who: &Caller,
+        req: pb::SearchCustomersRequest,
+    ) -> Result<pb::SearchCustomersResponse> {
         let mut v = Violations::default();
         let query = v.check("query", crm_domain::text::required(&req.query, 100));
         let query = query.and_then(|q| v.check("query", SearchQuery::parse(&q)));
@@ -647,78 +659,66 @@ pub(super) async fn updated(
     .await
 }
 
-/// Each RPC: who is calling, then the inherent method; errors map to statuses
-/// in one place (`crate::error`).
-macro_rules! rpc {
-    ($($name:ident($req:ty) -> $resp:ty => $inner:ident;)+) => {
-        #[tonic::async_trait]
-        impl CustomerService for CustomersApi {
-            async fn import_customers(
-                &self,
-                request: Request<tonic::Streaming<pb::ImportCustomersRequest>>,
-            ) -> std::result::Result<Response<pb::ImportCustomersResponse>, Status> {
-                let caller = Caller::of(&request)?;
-                let mut stream = request.into_inner();
-                Ok(Response::new(self.import(&caller, &mut stream).await?))
-            }
-            $(
-                async fn $name(&self, request: Request<$req>) -> std::result::Result<Response<$resp>, Status> {
-                    let caller = Caller::of(&request)?;
-                    Ok(Response::new(self.$inner(&caller, request.into_inner()).await?))
-                }
-            )+
+crm_platform::grpc_service! {
+    impl CustomerService for CustomersApi {
+        create_customer(pb::CreateCustomerRequest) -> pb::CreateCustomerResponse;
+        get_customer(pb::GetCustomerRequest) -> pb::GetCustomerResponse;
+        list_customers(pb::ListCustomersRequest) -> pb::ListCustomersResponse;
+        search_customers(pb::SearchCustomersRequest) -> pb::SearchCustomersResponse;
+        update_customer(pb::UpdateCustomerRequest) -> pb::UpdateCustomerResponse;
+        add_contact(pb::AddContactRequest) -> pb::AddContactResponse;
+        update_contact(pb::UpdateContactRequest) -> pb::UpdateContactResponse;
+        remove_contact(pb::RemoveContactRequest) -> pb::RemoveContactResponse;
+        add_address(pb::AddAddressRequest) -> pb::AddAddressResponse;
+        update_address(pb::UpdateAddressRequest) -> pb::UpdateAddressResponse;
+        remove_address(pb::RemoveAddressRequest) -> pb::RemoveAddressResponse;
+        change_stage(pb::ChangeStageRequest) -> pb::ChangeStageResponse;
+        set_classification(pb::SetClassificationRequest) -> pb::SetClassificationResponse;
+        assign_owner(pb::AssignOwnerRequest) -> pb::AssignOwnerResponse;
+        list_ownership_history(pb::ListOwnershipHistoryRequest) -> pb::ListOwnershipHistoryResponse;
+        file_ownership_claim(pb::FileOwnershipClaimRequest) -> pb::FileOwnershipClaimResponse;
+        decide_ownership_claim(pb::DecideOwnershipClaimRequest) -> pb::DecideOwnershipClaimResponse;
+        list_ownership_claims(pb::ListOwnershipClaimsRequest) -> pb::ListOwnershipClaimsResponse;
+        distribute_leads(pb::DistributeLeadsRequest) -> pb::DistributeLeadsResponse;
+        list_overdue_first_contacts(pb::ListOverdueFirstContactsRequest) -> pb::ListOverdueFirstContactsResponse;
+        get_entry_timeliness(pb::GetEntryTimelinessRequest) -> pb::GetEntryTimelinessResponse;
+        log_interaction(pb::LogInteractionRequest) -> pb::LogInteractionResponse;
+        list_interactions(pb::ListInteractionsRequest) -> pb::ListInteractionsResponse;
+        schedule_follow_up(pb::ScheduleFollowUpRequest) -> pb::ScheduleFollowUpResponse;
+        list_due_follow_ups(pb::ListDueFollowUpsRequest) -> pb::ListDueFollowUpsResponse;
+        plan_visit(pb::PlanVisitRequest) -> pb::PlanVisitResponse;
+        approve_visit(pb::ApproveVisitRequest) -> pb::ApproveVisitResponse;
+        record_visit_done(pb::RecordVisitDoneRequest) -> pb::RecordVisitDoneResponse;
+        submit_visit_minutes(pb::SubmitVisitMinutesRequest) -> pb::SubmitVisitMinutesResponse;
+        review_visit_minutes(pb::ReviewVisitMinutesRequest) -> pb::ReviewVisitMinutesResponse;
+        send_visit_minutes(pb::SendVisitMinutesRequest) -> pb::SendVisitMinutesResponse;
+        confirm_visit_receipt(pb::ConfirmVisitReceiptRequest) -> pb::ConfirmVisitReceiptResponse;
+        list_visits(pb::ListVisitsRequest) -> pb::ListVisitsResponse;
+        record_survey(pb::RecordSurveyRequest) -> pb::RecordSurveyResponse;
+        get_satisfaction(pb::GetSatisfactionRequest) -> pb::GetSatisfactionResponse;
+        create_account_plan(pb::CreateAccountPlanRequest) -> pb::CreateAccountPlanResponse;
+        review_account_plan(pb::ReviewAccountPlanRequest) -> pb::ReviewAccountPlanResponse;
+        advance_contract_stage(pb::AdvanceContractStageRequest) -> pb::AdvanceContractStageResponse;
+        list_account_plans(pb::ListAccountPlansRequest) -> pb::ListAccountPlansResponse;
+        merge_customers(pb::MergeCustomersRequest) -> pb::MergeCustomersResponse;
+        list_audit_events(pb::ListAuditEventsRequest) -> pb::ListAuditEventsResponse;
+        request_termination(pb::RequestTerminationRequest) -> pb::RequestTerminationResponse;
+        approve_termination(pb::ApproveTerminationRequest) -> pb::ApproveTerminationResponse;
+        reject_termination(pb::RejectTerminationRequest) -> pb::RejectTerminationResponse;
+        get_termination(pb::GetTerminationRequest) -> pb::GetTerminationResponse;
+        list_terminations(pb::ListTerminationsRequest) -> pb::ListTerminationsResponse;
+        get_customer_behaviour(pb::GetCustomerBehaviourRequest) -> pb::GetCustomerBehaviourResponse;
+        get_tier_policy(pb::GetTierPolicyRequest) -> pb::GetTierPolicyResponse;
+        set_tier_policy(pb::SetTierPolicyRequest) -> pb::SetTierPolicyResponse;
+    }
+    streaming {
+        async fn import_customers(
+            &self,
+            request: Request<tonic::Streaming<pb::ImportCustomersRequest>>,
+        ) -> std::result::Result<Response<pb::ImportCustomersResponse>, Status> {
+            let caller = Caller::of(&request)?;
+            let mut stream = request.into_inner();
+            Ok(Response::new(self.import(&caller, &mut stream).await?))
         }
-    };
-}
-
-rpc! {
-    create_customer(pb::CreateCustomerRequest) -> pb::CreateCustomerResponse => create;
-    get_customer(pb::GetCustomerRequest) -> pb::GetCustomerResponse => get;
-    list_customers(pb::ListCustomersRequest) -> pb::ListCustomersResponse => list;
-    search_customers(pb::SearchCustomersRequest) -> pb::SearchCustomersResponse => search;
-    update_customer(pb::UpdateCustomerRequest) -> pb::UpdateCustomerResponse => update;
-    add_contact(pb::AddContactRequest) -> pb::AddContactResponse => add_contact;
-    update_contact(pb::UpdateContactRequest) -> pb::UpdateContactResponse => update_contact;
-    remove_contact(pb::RemoveContactRequest) -> pb::RemoveContactResponse => remove_contact;
-    add_address(pb::AddAddressRequest) -> pb::AddAddressResponse => add_address;
-    update_address(pb::UpdateAddressRequest) -> pb::UpdateAddressResponse => update_address;
-    remove_address(pb::RemoveAddressRequest) -> pb::RemoveAddressResponse => remove_address;
-    change_stage(pb::ChangeStageRequest) -> pb::ChangeStageResponse => change_stage;
-    set_classification(pb::SetClassificationRequest) -> pb::SetClassificationResponse => set_classification;
-    assign_owner(pb::AssignOwnerRequest) -> pb::AssignOwnerResponse => assign_owner;
-    list_ownership_history(pb::ListOwnershipHistoryRequest) -> pb::ListOwnershipHistoryResponse => ownership_history;
-    file_ownership_claim(pb::FileOwnershipClaimRequest) -> pb::FileOwnershipClaimResponse => file_ownership_claim;
-    decide_ownership_claim(pb::DecideOwnershipClaimRequest) -> pb::DecideOwnershipClaimResponse => decide_ownership_claim;
-    list_ownership_claims(pb::ListOwnershipClaimsRequest) -> pb::ListOwnershipClaimsResponse => list_ownership_claims;
-    distribute_leads(pb::DistributeLeadsRequest) -> pb::DistributeLeadsResponse => distribute_leads;
-    list_overdue_first_contacts(pb::ListOverdueFirstContactsRequest) -> pb::ListOverdueFirstContactsResponse => overdue_first_contacts;
-    get_entry_timeliness(pb::GetEntryTimelinessRequest) -> pb::GetEntryTimelinessResponse => entry_timeliness;
-    log_interaction(pb::LogInteractionRequest) -> pb::LogInteractionResponse => log_interaction;
-    list_interactions(pb::ListInteractionsRequest) -> pb::ListInteractionsResponse => list_interactions;
-    schedule_follow_up(pb::ScheduleFollowUpRequest) -> pb::ScheduleFollowUpResponse => schedule_follow_up;
-    list_due_follow_ups(pb::ListDueFollowUpsRequest) -> pb::ListDueFollowUpsResponse => due_follow_ups;
-    plan_visit(pb::PlanVisitRequest) -> pb::PlanVisitResponse => plan_visit;
-    approve_visit(pb::ApproveVisitRequest) -> pb::ApproveVisitResponse => approve_visit;
-    record_visit_done(pb::RecordVisitDoneRequest) -> pb::RecordVisitDoneResponse => record_visit_done;
-    submit_visit_minutes(pb::SubmitVisitMinutesRequest) -> pb::SubmitVisitMinutesResponse => submit_visit_minutes;
-    review_visit_minutes(pb::ReviewVisitMinutesRequest) -> pb::ReviewVisitMinutesResponse => review_visit_minutes;
-    send_visit_minutes(pb::SendVisitMinutesRequest) -> pb::SendVisitMinutesResponse => send_visit_minutes;
-    confirm_visit_receipt(pb::ConfirmVisitReceiptRequest) -> pb::ConfirmVisitReceiptResponse => confirm_visit_receipt;
-    list_visits(pb::ListVisitsRequest) -> pb::ListVisitsResponse => list_visits;
-    record_survey(pb::RecordSurveyRequest) -> pb::RecordSurveyResponse => record_survey;
-    get_satisfaction(pb::GetSatisfactionRequest) -> pb::GetSatisfactionResponse => satisfaction;
-    create_account_plan(pb::CreateAccountPlanRequest) -> pb::CreateAccountPlanResponse => create_account_plan;
-    review_account_plan(pb::ReviewAccountPlanRequest) -> pb::ReviewAccountPlanResponse => review_account_plan;
-    advance_contract_stage(pb::AdvanceContractStageRequest) -> pb::AdvanceContractStageResponse => advance_contract_stage;
-    list_account_plans(pb::ListAccountPlansRequest) -> pb::ListAccountPlansResponse => list_account_plans;
-    merge_customers(pb::MergeCustomersRequest) -> pb::MergeCustomersResponse => merge_customers;
-    list_audit_events(pb::ListAuditEventsRequest) -> pb::ListAuditEventsResponse => audit_events;
-    request_termination(pb::RequestTerminationRequest) -> pb::RequestTerminationResponse => request_termination;
-    approve_termination(pb::ApproveTerminationRequest) -> pb::ApproveTerminationResponse => approve_termination;
-    reject_termination(pb::RejectTerminationRequest) -> pb::RejectTerminationResponse => reject_termination;
-    get_termination(pb::GetTerminationRequest) -> pb::GetTerminationResponse => get_termination;
-    list_terminations(pb::ListTerminationsRequest) -> pb::ListTerminationsResponse => list_terminations;
-    get_customer_behaviour(pb::GetCustomerBehaviourRequest) -> pb::GetCustomerBehaviourResponse => customer_behaviour;
-    get_tier_policy(pb::GetTierPolicyRequest) -> pb::GetTierPolicyResponse => get_tier_policy;
-    set_tier_policy(pb::SetTierPolicyRequest) -> pb::SetTierPolicyResponse => set_tier_policy;
+    }
 }

@@ -248,7 +248,7 @@ impl CustomersApi {
         Ok(pb::ListTerminationsResponse { terminations })
     }
 
-    pub(super) async fn customer_behaviour(
+    pub(super) async fn get_customer_behaviour(
         &self,
         who: &Caller,
         req: pb::GetCustomerBehaviourRequest,

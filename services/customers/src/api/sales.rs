@@ -134,7 +134,7 @@ impl CustomersApi {
         Ok(resp)
     }
 
-    pub(super) async fn ownership_history(
+    pub(super) async fn list_ownership_history(
         &self,
         who: &Caller,
         req: pb::ListOwnershipHistoryRequest,
@@ -147,7 +147,7 @@ impl CustomersApi {
         Ok(pb::ListOwnershipHistoryResponse { records: records.iter().map(sc::ownership).collect() })
     }
 
-    pub(super) async fn overdue_first_contacts(
+    pub(super) async fn list_overdue_first_contacts(
         &self,
         who: &Caller,
         req: pb::ListOverdueFirstContactsRequest,
@@ -177,7 +177,7 @@ impl CustomersApi {
         Ok(pb::ListOverdueFirstContactsResponse { overdue: rows.iter().map(sc::overdue).collect(), next_page_token })
     }
 
-    pub(super) async fn entry_timeliness(
+    pub(super) async fn get_entry_timeliness(
         &self,
         who: &Caller,
         req: pb::GetEntryTimelinessRequest,
@@ -272,7 +272,7 @@ impl CustomersApi {
         Ok(resp)
     }
 
-    pub(super) async fn due_follow_ups(
+    pub(super) async fn list_due_follow_ups(
         &self,
         who: &Caller,
         req: pb::ListDueFollowUpsRequest,
@@ -528,7 +528,7 @@ impl CustomersApi {
         Ok(resp)
     }
 
-    pub(super) async fn satisfaction(
+    pub(super) async fn get_satisfaction(
         &self,
         who: &Caller,
         req: pb::GetSatisfactionRequest,
@@ -706,7 +706,7 @@ impl CustomersApi {
         Ok(resp)
     }
 
-    pub(super) async fn audit_events(
+    pub(super) async fn list_audit_events(
         &self,
         who: &Caller,
         req: pb::ListAuditEventsRequest,

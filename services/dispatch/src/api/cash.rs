@@ -99,7 +99,7 @@ impl DispatchApi {
         Ok(response)
     }
 
-    pub(super) async fn list_unreconciled(
+    pub(super) async fn list_unreconciled_collections(
         &self,
         _caller: &Caller,
         req: pb::ListUnreconciledCollectionsRequest,

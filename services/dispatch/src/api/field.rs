@@ -94,7 +94,7 @@ impl DispatchApi {
         Self::finish_change(call, tx, &w, s, |p| pb::StartTravelResponse { work_order: Some(p) }).await
     }
 
-    pub(super) async fn arrive(
+    pub(super) async fn arrive_on_site(
         &self,
         caller: &Caller,
         req: pb::ArriveOnSiteRequest,
@@ -123,7 +123,7 @@ impl DispatchApi {
         Self::finish_change(call, tx, &w, s, |p| pb::ArriveOnSiteResponse { work_order: Some(p) }).await
     }
 
-    pub(super) async fn complete(
+    pub(super) async fn complete_work_order(
         &self,
         caller: &Caller,
         req: pb::CompleteWorkOrderRequest,

@@ -158,63 +158,50 @@ fn step(action: &str, from: State, w: &WorkOrder, who: &Principal, at: DateTime<
 
 pub use crm_platform::proto_time::now;
 
-/// Each RPC: who is calling, then the inherent method; errors map to statuses
-/// in one place (`crate::error`). The one client-streaming RPC is spelled
-/// out here.
-macro_rules! rpc {
-    ($($name:ident($req:ty) -> $resp:ty => $inner:ident;)+) => {
-        #[tonic::async_trait]
-        impl DispatchService for DispatchApi {
-            async fn record_readings(
-                &self,
-                request: Request<tonic::Streaming<pb::RecordReadingsRequest>>,
-            ) -> std::result::Result<Response<pb::RecordReadingsResponse>, Status> {
-                let caller = Caller::of(&request)?;
-                Ok(Response::new(self.record_reading_stream(&caller, request.into_inner()).await?))
-            }
-            $(
-                async fn $name(&self, request: Request<$req>) -> std::result::Result<Response<$resp>, Status> {
-                    let caller = Caller::of(&request)?;
-                    Ok(Response::new(self.$inner(&caller, request.into_inner()).await?))
-                }
-            )+
+crm_platform::grpc_service! {
+    impl DispatchService for DispatchApi {
+        create_work_order(pb::CreateWorkOrderRequest) -> pb::CreateWorkOrderResponse;
+        get_work_order(pb::GetWorkOrderRequest) -> pb::GetWorkOrderResponse;
+        list_work_orders(pb::ListWorkOrdersRequest) -> pb::ListWorkOrdersResponse;
+        submit_work_order(pb::SubmitWorkOrderRequest) -> pb::SubmitWorkOrderResponse;
+        approve_work_order(pb::ApproveWorkOrderRequest) -> pb::ApproveWorkOrderResponse;
+        cancel_work_order(pb::CancelWorkOrderRequest) -> pb::CancelWorkOrderResponse;
+        close_work_order(pb::CloseWorkOrderRequest) -> pb::CloseWorkOrderResponse;
+        create_technician(pb::CreateTechnicianRequest) -> pb::CreateTechnicianResponse;
+        get_technician(pb::GetTechnicianRequest) -> pb::GetTechnicianResponse;
+        list_technicians(pb::ListTechniciansRequest) -> pb::ListTechniciansResponse;
+        propose_technicians(pb::ProposeTechniciansRequest) -> pb::ProposeTechniciansResponse;
+        assign_work_order(pb::AssignWorkOrderRequest) -> pb::AssignWorkOrderResponse;
+        auto_assign(pb::AutoAssignRequest) -> pb::AutoAssignResponse;
+        confirm_checklist(pb::ConfirmChecklistRequest) -> pb::ConfirmChecklistResponse;
+        start_travel(pb::StartTravelRequest) -> pb::StartTravelResponse;
+        arrive_on_site(pb::ArriveOnSiteRequest) -> pb::ArriveOnSiteResponse;
+        complete_work_order(pb::CompleteWorkOrderRequest) -> pb::CompleteWorkOrderResponse;
+        list_at_risk(pb::ListAtRiskRequest) -> pb::ListAtRiskResponse;
+        register_device(pb::RegisterDeviceRequest) -> pb::RegisterDeviceResponse;
+        get_device(pb::GetDeviceRequest) -> pb::GetDeviceResponse;
+        list_devices(pb::ListDevicesRequest) -> pb::ListDevicesResponse;
+        decommission_device(pb::DecommissionDeviceRequest) -> pb::DecommissionDeviceResponse;
+        list_parts(pb::ListPartsRequest) -> pb::ListPartsResponse;
+        set_labour_rate(pb::SetLabourRateRequest) -> pb::SetLabourRateResponse;
+        get_labour_rate(pb::GetLabourRateRequest) -> pb::GetLabourRateResponse;
+        record_cash_handover(pb::RecordCashHandoverRequest) -> pb::RecordCashHandoverResponse;
+        list_unreconciled_collections(pb::ListUnreconciledCollectionsRequest) -> pb::ListUnreconciledCollectionsResponse;
+        create_route(pb::CreateRouteRequest) -> pb::CreateRouteResponse;
+        get_route_schedule(pb::GetRouteScheduleRequest) -> pb::GetRouteScheduleResponse;
+        register_meter(pb::RegisterMeterRequest) -> pb::RegisterMeterResponse;
+        list_meters(pb::ListMetersRequest) -> pb::ListMetersResponse;
+        get_read_rate(pb::GetReadRateRequest) -> pb::GetReadRateResponse;
+    }
+    streaming {
+        async fn record_readings(
+            &self,
+            request: Request<tonic::Streaming<pb::RecordReadingsRequest>>,
+        ) -> std::result::Result<Response<pb::RecordReadingsResponse>, Status> {
+            let caller = Caller::of(&request)?;
+            Ok(Response::new(self.record_reading_stream(&caller, request.into_inner()).await?))
         }
-    };
-}
-
-rpc! {
-    create_work_order(pb::CreateWorkOrderRequest) -> pb::CreateWorkOrderResponse => create;
-    get_work_order(pb::GetWorkOrderRequest) -> pb::GetWorkOrderResponse => get;
-    list_work_orders(pb::ListWorkOrdersRequest) -> pb::ListWorkOrdersResponse => list;
-    submit_work_order(pb::SubmitWorkOrderRequest) -> pb::SubmitWorkOrderResponse => submit;
-    approve_work_order(pb::ApproveWorkOrderRequest) -> pb::ApproveWorkOrderResponse => approve;
-    cancel_work_order(pb::CancelWorkOrderRequest) -> pb::CancelWorkOrderResponse => cancel;
-    close_work_order(pb::CloseWorkOrderRequest) -> pb::CloseWorkOrderResponse => close;
-    create_technician(pb::CreateTechnicianRequest) -> pb::CreateTechnicianResponse => create_technician;
-    get_technician(pb::GetTechnicianRequest) -> pb::GetTechnicianResponse => get_technician;
-    list_technicians(pb::ListTechniciansRequest) -> pb::ListTechniciansResponse => list_technicians;
-    propose_technicians(pb::ProposeTechniciansRequest) -> pb::ProposeTechniciansResponse => propose;
-    assign_work_order(pb::AssignWorkOrderRequest) -> pb::AssignWorkOrderResponse => assign;
-    auto_assign(pb::AutoAssignRequest) -> pb::AutoAssignResponse => auto_assign;
-    confirm_checklist(pb::ConfirmChecklistRequest) -> pb::ConfirmChecklistResponse => confirm_checklist;
-    start_travel(pb::StartTravelRequest) -> pb::StartTravelResponse => start_travel;
-    arrive_on_site(pb::ArriveOnSiteRequest) -> pb::ArriveOnSiteResponse => arrive;
-    complete_work_order(pb::CompleteWorkOrderRequest) -> pb::CompleteWorkOrderResponse => complete;
-    list_at_risk(pb::ListAtRiskRequest) -> pb::ListAtRiskResponse => list_at_risk;
-    register_device(pb::RegisterDeviceRequest) -> pb::RegisterDeviceResponse => register_device;
-    get_device(pb::GetDeviceRequest) -> pb::GetDeviceResponse => get_device;
-    list_devices(pb::ListDevicesRequest) -> pb::ListDevicesResponse => list_devices;
-    decommission_device(pb::DecommissionDeviceRequest) -> pb::DecommissionDeviceResponse => decommission_device;
-    list_parts(pb::ListPartsRequest) -> pb::ListPartsResponse => list_parts;
-    set_labour_rate(pb::SetLabourRateRequest) -> pb::SetLabourRateResponse => set_labour_rate;
-    get_labour_rate(pb::GetLabourRateRequest) -> pb::GetLabourRateResponse => get_labour_rate;
-    record_cash_handover(pb::RecordCashHandoverRequest) -> pb::RecordCashHandoverResponse => record_cash_handover;
-    list_unreconciled_collections(pb::ListUnreconciledCollectionsRequest) -> pb::ListUnreconciledCollectionsResponse => list_unreconciled;
-    create_route(pb::CreateRouteRequest) -> pb::CreateRouteResponse => create_route;
-    get_route_schedule(pb::GetRouteScheduleRequest) -> pb::GetRouteScheduleResponse => get_route_schedule;
-    register_meter(pb::RegisterMeterRequest) -> pb::RegisterMeterResponse => register_meter;
-    list_meters(pb::ListMetersRequest) -> pb::ListMetersResponse => list_meters;
-    get_read_rate(pb::GetReadRateRequest) -> pb::GetReadRateResponse => get_read_rate;
+    }
 }
 
 #[cfg(test)]

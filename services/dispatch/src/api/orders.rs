@@ -68,7 +68,7 @@ impl DispatchApi {
         Ok((id, c.display_name, level, c.branch))
     }
 
-    pub(super) async fn create(
+    pub(super) async fn create_work_order(
         &self,
         caller: &Caller,
         req: pb::CreateWorkOrderRequest,
@@ -114,7 +114,11 @@ impl DispatchApi {
         Ok(response)
     }
 
-    pub(super) async fn get(&self, caller: &Caller, req: pb::GetWorkOrderRequest) -> Result<pb::GetWorkOrderResponse> {
+    pub(super) async fn get_work_order(
+        &self,
+        caller: &Caller,
+        req: pb::GetWorkOrderRequest,
+    ) -> Result<pb::GetWorkOrderResponse> {
         let mut v = Violations::default();
         let id = convert::order_id(&mut v, "id", &req.id);
         let id = v.finish_with(id)?;
@@ -133,7 +137,7 @@ impl DispatchApi {
         Ok(pb::GetWorkOrderResponse { work_order: Some(convert::work_order(&w)) })
     }
 
-    pub(super) async fn list(
+    pub(super) async fn list_work_orders(
         &self,
         caller: &Caller,
         req: pb::ListWorkOrdersRequest,
@@ -155,7 +159,7 @@ impl DispatchApi {
         Ok(pb::ListWorkOrdersResponse { work_orders: rows.iter().map(convert::work_order).collect(), next_page_token })
     }
 
-    pub(super) async fn submit(
+    pub(super) async fn submit_work_order(
         &self,
         caller: &Caller,
         req: pb::SubmitWorkOrderRequest,
@@ -176,7 +180,7 @@ impl DispatchApi {
         Self::finish_change(call, tx, &w, s, |p| pb::SubmitWorkOrderResponse { work_order: Some(p) }).await
     }
 
-    pub(super) async fn approve(
+    pub(super) async fn approve_work_order(
         &self,
         caller: &Caller,
         req: pb::ApproveWorkOrderRequest,
@@ -202,7 +206,7 @@ impl DispatchApi {
         Self::finish_change(call, tx, &w, s, |p| pb::ApproveWorkOrderResponse { work_order: Some(p) }).await
     }
 
-    pub(super) async fn cancel(
+    pub(super) async fn cancel_work_order(
         &self,
         caller: &Caller,
         req: pb::CancelWorkOrderRequest,
@@ -221,7 +225,7 @@ impl DispatchApi {
         Self::finish_change(call, tx, &w, s, |p| pb::CancelWorkOrderResponse { work_order: Some(p) }).await
     }
 
-    pub(super) async fn close(
+    pub(super) async fn close_work_order(
         &self,
         caller: &Caller,
         req: pb::CloseWorkOrderRequest,

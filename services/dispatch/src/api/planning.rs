@@ -92,7 +92,7 @@ impl DispatchApi {
         Ok(planning::rank(w.priority, assessed))
     }
 
-    pub(super) async fn propose(
+    pub(super) async fn propose_technicians(
         &self,
         _caller: &Caller,
         req: pb::ProposeTechniciansRequest,
@@ -118,7 +118,7 @@ impl DispatchApi {
         })
     }
 
-    pub(super) async fn assign(
+    pub(super) async fn assign_work_order(
         &self,
         caller: &Caller,
         req: pb::AssignWorkOrderRequest,
