@@ -172,6 +172,35 @@ pub async fn run(
     serve_prepared(def, pool, listener, keys, cfg, &ctx, shutdown).await
 }
 
+/// The whole `main` of a service's own binary (`crm-<name>`): flags and
+/// `CRM_*` variables (docs/operations.md), then [`main`]; a failure is logged,
+/// printed and exit code 1.
+pub fn binary(def: &'static ServiceDef) -> std::process::ExitCode {
+    use clap::{Args, FromArgMatches};
+    // Once per process: clap takes the program name as a static string.
+    let program: &'static str = Box::leak(format!("crm-{}", def.name).into_boxed_str());
+    let matches = ServerConfig::augment_args(clap::Command::new(program))
+        .about(format!("The {} gRPC service", def.name))
+        .version(env!("CARGO_PKG_VERSION"))
+        .get_matches();
+    let cfg = match ServerConfig::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    let outcome = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt.block_on(main(def, cfg)),
+        Err(e) => Err(e.into()),
+    };
+    match outcome {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "{program} failed");
+            eprintln!("{program}: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// `main` of a service binary: logs, metrics exporter, config checks, then
 /// `run` until SIGTERM/SIGINT.
 pub async fn main(def: &ServiceDef, cfg: ServerConfig) -> Result<(), BoxError> {

@@ -1,25 +1,6 @@
-//! `crm-customers`: the customers service alone, configured by flags and
-//! `CRM_*` variables (see docs/operations.md).
+//! `crm-customers`: the customers service alone, configured by flags and `CRM_*`
+//! variables (see docs/operations.md).
 
-use clap::Parser;
-use std::process::ExitCode;
-
-#[derive(Parser)]
-#[command(name = "crm-customers", about = "The customers gRPC service", version)]
-struct Cli {
-    #[command(flatten)]
-    server: crm_platform::ServerConfig,
-}
-
-#[tokio::main]
-async fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match crm_platform::service::main(&crm_customers::SERVICE, cli.server).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = %e, "crm-customers failed");
-            eprintln!("crm-customers: {e}");
-            ExitCode::FAILURE
-        }
-    }
+fn main() -> std::process::ExitCode {
+    crm_platform::service::binary(&crm_customers::SERVICE)
 }
