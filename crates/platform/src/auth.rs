@@ -246,7 +246,7 @@ pub struct Caller {
 
 impl Caller {
     pub fn of<T>(req: &tonic::Request<T>) -> Result<Caller, Status> {
-        Ok(Caller { who: principal(req)?, request_id: crate::client::request_id(req) })
+        Ok(Caller { who: principal(req)?, request_id: crate::metrics::request_id(req) })
     }
 }
 

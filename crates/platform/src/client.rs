@@ -11,7 +11,7 @@ use std::{
 use crm_domain::Role;
 use tonic::{metadata::MetadataValue, service::Interceptor, transport::Channel};
 
-use crate::{TokenKeys, metrics::REQUEST_ID_HEADER, server::BoxError};
+use crate::{TokenKeys, error::BoxError, metrics::REQUEST_ID_HEADER};
 
 /// How long a system token lives; it is re-minted at half-life.
 const TOKEN_TTL: Duration = Duration::from_secs(600);
@@ -83,10 +83,7 @@ pub fn request<T>(message: T, request_id: Option<&str>, timeout: Duration) -> to
     req
 }
 
-/// The request id of an incoming RPC (set by the RPC layer).
-pub fn request_id<T>(req: &tonic::Request<T>) -> Option<String> {
-    req.extensions().get::<crate::metrics::RequestId>().map(|r| r.0.clone())
-}
+pub use crate::metrics::request_id;
 
 #[cfg(test)]
 mod tests {

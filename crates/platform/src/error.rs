@@ -9,6 +9,9 @@ use crm_domain::Invalid;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
+/// Any error, for start-up and plumbing where callers only report it.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// `ErrorInfo.domain` for every error this system returns.
 pub const ERROR_DOMAIN: &str = "crm";
 

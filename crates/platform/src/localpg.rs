@@ -8,7 +8,7 @@ use std::{
     process::{Command, Stdio},
 };
 
-use crate::server::BoxError;
+use crate::error::BoxError;
 
 #[derive(Debug, Clone)]
 pub struct LocalPostgres {

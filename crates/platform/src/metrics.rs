@@ -30,6 +30,11 @@ use crate::{
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
+/// The request id of an incoming RPC (set by the RPC layer).
+pub fn request_id<T>(req: &tonic::Request<T>) -> Option<String> {
+    req.extensions().get::<RequestId>().map(|r| r.0.clone())
+}
+
 /// The id of the RPC being served, in the request extensions.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);

@@ -17,7 +17,7 @@ use crate::{
     methods::MethodTable, metrics::RpcLayer,
 };
 
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub use crate::error::BoxError;
 
 /// What a service hands to the platform to be served.
 pub struct ServiceSpec {

@@ -1,19 +1,18 @@
 //! The billing service (`crm.billing.v1`): accounts, tariffs and the price
 //! catalogue, invoices, payments and credit notes allocated oldest first,
 //! arrears, and the immutable ledger with statements (SPEC BIL-1, BIL-2,
-//! BIL-4..BIL-9). Data flows api → model → store; `posting` holds the
-//! money operations the RPCs and the event consumers (`events`, X-2) share;
-//! `dunning` and `termination` (CUS-11) are background jobs.
+//! BIL-4..BIL-9). Data flows api → model → store; `usecases` holds what the
+//! RPCs, the event consumers (`events`, X-2) and the jobs share: posting
+//! money, publishing the catalogue, dunning and the termination (CUS-11).
 
 pub mod api;
-pub mod catalogue;
-pub mod dunning;
 pub mod error;
 pub mod events;
 pub mod model;
-pub mod posting;
 pub mod store;
-pub mod termination;
+pub mod usecases;
+
+use usecases::{catalogue, dunning, termination};
 
 use crm_platform::{ServiceContext, ServiceDef, ServiceSpec, service::BackgroundTask};
 use sqlx::{PgPool, migrate::Migrator};

@@ -7,10 +7,10 @@
 
 pub mod api;
 pub mod error;
-pub mod escalation;
 pub mod events;
 pub mod model;
 pub mod store;
+pub mod usecases;
 
 use crm_platform::{ServiceContext, ServiceDef, ServiceSpec, service::BackgroundTask};
 use sqlx::{PgPool, migrate::Migrator};
@@ -49,6 +49,6 @@ fn background(pool: PgPool, ctx: ServiceContext) -> BackgroundTask {
     let recheck = events::termination::run(pool.clone(), ctx.saga_retry);
     let consumers = crm_events::consume(SERVICE.name, pool.clone(), ctx, subscriptions);
     Box::pin(async move {
-        tokio::join!(escalation::run(pool, escalation::EVERY), consumers, recheck);
+        tokio::join!(usecases::escalation::run(pool, usecases::escalation::EVERY), consumers, recheck);
     })
 }

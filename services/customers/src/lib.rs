@@ -7,6 +7,7 @@ pub mod error;
 pub mod events;
 pub mod model;
 pub mod store;
+pub mod usecases;
 
 use crm_platform::{ServiceContext, ServiceDef, ServiceSpec, service::BackgroundTask};
 use sqlx::{PgPool, migrate::Migrator};
@@ -54,6 +55,6 @@ fn background(pool: PgPool, ctx: ServiceContext) -> BackgroundTask {
         }
     });
     Box::pin(async move {
-        tokio::join!(consumers, events::run_saga(pool, every), reindex);
+        tokio::join!(consumers, usecases::termination::run_saga(pool, every), reindex);
     })
 }

@@ -1,18 +1,15 @@
 //! This service's part in the events between services (SPEC ): what
-//! it publishes (`outgoing`) and the peers' feeds it follows (`termination`).
+//! the peers' feeds it follows (what it publishes is `usecases::publish`).
 
 mod catalogue;
 mod invoices;
 mod merges;
-mod outgoing;
 mod termination;
 
 use std::sync::Arc;
 
 use crm_events::{ByType, Subscription};
 use crm_platform::ServiceContext;
-
-pub(crate) use outgoing::*;
 
 /// The peers' feeds this service follows: the customers' termination saga
 /// (CUS-11, X-2), whose dispatch part is cancelling the customer's open work,

@@ -5,11 +5,11 @@
 //! reading (SPEC DSP-1..DSP-7). Data flows api → model → store.
 
 pub mod api;
-mod cancellation;
 pub mod error;
 pub mod events;
 pub mod model;
 pub mod store;
+pub mod usecases;
 
 use crm_platform::{ServiceContext, ServiceDef, ServiceSpec, service::BackgroundTask};
 use sqlx::{PgPool, migrate::Migrator};

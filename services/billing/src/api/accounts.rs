@@ -16,8 +16,8 @@ use super::{BillingApi, Caller, Opened, account_locked, check_etag, convert, rel
 use crate::{
     error::{Error, Result},
     model::{AccountStatus, RuleViolation, states::AccountEvent},
-    posting,
     store::{self, Account, IDEMPOTENCY_TABLE},
+    usecases::posting,
 };
 
 const CUSTOMER_LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);

@@ -315,7 +315,7 @@ pub(crate) fn invoice(i: &Invoice) -> pb::Invoice {
     }
 }
 
-pub(crate) fn allocation(a: &crate::posting::Allocated) -> pb::Allocation {
+pub(crate) fn allocation(a: &crate::usecases::posting::Allocated) -> pb::Allocation {
     pb::Allocation {
         invoice_id: a.invoice_id.to_string(),
         invoice_number: a.invoice_number.clone(),

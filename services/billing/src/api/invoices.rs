@@ -16,8 +16,8 @@ use crate::{
         invoicing::{self, CataloguePrice, LineRequest},
         states::InvoiceEvent,
     },
-    posting,
     store::{self, IDEMPOTENCY_TABLE, Invoice},
+    usecases::posting,
 };
 
 async fn invoice_locked(conn: &mut PgConnection, id: &str, given_etag: &str) -> Result<Invoice> {

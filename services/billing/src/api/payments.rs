@@ -15,8 +15,8 @@ use crate::{
         access::takes_payments_in_a_shift,
         allocation::{Open, refund_plan},
     },
-    posting,
     store::{self, Fund, IDEMPOTENCY_TABLE},
+    usecases::posting,
 };
 
 impl BillingApi {

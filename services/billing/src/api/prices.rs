@@ -1,6 +1,6 @@
 //! Prices (BIL-2): tariff versions by customer class, quotes priced by the
 //! version in force, and the one price catalogue (published to dispatch by
-//! `crate::catalogue`).
+//! `crate::usecases::catalogue`).
 
 use chrono::Utc;
 use crm_platform::{Violations, error::invalid_argument, idempotency::IdempotentCall};
@@ -104,7 +104,7 @@ impl BillingApi {
         let item = convert::item_in(&req.item.clone().unwrap_or_default())?;
         let mut tx = crm_platform::fresh_or_replay!(self.open(&call).await?);
         let revision = store::upsert_item(&mut tx, &item).await?;
-        crate::catalogue::publish(&mut tx, &item, revision).await?;
+        crate::usecases::catalogue::publish(&mut tx, &item, revision).await?;
         let resp = pb::SetCatalogueItemResponse { item: Some(convert::item(&item)) };
         call.commit(tx, &resp).await?;
         Ok(resp)

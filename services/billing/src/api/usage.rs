@@ -17,8 +17,8 @@ use crate::{
         CustomerClass, RuleViolation,
         usage::{ReadingKind, Segment, Verdict, judge, period_charge},
     },
-    posting,
     store::{self, IDEMPOTENCY_TABLE, NewReading, Tariff, UsageInvoice},
+    usecases::posting,
 };
 
 /// Readings validated and stored per transaction.

@@ -6,8 +6,8 @@ use uuid::Uuid;
 
 use super::{actor, amount, apply_error, poison};
 use crate::{
-    posting,
     store::{self, Fund},
+    usecases::posting,
 };
 
 pub struct Complaints;

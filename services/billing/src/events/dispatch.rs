@@ -13,8 +13,8 @@ use crate::{
         field_work::{self, PartUsed},
         usage::{ReadingKind, Verdict, judge},
     },
-    posting,
     store::{self, Fund, Invoice, NewReading},
+    usecases::posting,
 };
 
 /// The numbering series of invoices for parts and services.
@@ -43,7 +43,9 @@ impl Handler for Dispatch {
                         .iter()
                         .map(|w| read::id("billable_work_order_ids", w))
                         .collect::<Result<Vec<_>, _>>()?;
-                    crate::termination::dispatch_reported(conn, saga, customer, &billable).await.map_err(apply_error)
+                    crate::usecases::termination::dispatch_reported(conn, saga, customer, &billable)
+                        .await
+                        .map_err(apply_error)
                 }
                 _ => Err(read::wrong(event)),
             }

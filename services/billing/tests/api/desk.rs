@@ -150,11 +150,11 @@ async fn dunning_steps_are_recorded_once_even_by_concurrent_passes() {
     let today =
         sqlx::query_scalar::<_, chrono::NaiveDate>("SELECT current_date").fetch_one(&app.pool).await.expect("today");
     let (p1, p2) = tokio::join!(
-        crm_billing::dunning::run_once(&app.pool, today),
-        crm_billing::dunning::run_once(&app.pool, today)
+        crm_billing::usecases::dunning::run_once(&app.pool, today),
+        crm_billing::usecases::dunning::run_once(&app.pool, today)
     );
     assert_eq!(p1.expect("pass 1") + p2.expect("pass 2"), 1 + 2 + 3, "each step once");
-    assert_eq!(crm_billing::dunning::run_once(&app.pool, today).await.expect("again"), 0);
+    assert_eq!(crm_billing::usecases::dunning::run_once(&app.pool, today).await.expect("again"), 0);
     let r = app
         .finance()
         .await

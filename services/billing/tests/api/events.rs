@@ -448,8 +448,8 @@ async fn catalogue_changes_are_published_at_rising_revisions() {
             .fetch_all(&app.pool)
             .await
             .expect("aggregates");
-    assert_eq!(aggregates, [crm_billing::catalogue::aggregate_id("GT06"); 2]);
-    assert_eq!(crm_billing::catalogue::announce_pending(&app.pool).await.expect("announce"), 0);
+    assert_eq!(aggregates, [crm_billing::usecases::catalogue::aggregate_id("GT06"); 2]);
+    assert_eq!(crm_billing::usecases::catalogue::announce_pending(&app.pool).await.expect("announce"), 0);
 }
 
 /// Items set before the catalogue was published are announced when billing
@@ -478,7 +478,7 @@ async fn items_set_before_publishing_are_announced_once_at_start() {
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
     // Another announcer now finds nothing left to publish.
-    assert_eq!(crm_billing::catalogue::announce_pending(&app.pool).await.expect("again"), 0);
+    assert_eq!(crm_billing::usecases::catalogue::announce_pending(&app.pool).await.expect("again"), 0);
     assert_eq!(published(&app, "catalogue_item.changed").await.len(), 1);
     let Some(Some(Payload::CatalogueItemChanged(c))) = announced.first().map(|e| &e.payload) else {
         panic!("not announced at start: {announced:?}")

@@ -11,9 +11,10 @@ use crate::{
     error::{Error, Result},
     events,
     model::{
-        Complaint, Escalation, EscalationLevel, Round, State, Step,
+        Complaint, EscalationLevel, Round, State, Step,
         access::{self, Denied, SENIOR_ESCALATORS},
         deadline::default_rule,
+        escalation,
         lifecycle::Event,
     },
     store::{self, IDEMPOTENCY_TABLE},
@@ -146,27 +147,15 @@ impl ComplaintsApi {
             )
             .into());
         }
-        let Fresh { mut tx, mut c, to } = match self.begin_change(&call, id, &req.etag, Event::Escalate).await? {
+        let Fresh { mut tx, mut c, .. } = match self.begin_change(&call, id, &req.etag, Event::Escalate).await? {
             Change::Replay(r) => return Ok(r),
             Change::Fresh(f) => *f,
         };
-        let at = now();
-        let from = c.state;
-        let from_level = c.escalation_level;
-        c.escalation_level = from_level.raise(to_level)?;
-        c.state = to;
-        let e = Escalation {
-            round: c.round,
-            from_level,
-            to_level,
-            reason: reason.clone(),
-            team_members: team,
-            escalated_by: who.sub.clone(),
-            escalated_at: at,
-        };
-        store::insert_escalation(&mut tx, c.id, &e).await?;
-        let note = format!("{} → {}: {reason}", from_level.as_str(), to_level.as_str());
-        let s = step("escalated", from, &c, who, at, note);
+        let cause = escalation::Cause::ByHand { to: to_level, reason, team };
+        let escalation::Escalated { record, step: s } = escalation::escalate(&mut c, cause, &who.sub, now())?;
+        if let Some(e) = &record {
+            store::insert_escalation(&mut tx, c.id, e).await?;
+        }
         self.finish_change(call, tx, &c, s, |p| pb::EscalateComplaintResponse { complaint: Some(p) }).await
     }
 

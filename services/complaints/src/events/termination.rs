@@ -36,7 +36,7 @@ impl Handler for TerminationStarted {
             let Some(Payload::TerminationStarted(t)) = &event.payload else { return Err(read::wrong(event)) };
             let saga = read::id("saga_id", &t.saga_id)?;
             let customer = CustomerId(read::id("customer_id", &t.customer_id)?);
-            start(conn, saga, customer, crate::api::now()).await.map_err(apply_error)
+            start(conn, saga, customer, crm_platform::proto_time::now()).await.map_err(apply_error)
         })
     }
 }
@@ -93,7 +93,7 @@ fn apply_error(e: Error) -> ApplyError {
 /// runs it; `FOR UPDATE SKIP LOCKED` shares the pending terminations out.
 pub async fn run(pool: PgPool, every: Duration) {
     crm_platform::jobs::every("complaints termination re-check", pool, every, |pool| async move {
-        recheck_once(&pool, crate::api::now()).await
+        recheck_once(&pool, crm_platform::proto_time::now()).await
     })
     .await;
 }

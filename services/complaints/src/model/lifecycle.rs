@@ -13,6 +13,8 @@ pub enum Event {
     Reject,
     StartInvestigation,
     Escalate,
+    /// CMP-6: the answer is overdue; the job escalates, once per round.
+    EscalateOverdue,
     RecordRetest,
     ApproveAmendment,
     Resolve,
@@ -30,6 +32,7 @@ impl Event {
         Event::Reject,
         Event::StartInvestigation,
         Event::Escalate,
+        Event::EscalateOverdue,
         Event::RecordRetest,
         Event::ApproveAmendment,
         Event::Resolve,
@@ -48,6 +51,7 @@ impl Event {
             Event::Reject => "reject",
             Event::StartInvestigation => "start investigation",
             Event::Escalate => "escalate",
+            Event::EscalateOverdue => "escalate an overdue answer",
             Event::RecordRetest => "record a re-test",
             Event::ApproveAmendment => "approve an amendment",
             Event::Resolve => "resolve",
@@ -81,7 +85,12 @@ impl State {
                 format!("cannot {} before the service desk accepts the complaint (CMP-3)", event.as_str()),
             )),
             (Accepted, E::StartInvestigation) => Ok(Investigating),
+            // CMP-4: escalated by hand while it is being handled.
             (Accepted | Investigating, E::Escalate) => Ok(self),
+            // CMP-6: an answer that is overdue escalates while it is still
+            // owed, also once the complaint is resolved and the answer not
+            // yet sent.
+            (Accepted | Investigating | Resolved, E::EscalateOverdue) => Ok(self),
             (Accepted | Investigating | Resolved, E::CommitAnswerTime) => Ok(self),
             (Investigating, E::RecordRetest | E::ApproveAmendment) => Ok(Investigating),
             (Investigating, E::Resolve) => Ok(Resolved),
@@ -110,6 +119,9 @@ mod tests {
         (Registered, E::Reject, Rejected),
         (Accepted, E::StartInvestigation, Investigating),
         (Accepted, E::Escalate, Accepted),
+        (Accepted, E::EscalateOverdue, Accepted),
+        (Investigating, E::EscalateOverdue, Investigating),
+        (Resolved, E::EscalateOverdue, Resolved),
         (Accepted, E::CommitAnswerTime, Accepted),
         (Investigating, E::Escalate, Investigating),
         (Investigating, E::CommitAnswerTime, Investigating),

@@ -186,16 +186,20 @@ async fn overdue_complaints_escalate_once_even_with_concurrent_passes() {
         .unwrap();
     let now = Utc::now();
     let (p1, p2) = tokio::join!(
-        crm_complaints::escalation::escalate_overdue_once(&app.pool, now),
-        crm_complaints::escalation::escalate_overdue_once(&app.pool, now)
+        crm_complaints::usecases::escalation::escalate_overdue_once(&app.pool, now),
+        crm_complaints::usecases::escalation::escalate_overdue_once(&app.pool, now)
     );
     assert_eq!(p1.unwrap() + p2.unwrap(), 2, "each overdue complaint is handled by exactly one pass");
-    assert_eq!(crm_complaints::escalation::escalate_overdue_once(&app.pool, now).await.unwrap(), 0, "once per round");
+    assert_eq!(
+        crm_complaints::usecases::escalation::escalate_overdue_once(&app.pool, now).await.unwrap(),
+        0,
+        "once per round"
+    );
 
     let a = app.get(&a.id).await;
     assert_eq!(a.escalation_level, pb::EscalationLevel::Office as i32);
     assert_eq!(a.escalations.len(), 1);
-    assert_eq!(a.escalations[0].escalated_by, crm_complaints::escalation::ACTOR);
+    assert_eq!(a.escalations[0].escalated_by, crm_complaints::usecases::escalation::ACTOR);
     let b = app.get(&b.id).await;
     assert_eq!(b.escalation_level, pb::EscalationLevel::SeniorManagement as i32);
     assert_eq!(b.escalations.len(), 2);

@@ -15,7 +15,6 @@ use crm_events::{Payload, pb as ev};
 use super::{Caller, CustomersApi, Opened, convert};
 use crate::{
     error::{Error, Result},
-    events::emit,
     model::{
         Address, Classification, Contact, Customer, DuplicateReason, RuleViolation, Stage,
         access::{self, CLASSIFIERS, EDITORS, MANAGERS, READERS, Scope},
@@ -24,6 +23,7 @@ use crate::{
         search::{self, SearchQuery},
     },
     store::{self, IDEMPOTENCY_TABLE},
+    usecases::publish::emit,
 };
 
 /// Likely duplicates shown to a registrar at most, strongest first.
@@ -176,7 +176,7 @@ impl CustomersApi {
             let addresses: Vec<_> = c.addresses.iter().map(|a| (c.id, a)).collect();
             store::insert_addresses(&mut tx, &addresses).await?;
             store::record_registrations(&mut tx, &[&c], &who.sub).await?;
-            emit(&mut tx, c.id.0, crate::events::registered(&c, &who.sub)).await
+            emit(&mut tx, c.id.0, crate::usecases::publish::registered(&c, &who.sub)).await
         }
         .await;
         if let Err(e) = result {
@@ -436,7 +436,13 @@ impl CustomersApi {
         store::save_customer(&mut tx, &c).await?;
         store::record_classification(&mut tx, &c, &who.sub, &reason).await?;
         if c.classification.value_tier != before.value_tier {
-            let tier = crate::events::tier_changed(id, before.value_tier, c.classification.value_tier, false, &who.sub);
+            let tier = crate::usecases::publish::tier_changed(
+                id,
+                before.value_tier,
+                c.classification.value_tier,
+                false,
+                &who.sub,
+            );
             emit(&mut tx, id.0, tier).await?;
         }
         let mut fields = vec![];

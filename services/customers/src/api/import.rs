@@ -20,12 +20,12 @@ use uuid::Uuid;
 use super::{Caller, CustomersApi, convert};
 use crate::{
     error::{Error, Result},
-    events::SCHEMA,
     model::{
         Customer, DuplicateReason, access, contact_rules,
         import::{BATCH_ROWS, Identity, MAX_LISTED, SameAs, duplicates_in_batch},
     },
     store::{self, ImportedCustomer},
+    usecases::publish::SCHEMA,
 };
 
 /// A row as received: its number and the customer message.
@@ -255,7 +255,7 @@ impl CustomersApi {
         store::insert_addresses(&mut tx, &addresses).await?;
         store::record_registrations(&mut tx, &created, &who.sub).await?;
         let events: Vec<(Uuid, Payload)> =
-            created.iter().map(|c| (c.id.0, crate::events::registered(c, &who.sub))).collect();
+            created.iter().map(|c| (c.id.0, crate::usecases::publish::registered(c, &who.sub))).collect();
         crm_events::emit_many(&mut tx, SCHEMA, at, events).await?;
 
         let mut summary = decode_summary(&state.summary)?;

@@ -10,7 +10,6 @@ use uuid::Uuid;
 use super::{Caller, CustomersApi, convert};
 use crate::{
     error::{Error, Result},
-    events::emit,
     model::{
         RuleViolation, Stage,
         access::{EDITORS, READERS, Scope},
@@ -18,6 +17,7 @@ use crate::{
         tiering::TierPolicy,
     },
     store::{self, IDEMPOTENCY_TABLE},
+    usecases::publish::emit,
 };
 
 fn termination_pb(t: &Termination) -> pb::Termination {

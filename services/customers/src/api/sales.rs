@@ -14,7 +14,6 @@ use crm_events::{Payload, pb as ev};
 use super::{Caller, CustomersApi, convert, sales_convert as sc};
 use crate::{
     error::{Error, Result},
-    events::emit,
     model::{
         Customer, RuleViolation, Stage,
         access::{
@@ -28,6 +27,7 @@ use crate::{
         visit::{self, VisitStep},
     },
     store::{self, IDEMPOTENCY_TABLE},
+    usecases::publish::emit,
 };
 
 /// One CUS-7 step request: its key, who may take it, the visit and its etag.

@@ -1,7 +1,7 @@
 //! CUS-2 merging: everything that hangs off the merged record moves to the
 //! survivor in one transaction; the merged row stays (history, old ids) and
 //! points at its survivor; a `customer.merged` event goes to the outbox
-//! (`crate::events::emit`).
+//! (`crate::usecases::publish::emit`).
 
 use crm_domain::ids::CustomerId;
 use sqlx::PgConnection;

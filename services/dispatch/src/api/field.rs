@@ -10,7 +10,6 @@ use sqlx::PgConnection;
 use super::{Caller, Change, DispatchApi, Fresh, convert, now, step};
 use crate::{
     error::{Error, Result},
-    events,
     model::{
         Completion, RuleViolation, WorkOrder, access,
         base::{Swap, SwapKind},
@@ -19,6 +18,7 @@ use crate::{
         lifecycle::Event,
     },
     store::{self, IDEMPOTENCY_TABLE},
+    usecases::publish,
 };
 
 /// Refuses anyone but the technician the order is assigned to.
@@ -221,7 +221,7 @@ impl DispatchApi {
         w.work_done = input.work_done;
         w.signed_off_by = input.signed_off_by;
         // billing invoices paid work from this event.
-        events::emit(&mut tx, w.id.0, at, events::completed(&w, &completion, &who.sub)).await?;
+        publish::emit(&mut tx, w.id.0, at, publish::completed(&w, &completion, &who.sub)).await?;
         let note = if covered { "in warranty".to_string() } else { format!("amount due {}", completion.amount_due) };
         let s = step("completed", from, &w, who, at, note);
         Self::finish_change(call, tx, &w, s, |p| pb::CompleteWorkOrderResponse { work_order: Some(p) }).await

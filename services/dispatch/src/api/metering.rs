@@ -12,12 +12,12 @@ use tonic::Streaming;
 use super::{Caller, DispatchApi, Opened, convert, now};
 use crate::{
     error::{Error, Result},
-    events,
     model::{
         Details, NewWorkOrder, RepairDetails, RuleViolation, Step, Urgency, WorkOrder,
         metering::{self, Accepted, Meter, Outcome, Previous},
     },
     store::{self, IDEMPOTENCY_TABLE, ReadingColumns},
+    usecases::publish,
 };
 
 /// Readings checked and written per transaction.
@@ -257,7 +257,7 @@ impl DispatchApi {
             ctx.taken.insert((meter.id.0, period.clone()));
             push(&mut cols, f.id, meter, &period, f.read_at, &f.outcome, &a, repair);
             cols.outside_window.push(outside_window);
-            if let Some(e) = events::meter_read(f.id, meter, &period, f.read_at, &f.outcome, &a) {
+            if let Some(e) = publish::meter_read(f.id, meter, &period, f.read_at, &f.outcome, &a) {
                 read_events.push((f.id, e));
             }
             if let Outcome::Read { cumulative_volume, .. } = &f.outcome {
@@ -281,7 +281,7 @@ impl DispatchApi {
             return Err(Error::Corrupt(format!("{} of {} readings inserted", inserted.len(), cols.id.len())));
         }
         // readings flow to billing, in one statement for the chunk.
-        crm_events::emit_many(&mut tx, events::SCHEMA, at, read_events).await?;
+        crm_events::emit_many(&mut tx, publish::SCHEMA, at, read_events).await?;
         tx.commit().await?;
         out.accepted += accepted;
         Ok(())

@@ -15,9 +15,7 @@ use tonic::Code;
 
 use super::{Caller, Change, DispatchApi, Fresh, Opened, convert, now, step};
 use crate::{
-    cancellation,
     error::{Error, Result},
-    events,
     model::{
         ServiceLevel, Step, WorkOrder,
         access::{self, OrderScope},
@@ -25,6 +23,8 @@ use crate::{
         planning,
     },
     store::{self, IDEMPOTENCY_TABLE},
+    usecases::cancellation,
+    usecases::publish,
 };
 
 use convert::NOTE;
@@ -201,7 +201,7 @@ impl DispatchApi {
         let from = w.state;
         w.state = to;
         w.parts_due_at = planning::parts_due(w.kind(), w.urgency, at);
-        events::emit(&mut tx, w.id.0, at, events::approved(&w, &who.sub)).await?;
+        publish::emit(&mut tx, w.id.0, at, publish::approved(&w, &who.sub)).await?;
         let s = step("approved", from, &w, who, at, note);
         Self::finish_change(call, tx, &w, s, |p| pb::ApproveWorkOrderResponse { work_order: Some(p) }).await
     }

@@ -18,12 +18,12 @@ use crm_events::{ApplyError, ApplyFuture, Handler, Payload, consumer::read, pb};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::outgoing::emit;
+use crate::usecases::publish::emit;
 use crate::{
-    cancellation,
     error::{Error, Result},
     model::lifecycle::Event,
     store,
+    usecases::cancellation,
 };
 
 /// The reason every cancelled order carries.

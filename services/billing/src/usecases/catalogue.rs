@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use crate::{
     error::Result,
-    posting::{SOURCE, money},
     store::{self, CatalogueItem},
+    usecases::posting::{SOURCE, money},
 };
 
 /// The aggregate id of an item's events: stable per code.

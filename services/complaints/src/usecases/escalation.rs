@@ -12,7 +12,10 @@ use uuid::Uuid;
 
 use crate::{
     error::{Error, Result},
-    model::{ComplaintId, Escalation, Step},
+    model::{
+        ComplaintId,
+        escalation::{self, Cause},
+    },
     store,
 };
 
@@ -27,7 +30,7 @@ const BATCH: i64 = 100;
 /// Runs a pass every `every` until the pool closes.
 pub async fn run(pool: PgPool, every: Duration) {
     crm_platform::jobs::every("complaints escalation", pool, every, |pool| async move {
-        escalate_overdue_once(&pool, crate::api::now()).await
+        escalate_overdue_once(&pool, crm_platform::proto_time::now()).await
     })
     .await;
 }
@@ -47,16 +50,19 @@ pub async fn escalate_overdue_once(pool: &PgPool, now: DateTime<Utc>) -> Result<
 
 async fn escalate_batch(pool: &PgPool, now: DateTime<Utc>) -> Result<u64> {
     let mut tx = pool.begin().await?;
+    // The states the lifecycle lets an overdue answer escalate in.
+    let states: Vec<&str> = escalation::overdue_states().iter().map(|s| s.as_str()).collect();
     let ids: Vec<Uuid> = sqlx::query_scalar(
         "SELECT c.id FROM complaints.complaints c \
          JOIN complaints.rounds r ON r.complaint_id = c.id AND r.number = c.round \
-         WHERE c.state IN ('accepted', 'investigating', 'resolved') AND r.answered_at IS NULL \
+         WHERE c.state = ANY($3) AND r.answered_at IS NULL \
            AND r.overdue_escalated_at IS NULL \
            AND LEAST(r.answer_due_at, COALESCE(r.committed_answer_at, r.answer_due_at)) < $1 \
          ORDER BY c.id LIMIT $2 FOR UPDATE OF c, r SKIP LOCKED",
     )
     .bind(now)
     .bind(BATCH)
+    .bind(&states)
     .fetch_all(&mut *tx)
     .await?;
     for id in &ids {
@@ -64,26 +70,11 @@ async fn escalate_batch(pool: &PgPool, now: DateTime<Utc>) -> Result<u64> {
         let mut c = store::load(&mut tx, id, false)
             .await?
             .ok_or_else(|| Error::Corrupt(format!("complaint {id} vanished under its lock")))?;
-        let from = c.escalation_level;
-        let note = match from.next() {
-            Some(to) => {
-                c.escalation_level = to;
-                let e = Escalation {
-                    round: c.round,
-                    from_level: from,
-                    to_level: to,
-                    reason: "answer overdue (CMP-6)".into(),
-                    team_members: vec![],
-                    escalated_by: ACTOR.into(),
-                    escalated_at: now,
-                };
-                store::insert_escalation(&mut tx, id, &e).await?;
-                format!("answer overdue: escalated from {} to {}", from.as_str(), to.as_str())
-            }
-            // Nobody above senior management: the overdue answer is
-            // recorded and stays on the due list.
-            None => "answer overdue at senior management".to_string(),
-        };
+        // The same rule as EscalateComplaint, for the overdue cause (CMP-6).
+        let escalation::Escalated { record, step } = escalation::escalate(&mut c, Cause::AnswerOverdue, ACTOR, now)?;
+        if let Some(e) = &record {
+            store::insert_escalation(&mut tx, id, e).await?;
+        }
         sqlx::query("UPDATE complaints.rounds SET overdue_escalated_at = $3 WHERE complaint_id = $1 AND number = $2")
             .bind(id.0)
             .bind(c.round)
@@ -91,14 +82,6 @@ async fn escalate_batch(pool: &PgPool, now: DateTime<Utc>) -> Result<u64> {
             .execute(&mut *tx)
             .await?;
         store::save_complaint(&mut tx, &c, now).await?;
-        let step = Step {
-            action: "escalated".into(),
-            from_state: Some(c.state),
-            to_state: c.state,
-            actor: ACTOR.into(),
-            at: now,
-            note,
-        };
         store::record_step(&mut tx, id, &step).await?;
     }
     tx.commit().await?;

@@ -9,9 +9,9 @@ use uuid::Uuid;
 
 use crate::{
     error::Result,
-    events,
     model::{State, Step, WorkOrder},
     store,
+    usecases::publish,
 };
 
 /// Cancels `w` (already locked, `to` = the state the lifecycle allowed for
@@ -34,7 +34,7 @@ pub(crate) async fn cancel(
     let from = w.state;
     w.state = to;
     w.cancel_reason = reason.clone();
-    events::emit(conn, w.id.0, at, events::cancelled(w, saga)).await?;
+    publish::emit(conn, w.id.0, at, publish::cancelled(w, saga)).await?;
     Ok(Step {
         action: "cancelled".into(),
         from_state: Some(from),

@@ -19,8 +19,8 @@ use crate::{
         standing::{Standing, TerminationStep, termination_step, work_step},
         states::AccountEvent,
     },
-    posting,
     store::{self, Termination},
+    usecases::posting,
 };
 
 /// This service's name in TerminationStepReported.
