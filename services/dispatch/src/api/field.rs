@@ -2,7 +2,6 @@
 //! pre-departure checklist, travel, arrival and completion with parts,
 //! swaps, warranty and payment — each only by the assigned technician.
 
-use crm_domain::Money;
 use crm_platform::{Violations, error::invalid_argument, idempotency::IdempotentCall};
 use crm_proto::dispatch::v1 as pb;
 use sqlx::PgConnection;
@@ -11,10 +10,10 @@ use super::{Caller, Change, DispatchApi, Fresh, convert, now, step};
 use crate::{
     error::{Error, Result},
     model::{
-        Completion, RuleViolation, WorkOrder, access,
-        base::{Swap, SwapKind},
+        Completion, WorkOrder, access,
+        base::SwapKind,
         cash::Collection,
-        charges::{self, PartLine},
+        charges::{self, ChargeRefusal},
         lifecycle::Event,
     },
     store::{self, IDEMPOTENCY_TABLE},
@@ -144,28 +143,9 @@ impl DispatchApi {
                 let mut d = store::load_device(&mut tx, device_id, true)
                     .await?
                     .ok_or_else(|| Error::NotFound { resource: "device", id: device_id.to_string() })?;
-                if d.customer_id != w.customer_id {
-                    return Err(RuleViolation::new(
-                        "DEVICE_OF_ANOTHER_CUSTOMER",
-                        "the device is registered to another customer than the work order's",
-                    )
-                    .into());
-                }
-                let swaps = [(SwapKind::Terminal, &input.terminal_swap), (SwapKind::Sim, &input.sim_swap)];
-                let mut done = vec![];
-                for (kind, swap) in swaps {
-                    if let Some((old, new)) = swap {
-                        done.push(d.apply(Swap {
-                            kind,
-                            old_number: old.clone(),
-                            new_number: new.clone(),
-                            swapped_at: at,
-                            swapped_by: who.sub.clone(),
-                            reason: input.swap_reason.clone(),
-                            work_order_id: Some(w.id),
-                        })?);
-                    }
-                }
+                let swaps =
+                    [(SwapKind::Terminal, input.terminal_swap.clone()), (SwapKind::Sim, input.sim_swap.clone())];
+                let done = d.complete_swaps(w.customer_id, swaps, &input.swap_reason, &who.sub, at, w.id)?;
                 if !done.is_empty() {
                     store::save_device(&mut tx, &d, at).await?;
                     for s in &done {
@@ -176,30 +156,33 @@ impl DispatchApi {
             }
             None => None,
         };
-        let lines = price_parts(&mut tx, &input.parts).await?;
-        let covered = charges::in_warranty(
-            w.kind(),
-            device.as_ref().map(|d| d.warranty_end),
-            w.purchase_date(),
-            self.calendar.local_date(at),
-        );
+        let found =
+            store::parts_by_code(&mut tx, &input.parts.iter().map(|(c, _)| c.clone()).collect::<Vec<_>>()).await?;
+        let lines = charges::price_lines(&input.parts, &found).map_err(|refused| {
+            let mut v = Violations::default();
+            for (i, why) in refused {
+                v.add(&format!("parts[{i}].part_code"), why);
+            }
+            v.finish().err().unwrap_or_else(|| invalid_argument("parts", "cannot be priced"))
+        })?;
+        let today = self.calendar.local_date(at);
+        let covered = charges::in_warranty(w.kind(), device.as_ref().map(|d| d.warranty_end), w.purchase_date(), today);
         // DSP-6: labour is charged out of warranty only at a rate that is set.
-        let rate = store::labour_rate_on(&mut tx, self.calendar.local_date(at)).await?;
-        let labour = match rate {
-            Some(hourly) if !covered => Some(charges::labour_charge(input.labour_minutes, hourly)?),
-            _ => None,
-        };
-        let due = charges::amount_due(&lines, labour, covered)?;
-        let collected = input.collected.unwrap_or_else(|| Money::zero(due.currency()));
-        charges::check_collection(collected, due).map_err(|e| invalid_argument("payment_collected", e))?;
+        let rate = store::labour_rate_on(&mut tx, today).await?;
+        let charged =
+            charges::settle(covered, &lines, input.labour_minutes, rate, input.collected).map_err(|r| match r {
+                ChargeRefusal::Rule(v) => Error::from(v),
+                ChargeRefusal::Collected(why) => Error::from(invalid_argument("payment_collected", why)),
+            })?;
+        let (due, collected) = (charged.amount_due, charged.collected);
         let completion = Completion {
             device_id: device.as_ref().map(|d| d.id),
             in_warranty: covered,
             parts: lines,
             amount_due: due,
-            collected: Money::new(collected.amount_minor(), due.currency()),
+            collected,
             labour_minutes: input.labour_minutes,
-            labour_charge: labour,
+            labour_charge: charged.labour,
         };
         store::save_completion(&mut tx, w.id, &completion).await?;
         let technician_id = w
@@ -226,33 +209,4 @@ impl DispatchApi {
         let s = step("completed", from, &w, who, at, note);
         Self::finish_change(call, tx, &w, s, |p| pb::CompleteWorkOrderResponse { work_order: Some(p) }).await
     }
-}
-
-/// Prices the parts used from the catalogue; an unknown code names its line.
-async fn price_parts(conn: &mut PgConnection, wanted: &[(String, i32)]) -> Result<Vec<PartLine>> {
-    if wanted.is_empty() {
-        return Ok(vec![]);
-    }
-    let codes: Vec<String> = wanted.iter().map(|(c, _)| c.clone()).collect();
-    let found = store::parts_by_code(conn, &codes).await?;
-    let mut v = Violations::default();
-    let mut lines = vec![];
-    for (i, code) in codes.iter().enumerate() {
-        let field = format!("parts[{i}].part_code");
-        match found.iter().find(|p| &p.code == code) {
-            Some(p) if !p.is_part => v.add(&field, "is a service in the catalogue, not a part"),
-            Some(p) if !p.active => v.add(&field, "is withdrawn from the catalogue"),
-            Some(p) => lines.push(PartLine {
-                part_id: p.id,
-                code: p.code.clone(),
-                name: p.name.clone(),
-                quantity: wanted[i].1,
-                unit_price: p.unit_price,
-                vat_rate_bp: p.vat_rate_bp,
-            }),
-            None => v.add(&field, "is not in the parts catalogue"),
-        }
-    }
-    v.finish()?;
-    Ok(lines)
 }

@@ -67,6 +67,42 @@ impl Device {
         Ok(())
     }
 
+    /// DSP-5: the swaps a completion reports on this device (terminal, then
+    /// SIM), each by `by` at `at` for work order `work_order` of `customer`.
+    /// The device must be that customer's; returns the swaps for the
+    /// history.
+    pub fn complete_swaps(
+        &mut self,
+        customer: CustomerId,
+        swaps: [(SwapKind, Option<(String, String)>); 2],
+        reason: &str,
+        by: &str,
+        at: DateTime<Utc>,
+        work_order: WorkOrderId,
+    ) -> Result<Vec<Swap>, RuleViolation> {
+        if self.customer_id != customer {
+            return Err(RuleViolation::new(
+                "DEVICE_OF_ANOTHER_CUSTOMER",
+                "the device is registered to another customer than the work order's",
+            ));
+        }
+        let mut done = vec![];
+        for (kind, swap) in swaps {
+            if let Some((old_number, new_number)) = swap {
+                done.push(self.apply(Swap {
+                    kind,
+                    old_number,
+                    new_number,
+                    swapped_at: at,
+                    swapped_by: by.to_string(),
+                    reason: reason.to_string(),
+                    work_order_id: Some(work_order),
+                })?);
+            }
+        }
+        Ok(done)
+    }
+
     /// DSP-1/DSP-5: applies a swap of the terminal or SIM number. The
     /// technician's old number must be the registered one, so the registry
     /// never silently drifts from what is in the field. Returns the swap for

@@ -149,6 +149,83 @@ pub fn check_collection(collected: Money, due: Money) -> Result<(), &'static str
     Ok(())
 }
 
+/// Why completion's money cannot be settled as asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChargeRefusal {
+    /// A rule refuses it (FAILED_PRECONDITION): mixed currencies, overflow.
+    Rule(RuleViolation),
+    /// What the technician says they took is not possible
+    /// (`payment_collected`, INVALID_ARGUMENT).
+    Collected(&'static str),
+}
+
+impl From<RuleViolation> for ChargeRefusal {
+    fn from(v: RuleViolation) -> Self {
+        ChargeRefusal::Rule(v)
+    }
+}
+
+/// What a completion charges (DSP-5, DSP-6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Charges {
+    pub in_warranty: bool,
+    /// Charged labour (out of warranty, at a set rate).
+    pub labour: Option<Money>,
+    pub amount_due: Money,
+    /// Taken on site, in the amount's currency.
+    pub collected: Money,
+}
+
+/// What the work done is worth to the customer and what may be taken on
+/// site: the warranty decides (`in_warranty`), the parts at their catalogue
+/// price plus VAT, labour at `labour_rate` (if one is set) only out of
+/// warranty, and at most the amount due collected.
+pub fn settle(
+    covered: bool,
+    lines: &[PartLine],
+    labour_minutes: i32,
+    labour_rate: Option<Money>,
+    collected: Option<Money>,
+) -> Result<Charges, ChargeRefusal> {
+    let labour = match labour_rate {
+        Some(hourly) if !covered => Some(labour_charge(labour_minutes, hourly)?),
+        _ => None,
+    };
+    let amount_due = amount_due(lines, labour, covered)?;
+    let collected = collected.unwrap_or_else(|| Money::zero(amount_due.currency()));
+    check_collection(collected, amount_due).map_err(ChargeRefusal::Collected)?;
+    Ok(Charges {
+        in_warranty: covered,
+        labour,
+        amount_due,
+        collected: Money::new(collected.amount_minor(), amount_due.currency()),
+    })
+}
+
+/// The lines of the parts used (`wanted`: code and quantity, in request
+/// order) priced from the catalogue copy `found`; each line that cannot be
+/// used names why, by its position.
+pub fn price_lines(wanted: &[(String, i32)], found: &[Part]) -> Result<Vec<PartLine>, Vec<(usize, &'static str)>> {
+    let mut lines = vec![];
+    let mut refused = vec![];
+    for (i, (code, quantity)) in wanted.iter().enumerate() {
+        match found.iter().find(|p| &p.code == code) {
+            Some(p) if !p.is_part => refused.push((i, "is a service in the catalogue, not a part")),
+            Some(p) if !p.active => refused.push((i, "is withdrawn from the catalogue")),
+            Some(p) => lines.push(PartLine {
+                part_id: p.id,
+                code: p.code.clone(),
+                name: p.name.clone(),
+                quantity: *quantity,
+                unit_price: p.unit_price,
+                vat_rate_bp: p.vat_rate_bp,
+            }),
+            None => refused.push((i, "is not in the parts catalogue")),
+        }
+    }
+    if refused.is_empty() { Ok(lines) } else { Err(refused) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,6 +288,48 @@ mod tests {
         let usd = Currency::parse("USD").unwrap_or(Currency::CNY);
         let foreign = Some(Money::new(100, usd));
         assert_eq!(amount_due(&lines, foreign, false).map_err(|e| e.reason), Err("MIXED_CURRENCIES"));
+    }
+
+    /// Issue 18: the completion decision is one model function.
+    #[test]
+    fn settling_a_completion_applies_warranty_labour_and_the_collection_limit() {
+        let rate = Some(Money::cny(12_000));
+        let lines = [line(1, 5_000)];
+        let out = settle(false, &lines, 30, rate, Some(Money::cny(1_000))).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(
+            (out.amount_due, out.labour, out.collected),
+            (Money::cny(11_000), Some(Money::cny(6_000)), Money::cny(1_000))
+        );
+        let free = settle(true, &lines, 30, rate, None).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!((free.amount_due, free.labour, free.in_warranty), (Money::cny(0), None, true));
+        assert_eq!(
+            settle(true, &lines, 30, rate, Some(Money::cny(1))),
+            Err(ChargeRefusal::Collected("must not exceed the amount due"))
+        );
+        let usd = Currency::parse("USD").unwrap_or(Currency::CNY);
+        let mixed = settle(false, &lines, 30, Some(Money::new(100, usd)), None);
+        assert!(matches!(mixed, Err(ChargeRefusal::Rule(v)) if v.reason == "MIXED_CURRENCIES"));
+    }
+
+    #[test]
+    fn lines_are_priced_from_the_catalogue_and_unusable_codes_name_their_position() {
+        let part = |code: &str, is_part: bool, active: bool| Part {
+            id: uuid::Uuid::nil(),
+            code: code.into(),
+            name: format!("part {code}"),
+            unit_price: Money::cny(100),
+            vat_rate_bp: 1_300,
+            is_part,
+            active,
+            created_at: chrono::DateTime::default(),
+            changed_at: None,
+        };
+        let found = [part("A", true, true), part("S", false, true), part("W", true, false)];
+        let ok = price_lines(&[("A".into(), 2)], &found).unwrap_or_default();
+        assert_eq!((ok[0].quantity, ok[0].vat_rate_bp), (2, 1_300));
+        let wanted: Vec<(String, i32)> = ["A", "S", "W", "X"].iter().map(|c| ((*c).to_string(), 1)).collect();
+        let refused = price_lines(&wanted, &found).err().unwrap_or_default();
+        assert_eq!(refused.iter().map(|r| r.0).collect::<Vec<_>>(), [1, 2, 3]);
     }
 
     /// Issue 14 (one catalogue): a part is charged at billing's net price
