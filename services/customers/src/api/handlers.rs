@@ -16,7 +16,7 @@ use super::{Caller, CustomersApi, Opened, convert};
 use crate::{
     error::{Error, Result},
     model::{
-        Address, Classification, Contact, Customer, DuplicateReason, RuleViolation, Stage,
+        Address, Classification, Contact, Customer, DuplicateReason, RuleViolation,
         access::{self, CLASSIFIERS, EDITORS, MANAGERS, READERS, Scope},
         contact_rules::{self, Reassignment},
         input,
@@ -52,13 +52,7 @@ impl CustomersApi {
             Opened::Fresh(tx) => tx,
         };
         let c = store::load_for_change(&mut tx, id, &scope, convert::etag(etag)).await?;
-        if c.stage == Stage::Terminated {
-            return Err(RuleViolation::new(
-                "CUSTOMER_TERMINATED",
-                "the customer is terminated; its record is kept unchanged (CUS-11)",
-            )
-            .into());
-        }
+        c.check_changeable()?;
         Ok(Change::Fresh(tx, Box::new(c)))
     }
 
@@ -239,9 +233,7 @@ impl CustomersApi {
         };
         // A merged id resolves to its survivor (CUS-2): act on the survivor.
         let id = c.id;
-        if c.contacts.len() >= input::MAX_CONTACTS {
-            return Err(RuleViolation::new("CONTACT_LIMIT", format!("at most {} contacts", input::MAX_CONTACTS)).into());
-        }
+        c.check_room_for_contact()?;
         store::insert_contact(&mut tx, id, &contact).await?;
         store::touch(&mut tx, id).await?;
         updated(&mut tx, id, vec!["contacts".into()], who).await?;
@@ -311,11 +303,7 @@ impl CustomersApi {
         };
         // A merged id resolves to its survivor (CUS-2): act on the survivor.
         let id = c.id;
-        if c.addresses.len() >= input::MAX_ADDRESSES {
-            return Err(
-                RuleViolation::new("ADDRESS_LIMIT", format!("at most {} addresses", input::MAX_ADDRESSES)).into()
-            );
-        }
+        c.check_room_for_address()?;
         store::insert_address(&mut tx, id, &address).await?;
         store::touch(&mut tx, id).await?;
         updated(&mut tx, id, vec!["addresses".into()], who).await?;

@@ -11,7 +11,6 @@ use super::{Caller, CustomersApi, convert};
 use crate::{
     error::{Error, Result},
     model::{
-        RuleViolation, Stage,
         access::{EDITORS, READERS, Scope},
         termination::{MAX_NOTICE_DAYS, StepOutcome, Termination},
         tiering::TierPolicy,
@@ -112,9 +111,7 @@ impl CustomersApi {
         let c = store::load(&mut tx, id, &scope, true)
             .await?
             .ok_or_else(|| Error::NotFound { resource: "customer", id: id.to_string() })?;
-        if c.stage == Stage::Terminated {
-            return Err(RuleViolation::new("CUSTOMER_TERMINATED", "the customer is already terminated").into());
-        }
+        c.check_terminable()?;
         let now = proto_time::now();
         let t = Termination::request(c.id, reason, note, req.notice_days, &who.sub, now);
         store::insert_termination(&mut tx, &t).await?;

@@ -15,7 +15,7 @@ use super::{Caller, CustomersApi, convert, sales_convert as sc};
 use crate::{
     error::{Error, Result},
     model::{
-        Customer, RuleViolation, Stage,
+        Customer, RuleViolation,
         access::{
             AUDIT_READERS, EDITORS, MANAGERS, MINUTES_REVIEWERS, READERS, REPORT_READERS, SURVEY_TAKERS, Scope,
             VISIT_APPROVERS,
@@ -55,12 +55,7 @@ async fn visible(conn: &mut PgConnection, id: CustomerId, scope: &Scope) -> Resu
 
 /// CUS-11: a terminated customer is do-not-contact; no new work for it.
 fn live(c: &Customer) -> Result<()> {
-    if c.stage == Stage::Terminated {
-        return Err(
-            RuleViolation::new("CUSTOMER_TERMINATED", "the customer is terminated and must not be contacted").into()
-        );
-    }
-    Ok(())
+    Ok(c.check_contactable()?)
 }
 
 fn check_etag(version: i64, etag: &str) -> Result<()> {

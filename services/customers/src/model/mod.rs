@@ -108,6 +108,53 @@ impl Customer {
     pub fn etag(&self) -> String {
         etag(self.version)
     }
+
+    /// CUS-11: a terminated customer's record is kept unchanged.
+    pub fn check_changeable(&self) -> Result<(), RuleViolation> {
+        if self.stage == Stage::Terminated {
+            return Err(RuleViolation::new(
+                "CUSTOMER_TERMINATED",
+                "the customer is terminated; its record is kept unchanged (CUS-11)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// CUS-11: a terminated customer is do-not-contact; no new work for it.
+    pub fn check_contactable(&self) -> Result<(), RuleViolation> {
+        if self.stage == Stage::Terminated {
+            return Err(RuleViolation::new(
+                "CUSTOMER_TERMINATED",
+                "the customer is terminated and must not be contacted",
+            ));
+        }
+        Ok(())
+    }
+
+    /// CUS-11: a termination is requested once, for a customer not yet
+    /// terminated.
+    pub fn check_terminable(&self) -> Result<(), RuleViolation> {
+        if self.stage == Stage::Terminated {
+            return Err(RuleViolation::new("CUSTOMER_TERMINATED", "the customer is already terminated"));
+        }
+        Ok(())
+    }
+
+    /// One more contact fits (at most `input::MAX_CONTACTS`).
+    pub fn check_room_for_contact(&self) -> Result<(), RuleViolation> {
+        if self.contacts.len() >= input::MAX_CONTACTS {
+            return Err(RuleViolation::new("CONTACT_LIMIT", format!("at most {} contacts", input::MAX_CONTACTS)));
+        }
+        Ok(())
+    }
+
+    /// One more address fits (at most `input::MAX_ADDRESSES`).
+    pub fn check_room_for_address(&self) -> Result<(), RuleViolation> {
+        if self.addresses.len() >= input::MAX_ADDRESSES {
+            return Err(RuleViolation::new("ADDRESS_LIMIT", format!("at most {} addresses", input::MAX_ADDRESSES)));
+        }
+        Ok(())
+    }
 }
 
 pub use crm_domain::etag;
@@ -217,6 +264,29 @@ mod tests {
             assert_eq!(AddressKind::from_db(k.as_str()), Some(*k));
         }
         assert_eq!(DemandGrade::from_db("D"), None);
+    }
+
+    /// Issue 18: the terminated and size rules are the model's.
+    #[test]
+    fn terminated_customers_and_full_records_are_refused_by_the_model() {
+        let mut c = sample_customer("s1", "bj");
+        assert!(c.check_changeable().is_ok() && c.check_contactable().is_ok() && c.check_terminable().is_ok());
+        let contact = Contact::new(input::NewContact {
+            name: "王经理".into(),
+            position: String::new(),
+            phones: vec![],
+            email: None,
+            decision_maker: false,
+        });
+        c.contacts = vec![contact; input::MAX_CONTACTS - 1];
+        assert!(c.check_room_for_contact().is_ok());
+        c.contacts.push(c.contacts[0].clone());
+        assert_eq!(c.check_room_for_contact().map_err(|e| e.reason), Err("CONTACT_LIMIT"));
+        assert!(c.check_room_for_address().is_ok());
+        c.stage = Stage::Terminated;
+        for refused in [c.check_changeable(), c.check_contactable(), c.check_terminable()] {
+            assert_eq!(refused.map_err(|e| e.reason), Err("CUSTOMER_TERMINATED"));
+        }
     }
 
     #[test]
