@@ -50,6 +50,33 @@ impl std::fmt::Display for ApplyError {
     }
 }
 
+impl ApplyError {
+    /// The one transient-error rule of every consumer, read off the status
+    /// the service itself would answer for `e` (its one error mapping): what
+    /// a caller is told to retry — UNAVAILABLE (database or peer down, busy),
+    /// ABORTED (a conflict), DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED — and
+    /// INTERNAL (a fault that is not the event's; parked after
+    /// [`MAX_ATTEMPTS`] if it stays) are retried; everything else (a rule
+    /// refusing it, something it names not existing, a malformed value) is
+    /// poison, parked at once. The message keeps the error in full, with its
+    /// stable reason first when it has one.
+    pub fn of<E: std::fmt::Display + Into<tonic::Status>>(e: E) -> ApplyError {
+        let message = e.to_string();
+        let status: tonic::Status = e.into();
+        let message = match crm_platform::error::reason_of(&status) {
+            Some(reason) if !message.starts_with(&reason) => format!("{reason}: {message}"),
+            _ => message,
+        };
+        use tonic::Code::*;
+        match status.code() {
+            Unavailable | Aborted | DeadlineExceeded | ResourceExhausted | Internal | Unknown => {
+                ApplyError::Retry(message)
+            }
+            _ => ApplyError::Poison(message),
+        }
+    }
+}
+
 impl From<sqlx::Error> for ApplyError {
     fn from(e: sqlx::Error) -> Self {
         ApplyError::Retry(e.to_string())
@@ -494,5 +521,41 @@ pub mod read {
     /// The payload the subscription asked for, or poison.
     pub fn wrong(event: &crate::pb::Event) -> ApplyError {
         ApplyError::Poison(format!("unexpected event type {}", event.r#type))
+    }
+}
+
+#[cfg(test)]
+mod transience_tests {
+    use super::*;
+
+    struct Failed(tonic::Status);
+
+    impl std::fmt::Display for Failed {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "failed: {}", self.0.message())
+        }
+    }
+
+    impl From<Failed> for tonic::Status {
+        fn from(f: Failed) -> Self {
+            f.0
+        }
+    }
+
+    /// Issue 18: one rule for every consumer, read off the service's status.
+    #[test]
+    fn what_a_caller_would_retry_is_retried_and_the_rest_is_poison() {
+        let retried = |s| matches!(ApplyError::of(Failed(s)), ApplyError::Retry(_));
+        assert!(retried(tonic::Status::unavailable("db down")));
+        assert!(retried(tonic::Status::aborted("conflict")));
+        assert!(retried(tonic::Status::deadline_exceeded("slow")));
+        assert!(retried(tonic::Status::internal("bug")));
+        assert!(!retried(tonic::Status::not_found("no customer")));
+        assert!(!retried(tonic::Status::invalid_argument("bad")));
+        let rule = crm_platform::error::with_reason(tonic::Code::FailedPrecondition, "ACCOUNT_CLOSED", "closed", &[]);
+        match ApplyError::of(Failed(rule)) {
+            ApplyError::Poison(m) => assert_eq!(m, "ACCOUNT_CLOSED: failed: closed"),
+            other => panic!("{other}"),
+        }
     }
 }

@@ -153,6 +153,11 @@ parsed_tuple!(A, B, C, D, E, F, G, H, I, J);
 parsed_tuple!(A, B, C, D, E, F, G, H, I, J, K);
 parsed_tuple!(A, B, C, D, E, F, G, H, I, J, K, L);
 
+/// The `ErrorInfo` reason a status carries, if any (e.g. `STALE_ETAG`).
+pub fn reason_of(status: &Status) -> Option<String> {
+    status.get_error_details().error_info().map(|i| i.reason.clone())
+}
+
 /// An error with an `ErrorInfo` reason (and optional metadata).
 pub fn with_reason(code: Code, reason: &str, message: impl Into<String>, metadata: &[(&str, String)]) -> Status {
     let md: HashMap<String, String> =

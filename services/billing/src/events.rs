@@ -14,8 +14,6 @@ use std::sync::Arc;
 use crm_events::{ApplyError, Subscription};
 use crm_platform::ServiceContext;
 
-use crate::error::Error;
-
 /// The peers' feeds this service follows.
 pub fn subscriptions(ctx: &ServiceContext) -> Vec<Subscription> {
     vec![
@@ -35,18 +33,6 @@ pub fn subscriptions(ctx: &ServiceContext) -> Vec<Subscription> {
             handler: Arc::new(customers::Customers),
         },
     ]
-}
-
-/// Billing's errors as the consumer sees them: what billing refuses will be
-/// refused again (poison); the database or a peer may recover (retry).
-fn apply_error(e: Error) -> ApplyError {
-    match e {
-        Error::Db(e) => ApplyError::Retry(e.to_string()),
-        Error::CustomersUnavailable(m) => ApplyError::Retry(m),
-        Error::Status(s) => ApplyError::Retry(s.message().to_string()),
-        Error::Rule(r) => ApplyError::Poison(format!("{}: {}", r.reason, r.message)),
-        other => ApplyError::Poison(other.to_string()),
-    }
 }
 
 fn poison(message: impl Into<String>) -> ApplyError {

@@ -24,7 +24,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::{
-    error::{Error, Result},
+    error::Result,
     model::termination::{Step, StepOutcome},
     store,
     usecases::{behaviour, termination},
@@ -56,7 +56,7 @@ impl Handler for Apply {
             // The audit trail (CUS-13) names the feed as the actor.
             store::set_actor(conn, &format!("system:{}", event.source), "ApplyEvent", Some(&event.id))
                 .await
-                .map_err(retry)?;
+                .map_err(ApplyError::of)?;
             let at = event.occurred_at.as_ref().and_then(|t| proto_time::from_proto(t).ok()).unwrap_or_else(Utc::now);
             let event_id = read::id("event id", &event.id)?;
             match &event.payload {
@@ -82,18 +82,11 @@ impl Handler for Apply {
     }
 }
 
-fn retry(e: Error) -> ApplyError {
-    match e {
-        Error::Db(e) => ApplyError::Retry(e.to_string()),
-        other => ApplyError::Poison(other.to_string()),
-    }
-}
-
 async fn customer(conn: &mut PgConnection, raw: &str) -> Result<CustomerId, ApplyError> {
     let id = read::id("customer_id", raw)?;
     store::resolve_customer(conn, id)
         .await
-        .map_err(retry)?
+        .map_err(ApplyError::of)?
         .ok_or_else(|| ApplyError::Poison(format!("no customer {raw}")))
 }
 
@@ -107,7 +100,7 @@ async fn fact(
     at: DateTime<Utc>,
 ) -> Result<(), ApplyError> {
     let id = customer(conn, customer_id).await?;
-    behaviour::record_fact(conn, event_id, id, kind, money, at).await.map_err(retry)
+    behaviour::record_fact(conn, event_id, id, kind, money, at).await.map_err(ApplyError::of)
 }
 
 /// CUS-11: a participant reports its part of a termination.
@@ -120,7 +113,7 @@ async fn step_reported(
         return Err(ApplyError::Poison(format!("{source} reported for {}", p.participant)));
     }
     let saga = read::id("saga_id", &p.saga_id)?;
-    let Some(mut t) = store::load_termination(conn, saga, true).await.map_err(retry)? else {
+    let Some(mut t) = store::load_termination(conn, saga, true).await.map_err(ApplyError::of)? else {
         return Err(ApplyError::Poison(format!("no termination {saga}")));
     };
     let outcome = match TerminationStepOutcome::try_from(p.outcome) {
@@ -135,6 +128,6 @@ async fn step_reported(
         reason: p.reason.clone(),
         updated_at: proto_time::now(),
     };
-    termination::report_step(conn, &mut t, step).await.map_err(retry)?;
+    termination::report_step(conn, &mut t, step).await.map_err(ApplyError::of)?;
     Ok(())
 }

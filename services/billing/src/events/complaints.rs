@@ -4,7 +4,7 @@ use crm_events::{ApplyError, ApplyFuture, Handler, Payload, consumer::read, pb};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{actor, amount, apply_error, poison};
+use super::{actor, amount, poison};
 use crate::{
     store::{self, Fund},
     usecases::posting,
@@ -29,12 +29,12 @@ async fn compensate(conn: &mut PgConnection, e: &pb::CompensationAgreed) -> Resu
     let customer = read::id("customer_id", &e.customer_id)?;
     let account = store::lock_account_of_customer(conn, customer)
         .await
-        .map_err(apply_error)?
+        .map_err(ApplyError::of)?
         .ok_or_else(|| poison(format!("customer {customer} has no billing account to credit")))?;
     let amount = amount("amount", e.amount.as_ref(), &account.currency)?
         .filter(|a| *a > 0)
         .ok_or_else(|| poison("the compensation amount must be positive"))?;
-    if let Some((note, credited)) = store::credit_note_of_complaint(conn, complaint).await.map_err(apply_error)? {
+    if let Some((note, credited)) = store::credit_note_of_complaint(conn, complaint).await.map_err(ApplyError::of)? {
         if credited == amount {
             tracing::info!(%complaint, %note, "complaint already credited");
             return Ok(());
@@ -57,6 +57,6 @@ async fn compensate(conn: &mut PgConnection, e: &pb::CompensationAgreed) -> Resu
     };
     posting::issue_credit_note(conn, &account, &fund, &actor("complaints", &e.approved_by))
         .await
-        .map_err(apply_error)?;
+        .map_err(ApplyError::of)?;
     Ok(())
 }

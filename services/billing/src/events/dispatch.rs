@@ -6,7 +6,7 @@ use crm_events::{ApplyError, ApplyFuture, Handler, Payload, consumer::read, pb};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{actor, amount, apply_error, poison};
+use super::{actor, amount, poison};
 use crate::{
     model::{
         AccountStatus, InvoiceStatus, PaymentMethod,
@@ -45,7 +45,7 @@ impl Handler for Dispatch {
                         .collect::<Result<Vec<_>, _>>()?;
                     crate::usecases::termination::dispatch_reported(conn, saga, customer, &billable)
                         .await
-                        .map_err(apply_error)
+                        .map_err(ApplyError::of)
                 }
                 _ => Err(read::wrong(event)),
             }
@@ -73,13 +73,13 @@ impl Dispatch {
         if e.in_warranty && due_given > 0 {
             return Err(poison(format!("work order {work_order} is in warranty but has an amount due")));
         }
-        if let Some(invoice) = store::invoice_of_work_order(conn, work_order).await.map_err(apply_error)? {
+        if let Some(invoice) = store::invoice_of_work_order(conn, work_order).await.map_err(ApplyError::of)? {
             tracing::info!(%work_order, %invoice, "work order already invoiced");
             return Ok(());
         }
         let account = store::lock_account_of_customer(conn, customer)
             .await
-            .map_err(apply_error)?
+            .map_err(ApplyError::of)?
             .ok_or_else(|| poison(format!("customer {customer} has no billing account to invoice")))?;
         if account.status == AccountStatus::Closed {
             return Err(poison(format!("ACCOUNT_CLOSED: account {} is closed", account.id)));
@@ -123,8 +123,8 @@ impl Dispatch {
                 version: 1,
                 work_order_id: Some(work_order),
             };
-            store::insert_invoice(conn, &inv, &by).await.map_err(apply_error)?;
-            posting::issue_invoice(conn, &self.calendar, &account, &mut inv, &by).await.map_err(apply_error)?;
+            store::insert_invoice(conn, &inv, &by).await.map_err(ApplyError::of)?;
+            posting::issue_invoice(conn, &self.calendar, &account, &mut inv, &by).await.map_err(ApplyError::of)?;
             invoice = Some(inv.id);
         }
         if collected > 0 {
@@ -140,7 +140,7 @@ impl Dispatch {
                 complaint_id: None,
                 work_order_id: Some(work_order),
             };
-            posting::receive_payment(conn, &account, &fund, invoice, &by).await.map_err(apply_error)?;
+            posting::receive_payment(conn, &account, &fund, invoice, &by).await.map_err(ApplyError::of)?;
         }
         Ok(())
     }
@@ -179,9 +179,9 @@ impl Dispatch {
         };
         let account = store::account_of_customer(conn, customer)
             .await
-            .map_err(apply_error)?
+            .map_err(ApplyError::of)?
             .ok_or_else(|| poison(format!("UNKNOWN_ACCOUNT: customer {customer} has no billing account")))?;
-        if let Some(recorded) = store::reading_on(conn, meter, day).await.map_err(apply_error)? {
+        if let Some(recorded) = store::reading_on(conn, meter, day).await.map_err(ApplyError::of)? {
             if recorded == litres {
                 return Ok(());
             }
@@ -191,7 +191,7 @@ impl Dispatch {
         }
         let latest = store::latest_readings(conn, &[meter.to_string()])
             .await
-            .map_err(apply_error)?
+            .map_err(ApplyError::of)?
             .into_iter()
             .next()
             .map(|(_, d, l)| (d, l));
@@ -203,7 +203,7 @@ impl Dispatch {
         }
         store::insert_readings(conn, &[NewReading::of(meter.to_string(), day, account.id, litres, kind)])
             .await
-            .map_err(apply_error)?;
+            .map_err(ApplyError::of)?;
         Ok(())
     }
 }

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::outgoing::emit;
 use crate::{
-    error::{Error, Result},
+    error::Result,
     model::termination::{HOLD_CODE, StepReport, step_report},
     store::{self, PendingTermination},
 };
@@ -36,7 +36,7 @@ impl Handler for TerminationStarted {
             let Some(Payload::TerminationStarted(t)) = &event.payload else { return Err(read::wrong(event)) };
             let saga = read::id("saga_id", &t.saga_id)?;
             let customer = CustomerId(read::id("customer_id", &t.customer_id)?);
-            start(conn, saga, customer, crm_platform::proto_time::now()).await.map_err(apply_error)
+            start(conn, saga, customer, crm_platform::proto_time::now()).await.map_err(ApplyError::of)
         })
     }
 }
@@ -78,15 +78,6 @@ async fn report_step(
     });
     emit(conn, t.saga_id, at, payload).await?;
     store::mark_reported(conn, t.saga_id, held, at).await
-}
-
-/// A database problem may pass and is retried; anything else will not and
-/// parks the event.
-fn apply_error(e: Error) -> ApplyError {
-    match e {
-        Error::Db(e) => ApplyError::from(e),
-        other => ApplyError::Poison(other.to_string()),
-    }
 }
 
 /// Runs the re-check every `every` until the pool closes. Every replica

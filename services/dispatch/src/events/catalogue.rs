@@ -8,7 +8,6 @@ use crm_events::{ApplyError, ApplyFuture, Handler, Payload, consumer::read, pb};
 use crm_platform::proto_time;
 use sqlx::PgConnection;
 
-use super::termination::apply_error;
 use crate::{model::charges::Part, store};
 
 pub(super) struct CatalogueItemChanged;
@@ -56,7 +55,7 @@ impl Handler for CatalogueItemChanged {
                 created_at: at,
                 changed_at: Some(at),
             };
-            let applied = store::apply_catalogue_change(conn, &part, e.revision).await.map_err(apply_error)?;
+            let applied = store::apply_catalogue_change(conn, &part, e.revision).await.map_err(ApplyError::of)?;
             if !applied {
                 tracing::info!(code, revision = e.revision, "catalogue change older than the copy; ignored");
             }

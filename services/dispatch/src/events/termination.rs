@@ -19,12 +19,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::usecases::publish::emit;
-use crate::{
-    error::{Error, Result},
-    model::lifecycle::Event,
-    store,
-    usecases::cancellation,
-};
+use crate::{error::Result, model::lifecycle::Event, store, usecases::cancellation};
 
 /// The reason every cancelled order carries.
 pub(crate) const REASON: &str = "customer terminated";
@@ -42,7 +37,7 @@ impl Handler for TerminationStarted {
             let Some(Payload::TerminationStarted(t)) = &event.payload else { return Err(read::wrong(event)) };
             let saga = read::id("saga_id", &t.saga_id)?;
             let customer = CustomerId(read::id("customer_id", &t.customer_id)?);
-            clear_customer(conn, saga, customer, crm_platform::proto_time::now()).await.map_err(apply_error)
+            clear_customer(conn, saga, customer, crm_platform::proto_time::now()).await.map_err(ApplyError::of)
         })
     }
 }
@@ -72,13 +67,4 @@ async fn clear_customer(conn: &mut PgConnection, saga: Uuid, customer: CustomerI
         billable_work_order_ids: billable.iter().map(ToString::to_string).collect(),
     };
     emit(conn, saga, at, Payload::TerminationStepReported(report)).await
-}
-
-/// A database problem may pass and is retried; anything else (a refused
-/// transition, inconsistent stored data) will not and parks the event.
-pub(super) fn apply_error(e: Error) -> ApplyError {
-    match e {
-        Error::Db(e) => ApplyError::from(e),
-        other => ApplyError::Poison(other.to_string()),
-    }
 }
