@@ -10,6 +10,50 @@ pub fn required<T>(r: Result<Option<T>, Invalid>) -> Result<T, Invalid> {
     r?.ok_or_else(|| Invalid::new("is required (UNSPECIFIED is not a value)"))
 }
 
+/// One page of a keyset-paginated List (AIP-158): the validated size, where
+/// the previous page ended and the fingerprint of the list's filter (a token
+/// is refused for another filter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    /// Rows on this page; the store fetches one more to know whether a next
+    /// page exists.
+    pub size: u32,
+    /// The key of the last row of the previous page.
+    pub after: Option<uuid::Uuid>,
+    fingerprint: u64,
+}
+
+impl Page {
+    /// Reads `page_size` (0: `default`; above `max`: `max`; negative:
+    /// INVALID_ARGUMENT) and `page_token` (issued for `fingerprint`, else
+    /// INVALID_ARGUMENT).
+    pub fn parse(
+        page_size: i32,
+        page_token: &str,
+        default: u32,
+        max: u32,
+        fingerprint: u64,
+    ) -> Result<Page, tonic::Status> {
+        let size = crm_domain::PageSize::parse(page_size, default, max)
+            .map_err(|e| crate::error::invalid_argument("page_size", e.reason))?;
+        let token = crm_domain::PageToken::decode(page_token, fingerprint)
+            .map_err(|e| crate::error::invalid_argument("page_token", e.to_string()))?;
+        Ok(Page { size: size.0, after: token.map(|t| t.after), fingerprint })
+    }
+
+    /// The page out of `rows` (fetched with one extra row) and the token of
+    /// the next page ("" on the last), keyed by `key` of the last row.
+    pub fn finish<T>(&self, mut rows: Vec<T>, key: impl Fn(&T) -> uuid::Uuid) -> (Vec<T>, String) {
+        let more = rows.len() > self.size as usize;
+        rows.truncate(self.size as usize);
+        let next = match rows.last() {
+            Some(last) if more => crm_domain::PageToken { after: key(last), filter: self.fingerprint }.encode(),
+            _ => String::new(),
+        };
+        (rows, next)
+    }
+}
+
 /// Maps a protobuf enum (i32 on the wire) onto a model vocabulary and back:
 ///
 /// ```ignore
@@ -109,6 +153,21 @@ mod tests {
     }
 
     crate::enum_map!(wire_in, wire_out, Wire, Model { One <=> First, Two <=> Second });
+
+    #[test]
+    fn pages_cut_the_extra_row_and_tokens_belong_to_their_filter() {
+        let page = Page::parse(0, "", 2, 10, 7).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((page.size, page.after), (2, None));
+        let ids: Vec<uuid::Uuid> = (1..=3u128).map(uuid::Uuid::from_u128).collect();
+        let (rows, next) = page.finish(ids.clone(), |id| *id);
+        assert_eq!(rows, ids[..2]);
+        let second = Page::parse(2, &next, 2, 10, 7).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(second.after, Some(ids[1]));
+        assert_eq!(second.finish(vec![ids[2]], |id| *id).1, "", "the last page has no next token");
+        assert_eq!(Page::parse(2, &next, 2, 10, 8).map_err(|e| e.code()), Err(tonic::Code::InvalidArgument));
+        assert_eq!(Page::parse(-1, "", 2, 10, 7).map_err(|e| e.code()), Err(tonic::Code::InvalidArgument));
+        assert_eq!(Page::parse(99, "", 2, 10, 7).map(|p| p.size).ok(), Some(10));
+    }
 
     #[test]
     fn enums_map_both_ways_and_unknown_numbers_are_invalid() {

@@ -1,7 +1,8 @@
 //! Reads and reports (CMP-6, CMP-9), and the deadline policy.
 
 use chrono::Duration;
-use crm_domain::{PageSize, PageToken, page};
+use crm_domain::page;
+use crm_platform::edge::Page;
 use crm_platform::{Violations, error::invalid_argument, idempotency::IdempotentCall};
 use crm_proto::complaints::v1 as pb;
 
@@ -53,18 +54,11 @@ impl ComplaintsApi {
         _caller: &Caller,
         req: pb::ListComplaintsRequest,
     ) -> Result<pb::ListComplaintsResponse> {
-        let size = PageSize::parse(req.page_size, 50, 1000).map_err(|e| invalid_argument("page_size", e.reason))?;
         let (filter, fingerprint) = convert::list_filter(&req)?;
-        let token = PageToken::decode(&req.page_token, fingerprint)
-            .map_err(|e| invalid_argument("page_token", e.to_string()))?;
+        let page = Page::parse(req.page_size, &req.page_token, 50, 1000, fingerprint)?;
         let mut conn = self.pool.acquire().await?;
-        let mut rows = store::list(&mut conn, &filter, token.map(|t| t.after), size.0).await?;
-        let more = rows.len() > size.0 as usize;
-        rows.truncate(size.0 as usize);
-        let next_page_token = match rows.last() {
-            Some(last) if more => PageToken { after: last.id.0, filter: fingerprint }.encode(),
-            _ => String::new(),
-        };
+        let rows = store::list(&mut conn, &filter, page.after, page.size).await?;
+        let (rows, next_page_token) = page.finish(rows, |last| last.id.0);
         Ok(pb::ListComplaintsResponse {
             complaints: rows.iter().map(|c| convert::complaint(c, &self.calendar)).collect(),
             next_page_token,
@@ -79,20 +73,13 @@ impl ComplaintsApi {
         if !(0..=MAX_WITHIN_HOURS).contains(&req.within_hours) {
             return Err(invalid_argument("within_hours", format!("must be between 0 and {MAX_WITHIN_HOURS}")).into());
         }
-        let size = PageSize::parse(req.page_size, 50, 500).map_err(|e| invalid_argument("page_size", e.reason))?;
         let fingerprint = page::fingerprint(&[&req.within_hours.to_be_bytes()]);
-        let token = PageToken::decode(&req.page_token, fingerprint)
-            .map_err(|e| invalid_argument("page_token", e.to_string()))?;
+        let page = Page::parse(req.page_size, &req.page_token, 50, 500, fingerprint)?;
         let at = now();
         let until = at + Duration::hours(i64::from(req.within_hours));
         let mut conn = self.pool.acquire().await?;
-        let mut rows = store::list_due(&mut conn, until, token.map(|t| t.after), size.0).await?;
-        let more = rows.len() > size.0 as usize;
-        rows.truncate(size.0 as usize);
-        let next_page_token = match rows.last() {
-            Some((last, _)) if more => PageToken { after: last.id.0, filter: fingerprint }.encode(),
-            _ => String::new(),
-        };
+        let rows = store::list_due(&mut conn, until, page.after, page.size).await?;
+        let (rows, next_page_token) = page.finish(rows, |(last, _)| last.id.0);
         Ok(pb::ListDueComplaintsResponse {
             complaints: rows
                 .iter()

@@ -1,8 +1,9 @@
 //! CUS-2/CUS-3 ownership claims: filed by the salesperson whose registration
 //! was refused because the customer exists, decided by a sales manager.
 
-use crm_domain::{PageSize, PageToken, ids::CustomerId, page::fingerprint, text};
-use crm_platform::{Violations, error::invalid_argument, idempotency::IdempotentCall, proto_time};
+use crm_domain::{ids::CustomerId, page::fingerprint, text};
+use crm_platform::edge::Page;
+use crm_platform::{Violations, idempotency::IdempotentCall, proto_time};
 use crm_proto::customers::v1 as pb;
 use uuid::Uuid;
 
@@ -152,31 +153,18 @@ impl CustomersApi {
         let customer =
             if req.customer_id.is_empty() { None } else { v.check("customer_id", CustomerId::parse(&req.customer_id)) };
         let state = v.check("state", state_filter(req.state)).flatten();
-        let size = v.check("page_size", PageSize::parse(req.page_size, 50, 200));
-        let size = v.finish_with(size)?;
+        v.finish()?;
         let fp =
             fingerprint(&[b"claims", req.customer_id.as_bytes(), state.map(|s| s.as_str()).unwrap_or("").as_bytes()]);
-        let token =
-            PageToken::decode(&req.page_token, fp).map_err(|e| invalid_argument("page_token", e.to_string()))?;
+        let page = Page::parse(req.page_size, &req.page_token, 50, 200, fp)?;
         // A salesperson sees the claims they filed, a branch's managers
         // their branch's, the rest all.
         let scope = Scope::of(who, EDITORS)?;
         let mut conn = self.pool.acquire().await?;
-        let mut rows = store::list_claims(
-            &mut conn,
-            &ClaimsOf::of(&scope),
-            customer,
-            state,
-            token.map(|t| t.after),
-            i64::from(size.0),
-        )
-        .await?;
-        let more = rows.len() > size.0 as usize;
-        rows.truncate(size.0 as usize);
-        let next_page_token = match rows.last() {
-            Some(last) if more => PageToken { after: last.id, filter: fp }.encode(),
-            _ => String::new(),
-        };
+        let rows =
+            store::list_claims(&mut conn, &ClaimsOf::of(&scope), customer, state, page.after, i64::from(page.size))
+                .await?;
+        let (rows, next_page_token) = page.finish(rows, |last| last.id);
         Ok(pb::ListOwnershipClaimsResponse { claims: rows.iter().map(claim_pb).collect(), next_page_token })
     }
 }

@@ -1,9 +1,10 @@
 //! The RPCs of `crm.customers.v1.CustomerService`.
 
 use crm_domain::{
-    PageSize, PageToken, RankedPageToken, Role,
+    PageSize, RankedPageToken, Role,
     ids::{AddressId, ContactId, CustomerId},
 };
+use crm_platform::edge::Page;
 use crm_platform::{Violations, error::invalid_argument, idempotency::IdempotentCall};
 use crm_proto::customers::v1::{self as pb, customer_service_server::CustomerService};
 use prost::Message;
@@ -549,23 +550,16 @@ impl CustomersApi {
     }
 
     async fn list_customers(&self, who: &Caller, req: pb::ListCustomersRequest) -> Result<pb::ListCustomersResponse> {
-        let size = PageSize::parse(req.page_size, 50, 1000).map_err(|e| invalid_argument("page_size", e.reason))?;
         let (filter, fingerprint) = convert::list_filter(&req)?;
-        let token = PageToken::decode(&req.page_token, fingerprint)
-            .map_err(|e| invalid_argument("page_token", e.to_string()))?;
+        let page = Page::parse(req.page_size, &req.page_token, 50, 1000, fingerprint)?;
         let scope = Scope::of(who, READERS)?;
         let mut conn = self.pool.acquire().await?;
-        let mut page = store::list(&mut conn, &scope, &filter, token.map(|t| t.after), size.0).await?;
+        let rows = store::list(&mut conn, &scope, &filter, page.after, page.size).await?;
         drop(conn);
-        let more = page.len() > size.0 as usize;
-        page.truncate(size.0 as usize);
-        let ids: Vec<_> = page.iter().map(|c| c.id.0).collect();
+        let (rows, next_page_token) = page.finish(rows, |last| last.id.0);
+        let ids: Vec<_> = rows.iter().map(|c| c.id.0).collect();
         self.reads.record(&who.sub, "ListCustomers", ids, who.request_id.clone()).await?;
-        let next_page_token = match page.last() {
-            Some(last) if more => PageToken { after: last.id.0, filter: fingerprint }.encode(),
-            _ => String::new(),
-        };
-        Ok(pb::ListCustomersResponse { customers: page.iter().map(convert::customer).collect(), next_page_token })
+        Ok(pb::ListCustomersResponse { customers: rows.iter().map(convert::customer).collect(), next_page_token })
     }
 
     /// Ranked search (CUS-1): candidates from one index lookup per

@@ -3,7 +3,8 @@
 //! surveys (CUS-10), account plans (CUS-12) and merging (CUS-2).
 
 use chrono::{Datelike, Utc};
-use crm_domain::{PageSize, PageToken, ids::CustomerId, page::fingerprint};
+use crm_domain::{PageSize, ids::CustomerId, page::fingerprint};
+use crm_platform::edge::Page;
 use crm_platform::{error::invalid_argument, idempotency::IdempotentCall};
 use crm_proto::customers::v1 as pb;
 use sqlx::PgConnection;
@@ -147,28 +148,15 @@ impl CustomersApi {
         who: &Caller,
         req: pb::ListOverdueFirstContactsRequest,
     ) -> Result<pb::ListOverdueFirstContactsResponse> {
-        let size = PageSize::parse(req.page_size, 50, 1000).map_err(|e| invalid_argument("page_size", e.reason))?;
         let owner = sc::optional_text("owner_id", &req.owner_id)?;
         let fp = fingerprint(&[b"overdue", owner.as_deref().unwrap_or("").as_bytes()]);
-        let token =
-            PageToken::decode(&req.page_token, fp).map_err(|e| invalid_argument("page_token", e.to_string()))?;
+        let page = Page::parse(req.page_size, &req.page_token, 50, 1000, fp)?;
         let scope = Scope::of(who, REPORT_READERS)?;
         let mut conn = self.pool.acquire().await?;
-        let mut rows = store::overdue_first_contacts(
-            &mut conn,
-            &scope,
-            owner.as_deref(),
-            Utc::now(),
-            token.map(|t| t.after),
-            size.0,
-        )
-        .await?;
-        let more = rows.len() > size.0 as usize;
-        rows.truncate(size.0 as usize);
-        let next_page_token = match rows.last() {
-            Some(last) if more => PageToken { after: last.id, filter: fp }.encode(),
-            _ => String::new(),
-        };
+        let rows =
+            store::overdue_first_contacts(&mut conn, &scope, owner.as_deref(), Utc::now(), page.after, page.size)
+                .await?;
+        let (rows, next_page_token) = page.finish(rows, |last| last.id);
         Ok(pb::ListOverdueFirstContactsResponse { overdue: rows.iter().map(sc::overdue).collect(), next_page_token })
     }
 
@@ -228,20 +216,13 @@ impl CustomersApi {
         req: pb::ListInteractionsRequest,
     ) -> Result<pb::ListInteractionsResponse> {
         let id = convert::customer_id("customer_id", &req.customer_id)?;
-        let size = PageSize::parse(req.page_size, 50, 1000).map_err(|e| invalid_argument("page_size", e.reason))?;
         let fp = fingerprint(&[b"interactions", id.to_string().as_bytes()]);
-        let token =
-            PageToken::decode(&req.page_token, fp).map_err(|e| invalid_argument("page_token", e.to_string()))?;
+        let page = Page::parse(req.page_size, &req.page_token, 50, 1000, fp)?;
         let scope = Scope::of(who, READERS)?;
         let mut conn = self.pool.acquire().await?;
         let c = visible(&mut conn, id, &scope).await?;
-        let mut rows = store::list_interactions(&mut conn, c.id, token.map(|t| t.after), size.0).await?;
-        let more = rows.len() > size.0 as usize;
-        rows.truncate(size.0 as usize);
-        let next_page_token = match rows.last() {
-            Some(last) if more => PageToken { after: last.id, filter: fp }.encode(),
-            _ => String::new(),
-        };
+        let rows = store::list_interactions(&mut conn, c.id, page.after, page.size).await?;
+        let (rows, next_page_token) = page.finish(rows, |last| last.id);
         Ok(pb::ListInteractionsResponse {
             interactions: rows.iter().map(sc::interaction_pb).collect(),
             next_page_token,
@@ -272,7 +253,6 @@ impl CustomersApi {
         who: &Caller,
         req: pb::ListDueFollowUpsRequest,
     ) -> Result<pb::ListDueFollowUpsResponse> {
-        let size = PageSize::parse(req.page_size, 50, 1000).map_err(|e| invalid_argument("page_size", e.reason))?;
         let before = match &req.due_before {
             Some(t) => crm_platform::proto_time::from_proto(t).map_err(|e| invalid_argument("due_before", e.reason))?,
             None => Utc::now(),
@@ -283,18 +263,12 @@ impl CustomersApi {
             before.timestamp_micros().to_be_bytes().as_slice(),
             owner.as_deref().unwrap_or("").as_bytes(),
         ]);
-        let after = PageToken::decode(&req.page_token, fp)
-            .map_err(|e| invalid_argument("page_token", e.to_string()))?
-            .map(|t| t.after);
+        let page = Page::parse(req.page_size, &req.page_token, 50, 1000, fp)?;
         let scope = Scope::of(who, EDITORS)?;
         let mut conn = self.pool.acquire().await?;
-        let mut rows = store::list_due_follow_ups(&mut conn, &scope, owner.as_deref(), before, after, size.0).await?;
-        let more = rows.len() > size.0 as usize;
-        rows.truncate(size.0 as usize);
-        let next_page_token = match rows.last() {
-            Some(last) if more => PageToken { after: last.id, filter: fp }.encode(),
-            _ => String::new(),
-        };
+        let rows =
+            store::list_due_follow_ups(&mut conn, &scope, owner.as_deref(), before, page.after, page.size).await?;
+        let (rows, next_page_token) = page.finish(rows, |last| last.id);
         Ok(pb::ListDueFollowUpsResponse { follow_ups: rows.iter().map(sc::follow_up).collect(), next_page_token })
     }
 

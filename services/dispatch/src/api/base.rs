@@ -1,8 +1,9 @@
 //! The installed base (DSP-1): registering, reading, listing and retiring
 //! devices. Swaps happen at completion (`field`), in the order's transaction.
 
-use crm_domain::{PageSize, PageToken, ids::CustomerId, page};
-use crm_platform::{Violations, error::invalid_argument, idempotency::IdempotentCall};
+use crm_domain::{ids::CustomerId, page};
+use crm_platform::edge::Page;
+use crm_platform::{Violations, idempotency::IdempotentCall};
 use crm_proto::dispatch::v1 as pb;
 
 use super::{Caller, DispatchApi, Opened, convert, now};
@@ -58,25 +59,17 @@ impl DispatchApi {
         _caller: &Caller,
         req: pb::ListDevicesRequest,
     ) -> Result<pb::ListDevicesResponse> {
-        let size = PageSize::parse(req.page_size, 50, 1000).map_err(|e| invalid_argument("page_size", e.reason))?;
         let mut v = Violations::default();
         let customer_id =
             if req.customer_id.is_empty() { None } else { v.check("customer_id", CustomerId::parse(&req.customer_id)) };
         v.finish()?;
         let plate = req.vehicle_plate.trim().to_uppercase();
         let fingerprint = page::fingerprint(&[req.customer_id.as_bytes(), plate.as_bytes()]);
-        let token = PageToken::decode(&req.page_token, fingerprint)
-            .map_err(|e| invalid_argument("page_token", e.to_string()))?;
+        let page = Page::parse(req.page_size, &req.page_token, 50, 1000, fingerprint)?;
         let mut conn = self.pool.acquire().await?;
         let plate = (!plate.is_empty()).then_some(plate.as_str());
-        let mut rows =
-            store::list_devices(&mut conn, customer_id.map(|c| c.0), plate, token.map(|t| t.after), size.0).await?;
-        let more = rows.len() > size.0 as usize;
-        rows.truncate(size.0 as usize);
-        let next_page_token = match rows.last() {
-            Some(last) if more => PageToken { after: last.id.0, filter: fingerprint }.encode(),
-            _ => String::new(),
-        };
+        let rows = store::list_devices(&mut conn, customer_id.map(|c| c.0), plate, page.after, page.size).await?;
+        let (rows, next_page_token) = page.finish(rows, |last| last.id.0);
         Ok(pb::ListDevicesResponse { devices: rows.iter().map(convert::device).collect(), next_page_token })
     }
 

@@ -2,7 +2,8 @@
 //! collected on site is recorded at completion; finance receives it here and
 //! the difference, if any, is kept.
 
-use crm_domain::{PageSize, PageToken, page};
+use crm_domain::page;
+use crm_platform::edge::Page;
 use crm_platform::{Violations, error::invalid_argument, idempotency::IdempotentCall};
 use crm_proto::dispatch::v1 as pb;
 
@@ -19,18 +20,11 @@ impl DispatchApi {
         _caller: &Caller,
         req: pb::ListPartsRequest,
     ) -> Result<pb::ListPartsResponse> {
-        let size = PageSize::parse(req.page_size, 50, 1000).map_err(|e| invalid_argument("page_size", e.reason))?;
         let fingerprint = page::fingerprint(&[b"parts", &[u8::from(req.include_inactive)]]);
-        let token = PageToken::decode(&req.page_token, fingerprint)
-            .map_err(|e| invalid_argument("page_token", e.to_string()))?;
+        let page = Page::parse(req.page_size, &req.page_token, 50, 1000, fingerprint)?;
         let mut conn = self.pool.acquire().await?;
-        let mut rows = store::list_parts(&mut conn, token.map(|t| t.after), size.0, req.include_inactive).await?;
-        let more = rows.len() > size.0 as usize;
-        rows.truncate(size.0 as usize);
-        let next_page_token = match rows.last() {
-            Some(last) if more => PageToken { after: last.id, filter: fingerprint }.encode(),
-            _ => String::new(),
-        };
+        let rows = store::list_parts(&mut conn, page.after, page.size, req.include_inactive).await?;
+        let (rows, next_page_token) = page.finish(rows, |last| last.id);
         Ok(pb::ListPartsResponse { parts: rows.iter().map(convert::part).collect(), next_page_token })
     }
 
@@ -104,7 +98,6 @@ impl DispatchApi {
         _caller: &Caller,
         req: pb::ListUnreconciledCollectionsRequest,
     ) -> Result<pb::ListUnreconciledCollectionsResponse> {
-        let size = PageSize::parse(req.page_size, 50, 1000).map_err(|e| invalid_argument("page_size", e.reason))?;
         let mut v = Violations::default();
         let technician_id = if req.technician_id.is_empty() {
             None
@@ -113,16 +106,10 @@ impl DispatchApi {
         };
         v.finish()?;
         let fingerprint = page::fingerprint(&[req.technician_id.as_bytes()]);
-        let token = PageToken::decode(&req.page_token, fingerprint)
-            .map_err(|e| invalid_argument("page_token", e.to_string()))?;
+        let page = Page::parse(req.page_size, &req.page_token, 50, 1000, fingerprint)?;
         let mut conn = self.pool.acquire().await?;
-        let mut rows = store::list_open_collections(&mut conn, technician_id, token.map(|t| t.after), size.0).await?;
-        let more = rows.len() > size.0 as usize;
-        rows.truncate(size.0 as usize);
-        let next_page_token = match rows.last() {
-            Some(last) if more => PageToken { after: last.id, filter: fingerprint }.encode(),
-            _ => String::new(),
-        };
+        let rows = store::list_open_collections(&mut conn, technician_id, page.after, page.size).await?;
+        let (rows, next_page_token) = page.finish(rows, |last| last.id);
         Ok(pb::ListUnreconciledCollectionsResponse {
             collections: rows.iter().map(convert::collection).collect(),
             next_page_token,

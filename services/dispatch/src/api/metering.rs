@@ -1,10 +1,11 @@
 //! Meter reading (DSP-7): routes and their schedules, meters, bulk readings
 //! streamed from the field, anomalies raising repair orders, read rates.
 
+use crm_platform::edge::Page;
 use std::collections::HashSet;
 
 use chrono::{DateTime, Duration, Utc};
-use crm_domain::{PageSize, PageToken, ids::CustomerId, page};
+use crm_domain::{ids::CustomerId, page};
 use crm_platform::{error::invalid_argument, idempotency::IdempotentCall};
 use crm_proto::dispatch::v1 as pb;
 use tonic::Streaming;
@@ -124,7 +125,6 @@ impl DispatchApi {
         _caller: &Caller,
         req: pb::ListMetersRequest,
     ) -> Result<pb::ListMetersResponse> {
-        let size = PageSize::parse(req.page_size, 50, 1000).map_err(|e| invalid_argument("page_size", e.reason))?;
         let route = if req.route_id.is_empty() {
             None
         } else {
@@ -134,16 +134,10 @@ impl DispatchApi {
             )
         };
         let fingerprint = page::fingerprint(&[req.route_id.as_bytes()]);
-        let token = PageToken::decode(&req.page_token, fingerprint)
-            .map_err(|e| invalid_argument("page_token", e.to_string()))?;
+        let page = Page::parse(req.page_size, &req.page_token, 50, 1000, fingerprint)?;
         let mut conn = self.pool.acquire().await?;
-        let mut rows = store::list_meters(&mut conn, route, token.map(|t| t.after), size.0).await?;
-        let more = rows.len() > size.0 as usize;
-        rows.truncate(size.0 as usize);
-        let next_page_token = match rows.last() {
-            Some(last) if more => PageToken { after: last.id.0, filter: fingerprint }.encode(),
-            _ => String::new(),
-        };
+        let rows = store::list_meters(&mut conn, route, page.after, page.size).await?;
+        let (rows, next_page_token) = page.finish(rows, |last| last.id.0);
         Ok(pb::ListMetersResponse { meters: rows.iter().map(convert::meter).collect(), next_page_token })
     }
 

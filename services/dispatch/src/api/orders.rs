@@ -2,10 +2,11 @@
 //! checked over gRPC, submission, approval, cancellation, closing, reads and
 //! the urgent-parts watch list (DSP-4).
 
+use crm_platform::edge::Page;
 use std::time::Duration;
 
 use chrono::Duration as Span;
-use crm_domain::{PageSize, PageToken, ids::CustomerId, page};
+use crm_domain::{ids::CustomerId, page};
 use crm_platform::{Violations, client, error::invalid_argument, idempotency::IdempotentCall};
 use crm_proto::{
     customers::v1::{self as cpb, customer_service_client::CustomerServiceClient},
@@ -142,20 +143,13 @@ impl DispatchApi {
         caller: &Caller,
         req: pb::ListWorkOrdersRequest,
     ) -> Result<pb::ListWorkOrdersResponse> {
-        let size = PageSize::parse(req.page_size, 50, 1000).map_err(|e| invalid_argument("page_size", e.reason))?;
         let (mut filter, fingerprint) = convert::list_filter(&req)?;
         // CUS-13: technicians list their own orders, branch dispatchers their territory.
         filter.scope = OrderScope::of(&caller.who);
-        let token = PageToken::decode(&req.page_token, fingerprint)
-            .map_err(|e| invalid_argument("page_token", e.to_string()))?;
+        let page = Page::parse(req.page_size, &req.page_token, 50, 1000, fingerprint)?;
         let mut conn = self.pool.acquire().await?;
-        let mut rows = store::list(&mut conn, &filter, token.map(|t| t.after), size.0).await?;
-        let more = rows.len() > size.0 as usize;
-        rows.truncate(size.0 as usize);
-        let next_page_token = match rows.last() {
-            Some(last) if more => PageToken { after: last.id.0, filter: fingerprint }.encode(),
-            _ => String::new(),
-        };
+        let rows = store::list(&mut conn, &filter, page.after, page.size).await?;
+        let (rows, next_page_token) = page.finish(rows, |last| last.id.0);
         Ok(pb::ListWorkOrdersResponse { work_orders: rows.iter().map(convert::work_order).collect(), next_page_token })
     }
 
@@ -256,20 +250,13 @@ impl DispatchApi {
                 invalid_argument("within_minutes", format!("must be between 0 and {MAX_WITHIN_MINUTES}")).into()
             );
         }
-        let size = PageSize::parse(req.page_size, 50, 500).map_err(|e| invalid_argument("page_size", e.reason))?;
         let fingerprint = page::fingerprint(&[&req.within_minutes.to_be_bytes()]);
-        let token = PageToken::decode(&req.page_token, fingerprint)
-            .map_err(|e| invalid_argument("page_token", e.to_string()))?;
+        let page = Page::parse(req.page_size, &req.page_token, 50, 500, fingerprint)?;
         let at = now();
         let until = at + Span::minutes(i64::from(req.within_minutes));
         let mut conn = self.pool.acquire().await?;
-        let mut rows = store::list_at_risk(&mut conn, until, token.map(|t| t.after), size.0).await?;
-        let more = rows.len() > size.0 as usize;
-        rows.truncate(size.0 as usize);
-        let next_page_token = match rows.last() {
-            Some(last) if more => PageToken { after: last.id.0, filter: fingerprint }.encode(),
-            _ => String::new(),
-        };
+        let rows = store::list_at_risk(&mut conn, until, page.after, page.size).await?;
+        let (rows, next_page_token) = page.finish(rows, |last| last.id.0);
         Ok(pb::ListAtRiskResponse {
             work_orders: rows
                 .iter()

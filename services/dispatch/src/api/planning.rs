@@ -3,8 +3,9 @@
 //! day row's lock, so no technician is ever booked beyond capacity.
 
 use chrono::NaiveDate;
-use crm_domain::{PageSize, PageToken, page};
-use crm_platform::{Violations, error::invalid_argument, idempotency::IdempotentCall};
+use crm_domain::page;
+use crm_platform::edge::Page;
+use crm_platform::{Violations, idempotency::IdempotentCall};
 use crm_proto::dispatch::v1 as pb;
 
 use super::{Caller, Change, DispatchApi, Fresh, convert, now, step};
@@ -68,20 +69,13 @@ impl DispatchApi {
         _caller: &Caller,
         req: pb::ListTechniciansRequest,
     ) -> Result<pb::ListTechniciansResponse> {
-        let size = PageSize::parse(req.page_size, 50, 1000).map_err(|e| invalid_argument("page_size", e.reason))?;
         let territory = req.territory.trim();
         let fingerprint = page::fingerprint(&[territory.as_bytes()]);
-        let token = PageToken::decode(&req.page_token, fingerprint)
-            .map_err(|e| invalid_argument("page_token", e.to_string()))?;
+        let page = Page::parse(req.page_size, &req.page_token, 50, 1000, fingerprint)?;
         let mut conn = self.pool.acquire().await?;
         let filter = (!territory.is_empty()).then_some(territory);
-        let mut rows = store::list_technicians(&mut conn, filter, token.map(|t| t.after), size.0).await?;
-        let more = rows.len() > size.0 as usize;
-        rows.truncate(size.0 as usize);
-        let next_page_token = match rows.last() {
-            Some(last) if more => PageToken { after: last.id.0, filter: fingerprint }.encode(),
-            _ => String::new(),
-        };
+        let rows = store::list_technicians(&mut conn, filter, page.after, page.size).await?;
+        let (rows, next_page_token) = page.finish(rows, |last| last.id.0);
         Ok(pb::ListTechniciansResponse { technicians: rows.iter().map(convert::technician).collect(), next_page_token })
     }
 
