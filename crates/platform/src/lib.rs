@@ -7,6 +7,7 @@
 pub mod admission;
 pub mod auth;
 pub mod client;
+pub mod clock;
 pub mod config;
 pub mod conn;
 pub mod db;
@@ -25,6 +26,7 @@ pub mod service;
 pub mod telemetry;
 
 pub use auth::{Caller, Policy, Principal, TokenKeys};
+pub use clock::Clock;
 pub use config::{CalendarConfig, ServerConfig};
 pub use error::{Parsed, Violations};
 pub use server::{ServiceSpec, serve};

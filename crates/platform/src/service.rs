@@ -9,7 +9,7 @@ use sqlx::{PgPool, migrate::Migrator};
 use tokio::net::TcpListener;
 
 use crate::{
-    ServerConfig, ServiceSpec, TokenKeys, db, idempotency,
+    Clock, ServerConfig, ServiceSpec, TokenKeys, db, idempotency,
     server::{self, BoxError},
 };
 
@@ -50,6 +50,8 @@ pub struct ServiceContext {
     /// Fires when the server starts shutting down, so long-lived streams
     /// (event feeds) end and let it drain.
     pub stopping: Stopping,
+    /// The one clock handlers, consumers and jobs read.
+    pub clock: Clock,
 }
 
 impl ServiceContext {
@@ -63,6 +65,7 @@ impl ServiceContext {
             billing_url: cfg.billing_url.clone(),
             saga_retry: Duration::from_millis(cfg.saga_retry_ms),
             stopping: Stopping::never(),
+            clock: Clock::system(),
         })
     }
 
