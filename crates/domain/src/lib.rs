@@ -4,7 +4,9 @@
 //! protobuf, no SQL.
 
 pub mod calendar;
+pub mod check;
 pub mod contact;
+pub mod history;
 pub mod ids;
 pub mod money;
 pub mod name;

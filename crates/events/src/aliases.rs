@@ -66,6 +66,32 @@ pub fn merged_ids(event: &crate::pb::Event) -> Result<(Uuid, Uuid), crate::Apply
     Ok((read::id("merged_id", &m.merged_id)?, read::id("survivor_id", &m.survivor_id)?))
 }
 
+/// Applies customer.merged in a service whose rows only need re-pointing:
+/// records the alias, then moves every row of `tables` that names the
+/// merged-away customer to the survivor.
+pub struct Repoint {
+    /// The service's schema, also its name in the alias table.
+    pub schema: &'static str,
+    /// Each table with what else its moved rows get (a new version, so
+    /// their etags change; an update time), as SQL `SET` items. Constants
+    /// of the service, never input.
+    pub tables: &'static [(&'static str, &'static str)],
+}
+
+impl crate::Handler for Repoint {
+    fn apply<'a>(&'a self, conn: &'a mut PgConnection, event: &'a crate::pb::Event) -> crate::ApplyFuture<'a> {
+        Box::pin(async move {
+            let (merged, survivor) = merged_ids(event)?;
+            record_merge(conn, self.schema, merged, survivor).await?;
+            for (table, also) in self.tables {
+                let sql = format!("UPDATE {}.{table} SET customer_id = $2{also} WHERE customer_id = $1", self.schema);
+                sqlx::query(sqlx::AssertSqlSafe(sql)).bind(merged).bind(survivor).execute(&mut *conn).await?;
+            }
+            Ok(())
+        })
+    }
+}
+
 /// The SQL a service's migration runs to keep aliases (each service's
 /// migration holds a copy; a unit test compares them).
 pub fn migration_sql(schema: &str) -> String {

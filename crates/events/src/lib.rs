@@ -15,11 +15,13 @@ pub mod aliases;
 pub mod consumer;
 pub mod feed;
 pub mod outbox;
+pub mod saga;
 
 use std::{collections::HashMap, sync::Arc};
 
-use crm_platform::{ServiceContext, client::Peer};
+use crm_platform::{Policy, ServiceContext, ServiceSpec, client::Peer};
 use sqlx::PgPool;
+use tonic::service::Routes;
 
 pub use consumer::{ApplyError, ApplyFuture, ByType, Consumers, Handler, Outcome, Subscription};
 pub use crm_proto::events::v1 as pb;
@@ -37,6 +39,26 @@ pub fn feed(
 ) -> pb::event_feed_service_server::EventFeedServiceServer<Feed> {
     let consumers = Arc::new(Consumers::new(schema, pool.clone(), subscriptions));
     Feed::new(schema, pool, ctx.stopping.clone(), consumers).into_server()
+}
+
+/// What a service with an event feed serves: its own gRPC `routes` under
+/// its `policy`, and beside them the feed of its outbox (with its consumers'
+/// views) under the feed's policy.
+pub fn spec_with_feed(
+    schema: &'static str,
+    policy: Policy,
+    routes: Routes,
+    pool: PgPool,
+    ctx: &ServiceContext,
+    subscriptions: Vec<Subscription>,
+) -> ServiceSpec {
+    ServiceSpec {
+        name: schema,
+        policy,
+        also: vec![feed::policy()],
+        routes: routes.add_service(feed(schema, pool, ctx, subscriptions)),
+        file_descriptor_set: crm_proto::FILE_DESCRIPTOR_SET,
+    }
 }
 
 /// Runs `schema`'s consumers of its peers' feeds until aborted.

@@ -20,10 +20,21 @@ use tonic::{Code, Status};
 use crate::{Principal, error};
 
 /// A mutating call's start: its stored first response, or a fresh
-/// transaction holding its key.
-pub enum Opened<R> {
+/// transaction holding its key (or what was opened with it: see
+/// [`IdempotentCall::open_change`]).
+pub enum Opened<R, F = Transaction<'static, Postgres>> {
     Replay(R),
-    Fresh(Transaction<'static, Postgres>),
+    Fresh(F),
+}
+
+impl<R, F> Opened<R, F> {
+    /// The fresh part turned into something else; a replay stays a replay.
+    pub fn map<G>(self, f: impl FnOnce(F) -> G) -> Opened<R, G> {
+        match self {
+            Opened::Replay(r) => Opened::Replay(r),
+            Opened::Fresh(x) => Opened::Fresh(f(x)),
+        }
+    }
 }
 
 /// The transaction of a call that has not run yet; for a call that already
@@ -78,6 +89,44 @@ impl IdempotentCall {
             Some(done) => Opened::Replay(done),
             None => Opened::Fresh(tx),
         })
+    }
+
+    /// Opens a change to one record: claims the key (a call that already
+    /// ran yields its first response), then `lock` loads and checks the
+    /// record in the fresh transaction, under its row lock. What `lock`
+    /// refuses rolls the transaction back, key included.
+    pub async fn open_change<R, T, E>(
+        &self,
+        pool: &PgPool,
+        lock: impl AsyncFnOnce(&mut PgConnection) -> Result<T, E>,
+    ) -> Result<Opened<R, (Transaction<'static, Postgres>, T)>, E>
+    where
+        R: Message + Default,
+        E: From<Status>,
+    {
+        let mut tx = match self.open::<R>(pool).await? {
+            Opened::Replay(r) => return Ok(Opened::Replay(r)),
+            Opened::Fresh(tx) => tx,
+        };
+        let record = lock(&mut tx).await?;
+        Ok(Opened::Fresh((tx, record)))
+    }
+
+    /// Runs `write` in the call's transaction, stores the response it
+    /// builds with the key and commits: the effect and the answer a retry
+    /// will get are one.
+    pub async fn finish<R, E>(
+        self,
+        mut tx: Transaction<'static, Postgres>,
+        write: impl AsyncFnOnce(&mut PgConnection) -> Result<R, E>,
+    ) -> Result<R, E>
+    where
+        R: Message,
+        E: From<Status>,
+    {
+        let response = write(&mut tx).await?;
+        self.commit(tx, &response).await?;
+        Ok(response)
     }
 
     /// Claims the key inside `tx`. `Some(response)` means this call already

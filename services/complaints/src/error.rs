@@ -1,60 +1,7 @@
-//! The complaints service's errors and their one mapping to gRPC statuses.
+//! The complaints service's errors: the platform's shared ones
+//! (`crm_platform::ServiceError`); the service has no refusals of its own
+//! beyond its rules (`RuleViolation`) and denials.
 
-use crm_platform::error as status;
-use tonic::{Code, Status};
-
-use crate::model::{RuleViolation, access::Denied};
-
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("{resource} {id} not found")]
-    NotFound { resource: &'static str, id: String },
-    #[error("stale etag")]
-    StaleEtag { current: String },
-    #[error(transparent)]
-    Rule(#[from] RuleViolation),
-    #[error(transparent)]
-    Denied(#[from] Denied),
-    /// CMP-1: complaints are registered only for customers still served.
-    #[error("customer terminated")]
-    CustomerTerminated,
-    /// The customers service could not answer; the intake can be retried.
-    #[error("customers service unavailable: {0}")]
-    CustomersUnavailable(String),
-    #[error("stored data is inconsistent: {0}")]
-    Corrupt(String),
-    #[error(transparent)]
-    Db(#[from] sqlx::Error),
-    /// Already a gRPC status (request validation, idempotency).
-    #[error(transparent)]
-    Status(#[from] Status),
-}
-
-impl From<Error> for Status {
-    fn from(e: Error) -> Status {
-        match e {
-            Error::NotFound { resource, id } => status::not_found(resource, &id),
-            Error::StaleEtag { current } => status::stale_etag(&current),
-            Error::Rule(r) => status::failed_precondition(r.reason, r.message),
-            Error::Denied(d) => status::permission_denied(d.reason, d.message),
-            Error::CustomerTerminated => status::failed_precondition(
-                "CUSTOMER_TERMINATED",
-                "the customer is terminated; complaints are registered for customers being served (CMP-1)",
-            ),
-            Error::CustomersUnavailable(detail) => {
-                tracing::warn!(error = %detail, "customers service unavailable");
-                status::with_reason(
-                    Code::Unavailable,
-                    "CUSTOMERS_UNAVAILABLE",
-                    "the customer could not be checked right now; retry with the same request_id",
-                    &[],
-                )
-            }
-            Error::Corrupt(detail) => status::internal(&detail),
-            Error::Db(err) => status::from_sqlx(&err),
-            Error::Status(s) => s,
-        }
-    }
-}
+pub type Error = crm_platform::ServiceError<crm_platform::service_error::NoRefusal>;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -30,25 +30,16 @@ pub const SERVICE: ServiceDef = ServiceDef {
 };
 
 fn build(pool: PgPool, ctx: &ServiceContext) -> ServiceSpec {
-    ServiceSpec {
-        name: SERVICE.name,
-        policy: api::policy(),
-        also: vec![crm_events::feed::policy()],
-        routes: Routes::new(api::ComplaintsApi::new(pool.clone(), ctx).into_server()).add_service(crm_events::feed(
-            SERVICE.name,
-            pool,
-            ctx,
-            events::subscriptions(ctx),
-        )),
-        file_descriptor_set: crm_proto::FILE_DESCRIPTOR_SET,
-    }
+    let routes = Routes::new(api::ComplaintsApi::new(pool.clone(), ctx).into_server());
+    crm_events::spec_with_feed(SERVICE.name, api::policy(), routes, pool, ctx, events::subscriptions(ctx))
 }
 
 fn background(pool: PgPool, ctx: ServiceContext) -> BackgroundTask {
     let subscriptions = events::subscriptions(&ctx);
-    let recheck = events::termination::run(pool.clone(), ctx.saga_retry);
+    let recheck = events::termination::run(pool.clone(), ctx.saga_retry, ctx.clock.clone());
+    let clock = ctx.clock.clone();
     let consumers = crm_events::consume(SERVICE.name, pool.clone(), ctx, subscriptions);
     Box::pin(async move {
-        tokio::join!(usecases::escalation::run(pool, usecases::escalation::EVERY), consumers, recheck);
+        tokio::join!(usecases::escalation::run(pool, usecases::escalation::EVERY, clock), consumers, recheck);
     })
 }

@@ -15,14 +15,14 @@ use crm_platform::ServiceContext;
 /// (CUS-11, X-2), whose dispatch part is cancelling the customer's open work,
 /// merges (CUS-2), which move work orders, devices and meters to the
 /// survivor, and billing's invoices of completed work orders.
-pub fn subscriptions(_ctx: &ServiceContext) -> Vec<Subscription> {
+pub fn subscriptions(ctx: &ServiceContext) -> Vec<Subscription> {
     vec![
         Subscription {
             source: "customers",
             types: &["customer.termination_started", "customer.merged"],
             handler: Arc::new(ByType(vec![
-                ("customer.termination_started", Arc::new(termination::TerminationStarted)),
-                ("customer.merged", Arc::new(merges::CustomersMerged)),
+                ("customer.termination_started", Arc::new(termination::TerminationStarted(ctx.clock.clone()))),
+                ("customer.merged", Arc::new(merges::CUSTOMERS_MERGED)),
             ])),
         },
         Subscription {
@@ -30,7 +30,7 @@ pub fn subscriptions(_ctx: &ServiceContext) -> Vec<Subscription> {
             types: &["invoice.payment_changed", "catalogue_item.changed"],
             handler: Arc::new(ByType(vec![
                 ("invoice.payment_changed", Arc::new(invoices::InvoicePaymentChanged)),
-                ("catalogue_item.changed", Arc::new(catalogue::CatalogueItemChanged)),
+                ("catalogue_item.changed", Arc::new(catalogue::CatalogueItemChanged(ctx.clock.clone()))),
             ])),
         },
     ]

@@ -30,18 +30,8 @@ pub const SERVICE: ServiceDef = ServiceDef {
 };
 
 fn build(pool: PgPool, ctx: &ServiceContext) -> ServiceSpec {
-    ServiceSpec {
-        name: SERVICE.name,
-        policy: api::policy(),
-        also: vec![crm_events::feed::policy()],
-        routes: Routes::new(api::DispatchApi::new(pool.clone(), ctx).into_server()).add_service(crm_events::feed(
-            SERVICE.name,
-            pool,
-            ctx,
-            events::subscriptions(ctx),
-        )),
-        file_descriptor_set: crm_proto::FILE_DESCRIPTOR_SET,
-    }
+    let routes = Routes::new(api::DispatchApi::new(pool.clone(), ctx).into_server());
+    crm_events::spec_with_feed(SERVICE.name, api::policy(), routes, pool, ctx, events::subscriptions(ctx))
 }
 
 fn background(pool: PgPool, ctx: ServiceContext) -> BackgroundTask {

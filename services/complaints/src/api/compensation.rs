@@ -5,7 +5,7 @@
 use crm_platform::{Violations, idempotency::IdempotentCall};
 use crm_proto::complaints::v1 as pb;
 
-use super::{Caller, Change, ComplaintsApi, Fresh, convert, now, steps::step};
+use super::{Caller, ComplaintsApi, Fresh, convert, steps::step};
 use crate::{
     error::Result,
     events,
@@ -29,12 +29,9 @@ impl ComplaintsApi {
         let reason = convert::required_text(&mut v, "reason", &req.reason, NOTE);
         let (id, amount, reason) = v.finish_with((id, amount, reason))?;
         let Fresh { mut tx, mut c, to } =
-            match self.begin_change(&call, id, &req.etag, Event::ProposeCompensation).await? {
-                Change::Replay(r) => return Ok(r),
-                Change::Fresh(f) => *f,
-            };
+            *crm_platform::fresh_or_replay!(self.begin_change(&call, id, &req.etag, Event::ProposeCompensation).await?);
         c.check_compensable()?;
-        let at = now();
+        let at = self.clock.now();
         let from = c.state;
         c.state = to;
         let m = Compensation {
@@ -62,12 +59,9 @@ impl ComplaintsApi {
         let id = convert::complaint_id(&mut v, "id", &req.id);
         let id = v.finish_with(id)?;
         let Fresh { mut tx, mut c, to } =
-            match self.begin_change(&call, id, &req.etag, Event::ApproveCompensation).await? {
-                Change::Replay(r) => return Ok(r),
-                Change::Fresh(f) => *f,
-            };
+            *crm_platform::fresh_or_replay!(self.begin_change(&call, id, &req.etag, Event::ApproveCompensation).await?);
         c.check_compensable()?;
-        let at = now();
+        let at = self.clock.now();
         let Some(mut m) = c.compensation.clone() else {
             return Err(RuleViolation::new(
                 "NO_COMPENSATION_PROPOSED",

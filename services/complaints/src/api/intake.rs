@@ -2,17 +2,14 @@
 //! customers service, then the complaint is numbered and stored in one
 //! transaction.
 
-use std::time::Duration;
-
 use crm_domain::ids::CustomerId;
-use crm_platform::{client, idempotency::IdempotentCall};
+use crm_platform::idempotency::IdempotentCall;
 use crm_proto::{
     complaints::v1 as pb,
-    customers::v1::{self as cpb, customer_service_client::CustomerServiceClient},
+    customers::v1::{self as cpb},
 };
-use tonic::Code;
 
-use super::{Caller, ComplaintsApi, Opened, convert, now};
+use super::{Caller, ComplaintsApi, Opened, convert};
 use crate::{
     error::{Error, Result},
     events,
@@ -23,43 +20,28 @@ use crate::{
     store::{self, IDEMPOTENCY_TABLE},
 };
 
-/// How long intake waits for the customers service.
-const CUSTOMER_LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
-
 impl ComplaintsApi {
     /// The customer as the customers service knows it now, read with a
     /// `system` token: unknown is NOT_FOUND, terminated is refused.
     async fn customer(&self, id: CustomerId, request_id: Option<&str>) -> Result<CustomerSnapshot> {
-        let peer = self.customers.as_ref().map_err(|e| Error::CustomersUnavailable(e.clone()))?;
-        let mut customers = CustomerServiceClient::with_interceptor(peer.channel.clone(), peer.auth.clone());
-        let req = client::request(cpb::GetCustomerRequest { id: id.to_string() }, request_id, CUSTOMER_LOOKUP_TIMEOUT);
-        let c = match customers.get_customer(req).await {
-            Ok(r) => {
-                r.into_inner().customer.ok_or_else(|| Error::Corrupt("GetCustomer returned no customer".into()))?
-            }
-            Err(s) if s.code() == Code::NotFound => {
-                return Err(Error::NotFound { resource: "customer", id: id.to_string() });
-            }
-            Err(s) => return Err(Error::CustomersUnavailable(format!("{:?}: {}", s.code(), s.message()))),
-        };
-        if c.stage == cpb::LifecycleStage::Terminated as i32 {
-            return Err(Error::CustomerTerminated);
+        let c = self.customers.current(id, request_id).await?;
+        if c.terminated {
+            return Err(crate::model::intake::customer_terminated().into());
         }
         // A customer not yet classified is served at the general level.
-        let service_level = match cpb::ServiceLevel::try_from(c.service_level) {
-            Ok(cpb::ServiceLevel::Key) => ServiceLevel::Key,
-            Ok(cpb::ServiceLevel::Special) => ServiceLevel::Special,
+        let service_level = match c.service_level {
+            cpb::ServiceLevel::Key => ServiceLevel::Key,
+            cpb::ServiceLevel::Special => ServiceLevel::Special,
             _ => ServiceLevel::General,
         };
-        let tier = match cpb::ValueTier::try_from(c.value_tier) {
-            Ok(cpb::ValueTier::Potential) => CustomerTier::Potential,
-            Ok(cpb::ValueTier::Key) => CustomerTier::Key,
-            Ok(cpb::ValueTier::Vip) => CustomerTier::Vip,
+        let tier = match c.value_tier {
+            cpb::ValueTier::Potential => CustomerTier::Potential,
+            cpb::ValueTier::Key => CustomerTier::Key,
+            cpb::ValueTier::Vip => CustomerTier::Vip,
             _ => CustomerTier::General,
         };
         // A merged id answers with its survivor (CUS-2): the complaint is the survivor's.
-        let id = CustomerId::parse(&c.id).map_err(|e| Error::Corrupt(format!("GetCustomer id: {}", e.reason)))?;
-        Ok(CustomerSnapshot { id, name: c.display_name, service_level, tier })
+        Ok(CustomerSnapshot { id: c.id, name: c.display_name, service_level, tier })
     }
 
     pub(super) async fn register_complaint(
@@ -69,7 +51,7 @@ impl ComplaintsApi {
     ) -> Result<pb::RegisterComplaintResponse> {
         let who = &caller.who;
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "RegisterComplaint", who, &req.request_id, &req)?;
-        let at = now();
+        let at = self.clock.now();
         let new = convert::new_complaint(&req, self.calendar.local_date(at))?;
         // A retry of a registration that went through is answered from the
         // key, without asking the customers service again.

@@ -10,7 +10,9 @@ mod reads;
 mod steps;
 
 use crm_domain::WorkingCalendar;
-use crm_platform::{Policy, ServiceContext, client::Peer, idempotency::IdempotentCall, idempotency::Opened};
+use crm_platform::{
+    Clock, Policy, ServiceContext, customers::Customers, idempotency::IdempotentCall, idempotency::Opened,
+};
 use crm_proto::complaints::v1::{self as pb, complaint_service_server::ComplaintService};
 use prost::Message;
 use sqlx::{PgPool, Postgres, Transaction};
@@ -59,17 +61,21 @@ pub fn policy() -> Policy {
 pub struct ComplaintsApi {
     pool: PgPool,
     calendar: WorkingCalendar,
-    /// The customers service, checked at intake; an unusable URL is reported
-    /// on use so the service still starts.
-    customers: std::result::Result<Peer, String>,
+    /// The customers service, checked at intake.
+    customers: Customers,
+    clock: Clock,
 }
 
 pub(crate) use crm_platform::Caller;
 
 impl ComplaintsApi {
     pub fn new(pool: PgPool, ctx: &ServiceContext) -> Self {
-        let customers = Peer::lazy(&ctx.customers_url, ctx.keys.clone(), "complaints").map_err(|e| e.to_string());
-        Self { pool, calendar: ctx.calendar.clone(), customers }
+        Self {
+            pool,
+            calendar: ctx.calendar.clone(),
+            customers: Customers::new(ctx, "complaints"),
+            clock: ctx.clock.clone(),
+        }
     }
 
     pub fn into_server(self) -> pb::complaint_service_server::ComplaintServiceServer<Self> {
@@ -91,14 +97,15 @@ impl ComplaintsApi {
         id: ComplaintId,
         etag: &str,
         event: Event,
-    ) -> Result<Change<R>> {
-        let mut tx = match self.open::<R>(call).await? {
-            Opened::Replay(r) => return Ok(Change::Replay(r)),
-            Opened::Fresh(tx) => tx,
-        };
-        let c = store::load_for_change(&mut tx, id, convert::etag(etag)).await?;
-        let to = c.state.transition(event)?;
-        Ok(Change::Fresh(Box::new(Fresh { tx, c, to })))
+    ) -> Result<Opened<R, Box<Fresh>>> {
+        let opened = call
+            .open_change(&self.pool, async |tx| {
+                let c = store::load_for_change(tx, id, convert::etag(etag)).await?;
+                let to = c.state.transition(event)?;
+                Ok::<_, Error>((c, to))
+            })
+            .await?;
+        Ok(opened.map(|(tx, (c, to))| Box::new(Fresh { tx, c, to })))
     }
 
     /// Saves the complaint (new etag), records the step, reads it back as
@@ -106,19 +113,20 @@ impl ComplaintsApi {
     async fn finish_change<R: Message>(
         &self,
         call: IdempotentCall,
-        mut tx: Transaction<'static, Postgres>,
+        tx: Transaction<'static, Postgres>,
         c: &Complaint,
         step: Step,
         respond: impl FnOnce(pb::Complaint) -> R,
     ) -> Result<R> {
-        store::save_complaint(&mut tx, c, step.at).await?;
-        store::record_step(&mut tx, c.id, &step).await?;
-        let saved = store::load(&mut tx, c.id, false)
-            .await?
-            .ok_or_else(|| Error::Corrupt(format!("complaint {} vanished inside its transaction", c.id)))?;
-        let response = respond(convert::complaint(&saved, &self.calendar));
-        call.commit(tx, &response).await?;
-        Ok(response)
+        call.finish(tx, async |tx| {
+            store::save_complaint(tx, c, step.at).await?;
+            store::record_step(tx, c.id, &step).await?;
+            let saved = store::load(tx, c.id, false)
+                .await?
+                .ok_or_else(|| Error::Corrupt(format!("complaint {} vanished inside its transaction", c.id)))?;
+            Ok(respond(convert::complaint(&saved, &self.calendar)))
+        })
+        .await
     }
 }
 
@@ -129,13 +137,6 @@ struct Fresh {
     /// The state the lifecycle allows after the event.
     to: State,
 }
-
-enum Change<R> {
-    Replay(R),
-    Fresh(Box<Fresh>),
-}
-
-pub use crm_platform::proto_time::now;
 
 crm_platform::grpc_service! {
     impl ComplaintService for ComplaintsApi {

@@ -6,7 +6,7 @@ use crm_platform::edge::Page;
 use crm_platform::{Violations, error::invalid_argument, idempotency::IdempotentCall};
 use crm_proto::complaints::v1 as pb;
 
-use super::{Caller, ComplaintsApi, convert, now};
+use super::{Caller, ComplaintsApi, convert};
 use crate::{
     error::{Error, Result},
     model::deadline::{DeadlinePolicy, DeadlineRule},
@@ -75,7 +75,7 @@ impl ComplaintsApi {
         }
         let fingerprint = page::fingerprint(&[&req.within_hours.to_be_bytes()]);
         let page = Page::parse(req.page_size, &req.page_token, 50, 500, fingerprint)?;
-        let at = now();
+        let at = self.clock.now();
         let until = at + Duration::hours(i64::from(req.within_hours));
         let mut conn = self.pool.acquire().await?;
         let rows = store::list_due(&mut conn, until, page.after, page.size).await?;
@@ -122,7 +122,8 @@ impl ComplaintsApi {
         let rule = unit.and_then(|u| v.check("policy.amount", DeadlineRule::parse(u, p.amount)));
         let (service_level, urgency, rule) = v.finish_with((level, urgency, rule))?;
         let mut tx = crm_platform::fresh_or_replay!(self.open(&call).await?);
-        let policy = DeadlinePolicy { service_level, urgency, rule, updated_by: who.sub.clone(), updated_at: now() };
+        let policy =
+            DeadlinePolicy { service_level, urgency, rule, updated_by: who.sub.clone(), updated_at: self.clock.now() };
         let saved = store::set_policy(&mut tx, &policy).await?;
         tracing::info!(
             service_level = service_level.as_str(),

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use crm_platform::{Principal, Violations, idempotency::IdempotentCall};
 use crm_proto::complaints::v1 as pb;
 
-use super::{Caller, Change, ComplaintsApi, Fresh, convert, now};
+use super::{Caller, ComplaintsApi, Fresh, convert};
 use crate::{
     error::{Error, Result},
     events,
@@ -49,11 +49,9 @@ impl ComplaintsApi {
         let id = convert::complaint_id(&mut v, "id", &req.id);
         let note = convert::optional_text(&mut v, "note", &req.note, NOTE);
         let (id, note) = v.finish_with((id, note))?;
-        let Fresh { mut tx, mut c, to } = match self.begin_change(&call, id, &req.etag, Event::Accept).await? {
-            Change::Replay(r) => return Ok(r),
-            Change::Fresh(f) => *f,
-        };
-        let at = now();
+        let Fresh { mut tx, mut c, to } =
+            *crm_platform::fresh_or_replay!(self.begin_change(&call, id, &req.etag, Event::Accept).await?);
+        let at = self.clock.now();
         let round = Round::open(1, at, self.answer_due(&mut tx, &c, at).await?);
         store::insert_round(&mut tx, c.id, &round).await?;
         let from = c.state;
@@ -79,11 +77,9 @@ impl ComplaintsApi {
         let reason = v.check("reason", convert::required(convert::rejection_in(req.reason)));
         let note = convert::required_text(&mut v, "note", &req.note, NOTE);
         let (id, reason, note) = v.finish_with((id, reason, note))?;
-        let Fresh { mut tx, mut c, to } = match self.begin_change(&call, id, &req.etag, Event::Reject).await? {
-            Change::Replay(r) => return Ok(r),
-            Change::Fresh(f) => *f,
-        };
-        let at = now();
+        let Fresh { mut tx, mut c, to } =
+            *crm_platform::fresh_or_replay!(self.begin_change(&call, id, &req.etag, Event::Reject).await?);
+        let at = self.clock.now();
         let from = c.state;
         c.state = to;
         c.rejection_reason = Some(reason);
@@ -107,11 +103,8 @@ impl ComplaintsApi {
         let id = convert::complaint_id(&mut v, "id", &req.id);
         let id = v.finish_with(id)?;
         let Fresh { mut tx, mut c, to } =
-            match self.begin_change(&call, id, &req.etag, Event::StartInvestigation).await? {
-                Change::Replay(r) => return Ok(r),
-                Change::Fresh(f) => *f,
-            };
-        let at = now();
+            *crm_platform::fresh_or_replay!(self.begin_change(&call, id, &req.etag, Event::StartInvestigation).await?);
+        let at = self.clock.now();
         let from = c.state;
         c.state = to;
         let round = current_round(&mut c)?;
@@ -147,12 +140,11 @@ impl ComplaintsApi {
             )
             .into());
         }
-        let Fresh { mut tx, mut c, .. } = match self.begin_change(&call, id, &req.etag, Event::Escalate).await? {
-            Change::Replay(r) => return Ok(r),
-            Change::Fresh(f) => *f,
-        };
+        let Fresh { mut tx, mut c, .. } =
+            *crm_platform::fresh_or_replay!(self.begin_change(&call, id, &req.etag, Event::Escalate).await?);
         let cause = escalation::Cause::ByHand { to: to_level, reason, team };
-        let escalation::Escalated { record, step: s } = escalation::escalate(&mut c, cause, &who.sub, now())?;
+        let escalation::Escalated { record, step: s } =
+            escalation::escalate(&mut c, cause, &who.sub, self.clock.now())?;
         if let Some(e) = &record {
             store::insert_escalation(&mut tx, c.id, e).await?;
         }
@@ -166,15 +158,13 @@ impl ComplaintsApi {
     ) -> Result<pb::RecordRetestResponse> {
         let who = &caller.who;
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "RecordRetest", who, &req.request_id, &req)?;
-        let at = now();
+        let at = self.clock.now();
         let mut v = Violations::default();
         let id = convert::complaint_id(&mut v, "id", &req.id);
         let retest = convert::retest(&mut v, req.retest.as_ref(), &who.sub, at);
         let (id, retest) = v.finish_with((id, retest))?;
-        let Fresh { mut tx, mut c, to } = match self.begin_change(&call, id, &req.etag, Event::RecordRetest).await? {
-            Change::Replay(r) => return Ok(r),
-            Change::Fresh(f) => *f,
-        };
+        let Fresh { mut tx, mut c, to } =
+            *crm_platform::fresh_or_replay!(self.begin_change(&call, id, &req.etag, Event::RecordRetest).await?);
         c.check_retest_applies()?;
         c.check_retest_replaceable()?;
         let from = c.state;
@@ -197,13 +187,10 @@ impl ComplaintsApi {
         let mut v = Violations::default();
         let id = convert::complaint_id(&mut v, "id", &req.id);
         let id = v.finish_with(id)?;
-        let Fresh { mut tx, mut c, to } = match self.begin_change(&call, id, &req.etag, Event::ApproveAmendment).await?
-        {
-            Change::Replay(r) => return Ok(r),
-            Change::Fresh(f) => *f,
-        };
+        let Fresh { mut tx, mut c, to } =
+            *crm_platform::fresh_or_replay!(self.begin_change(&call, id, &req.etag, Event::ApproveAmendment).await?);
         c.check_amendment_pending()?;
-        let at = now();
+        let at = self.clock.now();
         let from = c.state;
         c.state = to;
         let cid = c.id;
@@ -231,12 +218,10 @@ impl ComplaintsApi {
         let id = convert::complaint_id(&mut v, "id", &req.id);
         let findings = convert::findings(&mut v, req.findings.as_ref());
         let (id, findings) = v.finish_with((id, findings))?;
-        let Fresh { mut tx, mut c, to } = match self.begin_change(&call, id, &req.etag, Event::Resolve).await? {
-            Change::Replay(r) => return Ok(r),
-            Change::Fresh(f) => *f,
-        };
+        let Fresh { mut tx, mut c, to } =
+            *crm_platform::fresh_or_replay!(self.begin_change(&call, id, &req.etag, Event::Resolve).await?);
         c.check_resolvable()?;
-        let at = now();
+        let at = self.clock.now();
         let from = c.state;
         c.state = to;
         let note = findings.verdict.as_str().to_string();
@@ -261,12 +246,9 @@ impl ComplaintsApi {
         let id = convert::complaint_id(&mut v, "id", &req.id);
         let committed = convert::timestamp("committed_answer_at", &mut v, req.committed_answer_at.as_ref());
         let (id, committed) = v.finish_with((id, committed))?;
-        let Fresh { mut tx, mut c, to } = match self.begin_change(&call, id, &req.etag, Event::CommitAnswerTime).await?
-        {
-            Change::Replay(r) => return Ok(r),
-            Change::Fresh(f) => *f,
-        };
-        let at = now();
+        let Fresh { mut tx, mut c, to } =
+            *crm_platform::fresh_or_replay!(self.begin_change(&call, id, &req.etag, Event::CommitAnswerTime).await?);
+        let at = self.clock.now();
         c.check_commitment(committed, at)?;
         let from = c.state;
         c.state = to;
@@ -288,11 +270,9 @@ impl ComplaintsApi {
         let id = convert::complaint_id(&mut v, "id", &req.id);
         let answer = convert::required_text(&mut v, "answer", &req.answer, LONG_TEXT);
         let (id, answer) = v.finish_with((id, answer))?;
-        let Fresh { mut tx, mut c, to } = match self.begin_change(&call, id, &req.etag, Event::Answer).await? {
-            Change::Replay(r) => return Ok(r),
-            Change::Fresh(f) => *f,
-        };
-        let at = now();
+        let Fresh { mut tx, mut c, to } =
+            *crm_platform::fresh_or_replay!(self.begin_change(&call, id, &req.etag, Event::Answer).await?);
+        let at = self.clock.now();
         let from = c.state;
         c.state = to;
         let round = current_round(&mut c)?;
@@ -323,11 +303,9 @@ impl ComplaintsApi {
         };
         let (id, feedback) = v.finish_with((id, feedback))?;
         let event = if req.satisfied { Event::FeedbackSatisfied } else { Event::FeedbackUnsatisfied };
-        let Fresh { mut tx, mut c, to } = match self.begin_change(&call, id, &req.etag, event).await? {
-            Change::Replay(r) => return Ok(r),
-            Change::Fresh(f) => *f,
-        };
-        let at = now();
+        let Fresh { mut tx, mut c, to } =
+            *crm_platform::fresh_or_replay!(self.begin_change(&call, id, &req.etag, event).await?);
+        let at = self.clock.now();
         let from = c.state;
         let round = current_round(&mut c)?;
         round.satisfied = Some(req.satisfied);

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use crm_domain::ids::CustomerId;
-use crm_events::{ApplyError, ApplyFuture, Handler, Payload, consumer::read, pb};
+use crm_events::{ApplyError, ApplyFuture, Handler, pb, saga};
+use crm_platform::Clock;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -28,15 +29,13 @@ const PARTICIPANT: &str = "complaints";
 const BATCH: i64 = 100;
 
 /// Applies customer.termination_started.
-pub(super) struct TerminationStarted;
+pub(super) struct TerminationStarted(pub(super) Clock);
 
 impl Handler for TerminationStarted {
     fn apply<'a>(&'a self, conn: &'a mut PgConnection, event: &'a pb::Event) -> ApplyFuture<'a> {
         Box::pin(async move {
-            let Some(Payload::TerminationStarted(t)) = &event.payload else { return Err(read::wrong(event)) };
-            let saga = read::id("saga_id", &t.saga_id)?;
-            let customer = CustomerId(read::id("customer_id", &t.customer_id)?);
-            start(conn, saga, customer, crm_platform::proto_time::now()).await.map_err(ApplyError::of)
+            let saga::Started { saga, customer } = saga::started(event)?;
+            start(conn, saga, customer, self.0.now()).await.map_err(ApplyError::of)
         })
     }
 }
@@ -61,30 +60,23 @@ async fn report_step(
     report: &StepReport,
     at: DateTime<Utc>,
 ) -> Result<()> {
-    let (outcome, reason, code, held) = match report {
-        StepReport::Done => (pb::TerminationStepOutcome::Done, String::new(), String::new(), None),
+    let (step, held) = match report {
+        StepReport::Done => (saga::Step::done(), None),
         StepReport::Held { reason } => {
-            (pb::TerminationStepOutcome::Held, reason.clone(), HOLD_CODE.to_string(), Some(reason.as_str()))
+            (saga::Step::Held { code: HOLD_CODE.into(), reason: reason.clone() }, Some(reason.as_str()))
         }
     };
-    let payload = Payload::TerminationStepReported(pb::TerminationStepReported {
-        saga_id: t.saga_id.to_string(),
-        customer_id: t.customer_id.to_string(),
-        participant: PARTICIPANT.into(),
-        outcome: outcome as i32,
-        reason,
-        code,
-        billable_work_order_ids: vec![],
-    });
+    let payload = saga::step_reported(PARTICIPANT, t.saga_id, CustomerId(t.customer_id), step);
     emit(conn, t.saga_id, at, payload).await?;
     store::mark_reported(conn, t.saga_id, held, at).await
 }
 
 /// Runs the re-check every `every` until the pool closes. Every replica
 /// runs it; `FOR UPDATE SKIP LOCKED` shares the pending terminations out.
-pub async fn run(pool: PgPool, every: Duration) {
-    crm_platform::jobs::every("complaints termination re-check", pool, every, |pool| async move {
-        recheck_once(&pool, crm_platform::proto_time::now()).await
+pub async fn run(pool: PgPool, every: Duration, clock: Clock) {
+    crm_platform::jobs::every("complaints termination re-check", pool, every, move |pool| {
+        let now = clock.now();
+        async move { recheck_once(&pool, now).await }
     })
     .await;
 }

@@ -6,11 +6,19 @@ use crm_domain::{WorkingCalendar, ids::CustomerId};
 
 use super::{
     Category, Channel, Complaint, ComplaintId, CustomerTier, EscalationLevel, References, RejectionReason,
-    ServiceLevel, State, Urgency,
+    RuleViolation, ServiceLevel, State, Urgency,
 };
 
 /// CMP-2: days after receiving a report within which it may be appealed.
 pub const APPEAL_WINDOW_DAYS: i64 = 10;
+
+/// CMP-1: complaints are registered only for customers still served.
+pub fn customer_terminated() -> RuleViolation {
+    RuleViolation::new(
+        "CUSTOMER_TERMINATED",
+        "the customer is terminated; complaints are registered for customers being served (CMP-1)",
+    )
+}
 
 /// A validated registration request.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -241,15 +241,7 @@ pub struct Compensation {
 }
 
 /// One recorded step (CMP-9).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Step {
-    pub action: String,
-    pub from_state: Option<State>,
-    pub to_state: State,
-    pub actor: String,
-    pub at: DateTime<Utc>,
-    pub note: String,
-}
+pub type Step = crm_domain::history::Step<State>;
 
 #[cfg(test)]
 mod tests {
@@ -257,21 +249,13 @@ mod tests {
 
     #[test]
     fn vocabularies_round_trip_through_their_stored_form() {
-        fn check<T: Copy + PartialEq + std::fmt::Debug>(
-            all: &[T],
-            s: fn(&T) -> &'static str,
-            p: fn(&str) -> Option<T>,
-        ) {
-            for v in all {
-                assert_eq!(p(s(v)), Some(*v));
-            }
-        }
-        check(State::ALL, State::as_str, State::from_db);
-        check(Channel::ALL, Channel::as_str, Channel::from_db);
-        check(Category::ALL, Category::as_str, Category::from_db);
-        check(EscalationLevel::ALL, EscalationLevel::as_str, EscalationLevel::from_db);
-        check(RejectionReason::ALL, RejectionReason::as_str, RejectionReason::from_db);
-        check(DeadlineUnit::ALL, DeadlineUnit::as_str, DeadlineUnit::from_db);
+        use crm_domain::check::vocabulary_round_trips;
+        vocabulary_round_trips(State::ALL, State::as_str, State::from_db);
+        vocabulary_round_trips(Channel::ALL, Channel::as_str, Channel::from_db);
+        vocabulary_round_trips(Category::ALL, Category::as_str, Category::from_db);
+        vocabulary_round_trips(EscalationLevel::ALL, EscalationLevel::as_str, EscalationLevel::from_db);
+        vocabulary_round_trips(RejectionReason::ALL, RejectionReason::as_str, RejectionReason::from_db);
+        vocabulary_round_trips(DeadlineUnit::ALL, DeadlineUnit::as_str, DeadlineUnit::from_db);
         assert_eq!(State::from_db("archived"), None);
     }
 

@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use crm_platform::Clock;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -28,9 +29,10 @@ pub const ACTOR: &str = "system:complaints-escalation";
 const BATCH: i64 = 100;
 
 /// Runs a pass every `every` until the pool closes.
-pub async fn run(pool: PgPool, every: Duration) {
-    crm_platform::jobs::every("complaints escalation", pool, every, |pool| async move {
-        escalate_overdue_once(&pool, crm_platform::proto_time::now()).await
+pub async fn run(pool: PgPool, every: Duration, clock: Clock) {
+    crm_platform::jobs::every("complaints escalation", pool, every, move |pool| {
+        let now = clock.now();
+        async move { escalate_overdue_once(&pool, now).await }
     })
     .await;
 }

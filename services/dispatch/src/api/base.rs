@@ -6,7 +6,7 @@ use crm_platform::edge::Page;
 use crm_platform::{Violations, idempotency::IdempotentCall};
 use crm_proto::dispatch::v1 as pb;
 
-use super::{Caller, DispatchApi, Opened, convert, now};
+use super::{Caller, DispatchApi, Opened, convert};
 use crate::{
     error::{Error, Result},
     model::base::{DeviceId, DeviceStatus},
@@ -21,7 +21,7 @@ impl DispatchApi {
     ) -> Result<pb::RegisterDeviceResponse> {
         let who = &caller.who;
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "RegisterDevice", who, &req.request_id, &req)?;
-        let at = now();
+        let at = self.clock.now();
         let d = convert::new_device(req.device.as_ref(), &who.sub, at, self.calendar.local_date(at))?;
         match self.open::<pb::RegisterDeviceResponse>(&call).await? {
             Opened::Replay(r) => return Ok(r),
@@ -96,7 +96,7 @@ impl DispatchApi {
         d.check_active()?;
         d.status = DeviceStatus::Decommissioned;
         d.decommission_reason = reason;
-        store::save_device(&mut tx, &d, now()).await?;
+        store::save_device(&mut tx, &d, self.clock.now()).await?;
         let saved = store::load_device(&mut tx, id, false)
             .await?
             .ok_or_else(|| Error::Corrupt(format!("device {id} vanished inside its transaction")))?;

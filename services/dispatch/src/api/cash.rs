@@ -7,7 +7,7 @@ use crm_platform::edge::Page;
 use crm_platform::{Violations, error::invalid_argument, idempotency::IdempotentCall};
 use crm_proto::dispatch::v1 as pb;
 
-use super::{Caller, DispatchApi, convert, now};
+use super::{Caller, DispatchApi, convert};
 use crate::{
     error::{Error, Result},
     model::cash::Handover,
@@ -36,7 +36,7 @@ impl DispatchApi {
     ) -> Result<pb::SetLabourRateResponse> {
         let who = &caller.who;
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "SetLabourRate", who, &req.request_id, &req)?;
-        let (hourly, from) = convert::labour_rate_in(req.rate.as_ref(), self.calendar.local_date(now()))?;
+        let (hourly, from) = convert::labour_rate_in(req.rate.as_ref(), self.calendar.local_date(self.clock.now()))?;
         let mut tx = crm_platform::fresh_or_replay!(self.open(&call).await?);
         let rate = store::set_labour_rate(&mut tx, hourly, from, &who.sub).await?;
         let response = pb::SetLabourRateResponse { rate: Some(convert::labour_rate(&rate)) };
@@ -51,7 +51,7 @@ impl DispatchApi {
     ) -> Result<pb::GetLabourRateResponse> {
         let day = match &req.day {
             Some(d) => convert::date_in(d).map_err(|e| invalid_argument("day", e.reason))?,
-            None => self.calendar.local_date(now()),
+            None => self.calendar.local_date(self.clock.now()),
         };
         let mut conn = self.pool.acquire().await?;
         let rate = store::labour_rate(&mut conn, day)
@@ -86,7 +86,7 @@ impl DispatchApi {
             .await?
             .ok_or_else(|| Error::NotFound { resource: "technician", id: technician_id.to_string() })?;
         let open = store::open_collections_for_update(&mut tx, technician_id).await?;
-        let h = Handover::settle(technician_id, &open, counted, note, &who.sub, now())?;
+        let h = Handover::settle(technician_id, &open, counted, note, &who.sub, self.clock.now())?;
         store::insert_handover(&mut tx, &h).await?;
         let response = pb::RecordCashHandoverResponse { handover: Some(convert::handover(&h)) };
         call.commit(tx, &response).await?;

@@ -6,7 +6,7 @@ use crm_platform::{Violations, error::invalid_argument, idempotency::IdempotentC
 use crm_proto::dispatch::v1 as pb;
 use sqlx::PgConnection;
 
-use super::{Caller, Change, DispatchApi, Fresh, convert, now, step};
+use super::{Caller, DispatchApi, Fresh, convert, step};
 use crate::{
     error::{Error, Result},
     model::{
@@ -55,13 +55,11 @@ impl DispatchApi {
             }
         }
         let id = v.finish_with(id)?;
-        let Fresh { mut tx, mut w, to } =
-            match self.begin_change(&call, id, &req.etag, |_| Event::ConfirmChecklist).await? {
-                Change::Replay(r) => return Ok(r),
-                Change::Fresh(f) => *f,
-            };
+        let Fresh { mut tx, mut w, to } = *crm_platform::fresh_or_replay!(
+            self.begin_change(&call, id, &req.etag, |_| Event::ConfirmChecklist).await?
+        );
         check_assignee(&mut tx, caller, &w).await?;
-        let at = now();
+        let at = self.clock.now();
         let from = w.state;
         w.state = to;
         w.checklist_confirmed_by = Some(who.sub.clone());
@@ -80,13 +78,11 @@ impl DispatchApi {
         let mut v = Violations::default();
         let id = convert::order_id(&mut v, "id", &req.id);
         let id = v.finish_with(id)?;
-        let Fresh { mut tx, mut w, to } = match self.begin_change(&call, id, &req.etag, |_| Event::StartTravel).await? {
-            Change::Replay(r) => return Ok(r),
-            Change::Fresh(f) => *f,
-        };
+        let Fresh { mut tx, mut w, to } =
+            *crm_platform::fresh_or_replay!(self.begin_change(&call, id, &req.etag, |_| Event::StartTravel).await?);
         check_assignee(&mut tx, caller, &w).await?;
         w.check_ready_to_travel()?;
-        let at = now();
+        let at = self.clock.now();
         let from = w.state;
         w.state = to;
         let s = step("travel started", from, &w, who, at, String::new());
@@ -103,12 +99,10 @@ impl DispatchApi {
         let mut v = Violations::default();
         let id = convert::order_id(&mut v, "id", &req.id);
         let id = v.finish_with(id)?;
-        let Fresh { mut tx, mut w, to } = match self.begin_change(&call, id, &req.etag, |_| Event::Arrive).await? {
-            Change::Replay(r) => return Ok(r),
-            Change::Fresh(f) => *f,
-        };
+        let Fresh { mut tx, mut w, to } =
+            *crm_platform::fresh_or_replay!(self.begin_change(&call, id, &req.etag, |_| Event::Arrive).await?);
         check_assignee(&mut tx, caller, &w).await?;
-        let at = now();
+        let at = self.clock.now();
         let from = w.state;
         w.state = to;
         // DSP-4: the urgent-parts target is met when the technician is on
@@ -131,12 +125,9 @@ impl DispatchApi {
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "CompleteWorkOrder", who, &req.request_id, &req)?;
         let input = convert::completion(&req)?;
         let Fresh { mut tx, mut w, to } =
-            match self.begin_change(&call, input.id, &req.etag, |_| Event::Complete).await? {
-                Change::Replay(r) => return Ok(r),
-                Change::Fresh(f) => *f,
-            };
+            *crm_platform::fresh_or_replay!(self.begin_change(&call, input.id, &req.etag, |_| Event::Complete).await?);
         check_assignee(&mut tx, caller, &w).await?;
-        let at = now();
+        let at = self.clock.now();
         // DSP-5: the registry is updated in this transaction, swap by swap.
         let device = match input.device_id {
             Some(device_id) => {

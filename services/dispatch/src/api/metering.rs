@@ -10,7 +10,7 @@ use crm_platform::{error::invalid_argument, idempotency::IdempotentCall};
 use crm_proto::dispatch::v1 as pb;
 use tonic::Streaming;
 
-use super::{Caller, DispatchApi, Opened, convert, now};
+use super::{Caller, DispatchApi, Opened, convert};
 use crate::{
     error::{Error, Result},
     model::{
@@ -37,7 +37,7 @@ impl DispatchApi {
     ) -> Result<pb::CreateRouteResponse> {
         let who = &caller.who;
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "CreateRoute", who, &req.request_id, &req)?;
-        let r = convert::new_route(req.route.as_ref(), &who.sub, now())?;
+        let r = convert::new_route(req.route.as_ref(), &who.sub, self.clock.now())?;
         let mut tx = crm_platform::fresh_or_replay!(self.open(&call).await?);
         store::insert_route(&mut tx, &r).await?;
         let response = pb::CreateRouteResponse { route: Some(convert::route(&r)) };
@@ -82,7 +82,7 @@ impl DispatchApi {
     ) -> Result<pb::RegisterMeterResponse> {
         let who = &caller.who;
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "RegisterMeter", who, &req.request_id, &req)?;
-        let at = now();
+        let at = self.clock.now();
         let new = convert::new_meter(req.meter.as_ref(), self.calendar.local_date(at))?;
         match self.open::<pb::RegisterMeterResponse>(&call).await? {
             Opened::Replay(r) => return Ok(r),
@@ -111,7 +111,7 @@ impl DispatchApi {
         }
         // CUS-11: no new installations for a customer whose termination has started.
         if store::is_terminating(&mut tx, new.customer_id).await? {
-            return Err(Error::CustomerTerminated);
+            return Err(crate::model::customer_terminated().into());
         }
         let m = new.into_meter(name, level, &who.sub, at);
         store::insert_meter(&mut tx, &m).await?;
@@ -179,7 +179,7 @@ impl DispatchApi {
         if chunk.is_empty() {
             return Ok(());
         }
-        let at = now();
+        let at = self.clock.now();
         let mut seen = HashSet::new();
         let mut reject = |i: usize, id: &str, reason: &str, message: String| {
             out.rejected_count += 1;

@@ -13,7 +13,9 @@ mod planning;
 
 use chrono::{DateTime, Utc};
 use crm_domain::WorkingCalendar;
-use crm_platform::{Policy, Principal, ServiceContext, client::Peer, idempotency::IdempotentCall, idempotency::Opened};
+use crm_platform::{
+    Clock, Policy, Principal, ServiceContext, customers::Customers, idempotency::IdempotentCall, idempotency::Opened,
+};
 use crm_proto::dispatch::v1::{self as pb, dispatch_service_server::DispatchService};
 use prost::Message;
 use sqlx::{PgPool, Postgres, Transaction};
@@ -77,17 +79,21 @@ pub fn policy() -> Policy {
 pub struct DispatchApi {
     pool: PgPool,
     calendar: WorkingCalendar,
-    /// The customers service, checked at creation; an unusable URL is
-    /// reported on use so the service still starts.
-    customers: std::result::Result<Peer, String>,
+    /// The customers service, checked at creation.
+    customers: Customers,
+    clock: Clock,
 }
 
 pub(crate) use crm_platform::Caller;
 
 impl DispatchApi {
     pub fn new(pool: PgPool, ctx: &ServiceContext) -> Self {
-        let customers = Peer::lazy(&ctx.customers_url, ctx.keys.clone(), "dispatch").map_err(|e| e.to_string());
-        Self { pool, calendar: ctx.calendar.clone(), customers }
+        Self {
+            pool,
+            calendar: ctx.calendar.clone(),
+            customers: Customers::new(ctx, "dispatch"),
+            clock: ctx.clock.clone(),
+        }
     }
 
     pub fn into_server(self) -> pb::dispatch_service_server::DispatchServiceServer<Self> {
@@ -108,33 +114,35 @@ impl DispatchApi {
         id: WorkOrderId,
         etag: &str,
         event: impl FnOnce(&WorkOrder) -> Event,
-    ) -> Result<Change<R>> {
-        let mut tx = match self.open::<R>(call).await? {
-            Opened::Replay(r) => return Ok(Change::Replay(r)),
-            Opened::Fresh(tx) => tx,
-        };
-        let w = store::load_for_change(&mut tx, id, convert::etag(etag)).await?;
-        let to = w.state.transition(event(&w))?;
-        Ok(Change::Fresh(Box::new(Fresh { tx, w, to })))
+    ) -> Result<Opened<R, Box<Fresh>>> {
+        let opened = call
+            .open_change(&self.pool, async |tx| {
+                let w = store::load_for_change(tx, id, convert::etag(etag)).await?;
+                let to = w.state.transition(event(&w))?;
+                Ok::<_, Error>((w, to))
+            })
+            .await?;
+        Ok(opened.map(|(tx, (w, to))| Box::new(Fresh { tx, w, to })))
     }
 
     /// Saves the order (new etag), records the step, reads it back as
     /// stored, builds the response, stores it with the key and commits.
     async fn finish_change<R: Message>(
         call: IdempotentCall,
-        mut tx: Transaction<'static, Postgres>,
+        tx: Transaction<'static, Postgres>,
         w: &WorkOrder,
         step: Step,
         respond: impl FnOnce(pb::WorkOrder) -> R,
     ) -> Result<R> {
-        store::save_work_order(&mut tx, w, step.at).await?;
-        store::record_step(&mut tx, w.id, &step).await?;
-        let saved = store::load(&mut tx, w.id, false)
-            .await?
-            .ok_or_else(|| Error::Corrupt(format!("work order {} vanished inside its transaction", w.id)))?;
-        let response = respond(convert::work_order(&saved));
-        call.commit(tx, &response).await?;
-        Ok(response)
+        call.finish(tx, async |tx| {
+            store::save_work_order(tx, w, step.at).await?;
+            store::record_step(tx, w.id, &step).await?;
+            let saved = store::load(tx, w.id, false)
+                .await?
+                .ok_or_else(|| Error::Corrupt(format!("work order {} vanished inside its transaction", w.id)))?;
+            Ok(respond(convert::work_order(&saved)))
+        })
+        .await
     }
 }
 
@@ -146,17 +154,10 @@ struct Fresh {
     to: State,
 }
 
-enum Change<R> {
-    Replay(R),
-    Fresh(Box<Fresh>),
-}
-
 /// A step of `w` moving from `from` to its current state.
 fn step(action: &str, from: State, w: &WorkOrder, who: &Principal, at: DateTime<Utc>, note: String) -> Step {
     Step { action: action.into(), from_state: Some(from), to_state: w.state, actor: who.sub.clone(), at, note }
 }
-
-pub use crm_platform::proto_time::now;
 
 crm_platform::grpc_service! {
     impl DispatchService for DispatchApi {

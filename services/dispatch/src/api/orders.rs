@@ -3,18 +3,16 @@
 //! the urgent-parts watch list (DSP-4).
 
 use crm_platform::edge::Page;
-use std::time::Duration;
 
 use chrono::Duration as Span;
 use crm_domain::{ids::CustomerId, page};
-use crm_platform::{Violations, client, error::invalid_argument, idempotency::IdempotentCall};
+use crm_platform::{Violations, error::invalid_argument, idempotency::IdempotentCall};
 use crm_proto::{
-    customers::v1::{self as cpb, customer_service_client::CustomerServiceClient},
+    customers::v1::{self as cpb},
     dispatch::v1 as pb,
 };
-use tonic::Code;
 
-use super::{Caller, Change, DispatchApi, Fresh, Opened, convert, now, step};
+use super::{Caller, DispatchApi, Fresh, Opened, convert, step};
 use crate::{
     error::{Error, Result},
     model::{
@@ -30,8 +28,6 @@ use crate::{
 
 use convert::NOTE;
 
-/// How long creation waits for the customers service.
-const CUSTOMER_LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
 /// The furthest ahead ListAtRisk looks: a day.
 const MAX_WITHIN_MINUTES: i32 = 1440;
 
@@ -44,29 +40,17 @@ impl DispatchApi {
         id: CustomerId,
         request_id: Option<&str>,
     ) -> Result<(CustomerId, String, ServiceLevel, String)> {
-        let peer = self.customers.as_ref().map_err(|e| Error::CustomersUnavailable(e.clone()))?;
-        let mut customers = CustomerServiceClient::with_interceptor(peer.channel.clone(), peer.auth.clone());
-        let req = client::request(cpb::GetCustomerRequest { id: id.to_string() }, request_id, CUSTOMER_LOOKUP_TIMEOUT);
-        let c = match customers.get_customer(req).await {
-            Ok(r) => {
-                r.into_inner().customer.ok_or_else(|| Error::Corrupt("GetCustomer returned no customer".into()))?
-            }
-            Err(s) if s.code() == Code::NotFound => {
-                return Err(Error::NotFound { resource: "customer", id: id.to_string() });
-            }
-            Err(s) => return Err(Error::CustomersUnavailable(format!("{:?}: {}", s.code(), s.message()))),
-        };
-        if c.stage == cpb::LifecycleStage::Terminated as i32 {
-            return Err(Error::CustomerTerminated);
+        let c = self.customers.current(id, request_id).await?;
+        if c.terminated {
+            return Err(crate::model::customer_terminated().into());
         }
         // A customer not yet classified is served at the general level.
-        let level = match cpb::ServiceLevel::try_from(c.service_level) {
-            Ok(cpb::ServiceLevel::Key) => ServiceLevel::Key,
-            Ok(cpb::ServiceLevel::Special) => ServiceLevel::Special,
+        let level = match c.service_level {
+            cpb::ServiceLevel::Key => ServiceLevel::Key,
+            cpb::ServiceLevel::Special => ServiceLevel::Special,
             _ => ServiceLevel::General,
         };
-        let id = CustomerId::parse(&c.id).map_err(|e| Error::Corrupt(format!("GetCustomer id: {}", e.reason)))?;
-        Ok((id, c.display_name, level, c.branch))
+        Ok((c.id, c.display_name, level, c.branch))
     }
 
     pub(super) async fn create_work_order(
@@ -76,7 +60,7 @@ impl DispatchApi {
     ) -> Result<pb::CreateWorkOrderResponse> {
         let who = &caller.who;
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "CreateWorkOrder", who, &req.request_id, &req)?;
-        let at = now();
+        let at = self.clock.now();
         let new = convert::new_work_order(&req, self.calendar.local_date(at))?;
         // A retry of a creation that went through is answered from the key,
         // without asking the customers service again.
@@ -93,7 +77,7 @@ impl DispatchApi {
         // CUS-11: once the customer's termination has started, its open work
         // was cancelled and no new work is taken.
         if store::is_terminating(&mut tx, new.customer_id).await? {
-            return Err(Error::CustomerTerminated);
+            return Err(crate::model::customer_terminated().into());
         }
         let mut w = WorkOrder::create(new, name, level, &who.sub, at);
         w.branch = branch;
@@ -163,11 +147,9 @@ impl DispatchApi {
         let mut v = Violations::default();
         let id = convert::order_id(&mut v, "id", &req.id);
         let id = v.finish_with(id)?;
-        let Fresh { tx, mut w, to } = match self.begin_change(&call, id, &req.etag, |_| Event::Submit).await? {
-            Change::Replay(r) => return Ok(r),
-            Change::Fresh(f) => *f,
-        };
-        let at = now();
+        let Fresh { tx, mut w, to } =
+            *crm_platform::fresh_or_replay!(self.begin_change(&call, id, &req.etag, |_| Event::Submit).await?);
+        let at = self.clock.now();
         let from = w.state;
         w.state = to;
         let s = step("submitted for approval", from, &w, who, at, String::new());
@@ -185,13 +167,11 @@ impl DispatchApi {
         let id = convert::order_id(&mut v, "id", &req.id);
         let note = convert::optional_text(&mut v, "note", &req.note, NOTE);
         let (id, note) = v.finish_with((id, note))?;
-        let Fresh { mut tx, mut w, to } =
-            match self.begin_change(&call, id, &req.etag, |w| Event::approval_for(w.kind())).await? {
-                Change::Replay(r) => return Ok(r),
-                Change::Fresh(f) => *f,
-            };
+        let Fresh { mut tx, mut w, to } = *crm_platform::fresh_or_replay!(
+            self.begin_change(&call, id, &req.etag, |w| Event::approval_for(w.kind())).await?
+        );
         access::may_approve(who, w.kind())?;
-        let at = now();
+        let at = self.clock.now();
         let from = w.state;
         w.state = to;
         w.parts_due_at = planning::parts_due(w.kind(), w.urgency, at);
@@ -211,11 +191,9 @@ impl DispatchApi {
         let id = convert::order_id(&mut v, "id", &req.id);
         let reason = convert::required_text(&mut v, "reason", &req.reason, NOTE);
         let (id, reason) = v.finish_with((id, reason))?;
-        let Fresh { mut tx, mut w, to } = match self.begin_change(&call, id, &req.etag, |_| Event::Cancel).await? {
-            Change::Replay(r) => return Ok(r),
-            Change::Fresh(f) => *f,
-        };
-        let s = cancellation::cancel(&mut tx, &mut w, to, reason, &who.sub, now(), None).await?;
+        let Fresh { mut tx, mut w, to } =
+            *crm_platform::fresh_or_replay!(self.begin_change(&call, id, &req.etag, |_| Event::Cancel).await?);
+        let s = cancellation::cancel(&mut tx, &mut w, to, reason, &who.sub, self.clock.now(), None).await?;
         Self::finish_change(call, tx, &w, s, |p| pb::CancelWorkOrderResponse { work_order: Some(p) }).await
     }
 
@@ -229,11 +207,9 @@ impl DispatchApi {
         let mut v = Violations::default();
         let id = convert::order_id(&mut v, "id", &req.id);
         let id = v.finish_with(id)?;
-        let Fresh { tx, mut w, to } = match self.begin_change(&call, id, &req.etag, |_| Event::Close).await? {
-            Change::Replay(r) => return Ok(r),
-            Change::Fresh(f) => *f,
-        };
-        let at = now();
+        let Fresh { tx, mut w, to } =
+            *crm_platform::fresh_or_replay!(self.begin_change(&call, id, &req.etag, |_| Event::Close).await?);
+        let at = self.clock.now();
         let from = w.state;
         w.state = to;
         let s = step("closed", from, &w, who, at, String::new());
@@ -252,7 +228,7 @@ impl DispatchApi {
         }
         let fingerprint = page::fingerprint(&[&req.within_minutes.to_be_bytes()]);
         let page = Page::parse(req.page_size, &req.page_token, 50, 500, fingerprint)?;
-        let at = now();
+        let at = self.clock.now();
         let until = at + Span::minutes(i64::from(req.within_minutes));
         let mut conn = self.pool.acquire().await?;
         let rows = store::list_at_risk(&mut conn, until, page.after, page.size).await?;

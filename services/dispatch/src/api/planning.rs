@@ -8,7 +8,7 @@ use crm_platform::edge::Page;
 use crm_platform::{Violations, idempotency::IdempotentCall};
 use crm_proto::dispatch::v1 as pb;
 
-use super::{Caller, Change, DispatchApi, Fresh, convert, now, step};
+use super::{Caller, DispatchApi, Fresh, convert, step};
 use crate::{
     error::{Error, Result},
     model::{
@@ -31,7 +31,7 @@ fn fully_booked(t: &TechnicianId, day: NaiveDate) -> RuleViolation {
 
 impl DispatchApi {
     fn check_day(&self, day: NaiveDate) -> Result<()> {
-        Ok(planning::check_day(&self.calendar, day, self.calendar.local_date(now()))?)
+        Ok(planning::check_day(&self.calendar, day, self.calendar.local_date(self.clock.now()))?)
     }
 
     pub(super) async fn create_technician(
@@ -41,7 +41,7 @@ impl DispatchApi {
     ) -> Result<pb::CreateTechnicianResponse> {
         let who = &caller.who;
         let call = IdempotentCall::new(IDEMPOTENCY_TABLE, "CreateTechnician", who, &req.request_id, &req)?;
-        let t = convert::new_technician(req.technician.as_ref(), &who.sub, now())?;
+        let t = convert::new_technician(req.technician.as_ref(), &who.sub, self.clock.now())?;
         let mut tx = crm_platform::fresh_or_replay!(self.open(&call).await?);
         store::insert_technician(&mut tx, &t).await?;
         let response = pb::CreateTechnicianResponse { technician: Some(convert::technician(&t)) };
@@ -124,10 +124,8 @@ impl DispatchApi {
         let technician_id = convert::technician_id(&mut v, "technician_id", &req.technician_id);
         let day = convert::required_date(&mut v, "day", req.day.as_ref());
         let (id, technician_id, day) = v.finish_with((id, technician_id, day))?;
-        let Fresh { mut tx, mut w, to } = match self.begin_change(&call, id, &req.etag, |_| Event::Assign).await? {
-            Change::Replay(r) => return Ok(r),
-            Change::Fresh(f) => *f,
-        };
+        let Fresh { mut tx, mut w, to } =
+            *crm_platform::fresh_or_replay!(self.begin_change(&call, id, &req.etag, |_| Event::Assign).await?);
         self.check_day(day)?;
         let t = store::load_technician(&mut tx, technician_id)
             .await?
@@ -145,7 +143,7 @@ impl DispatchApi {
         if !store::book(&mut tx, technician_id, day, c.capacity).await? {
             return Err(fully_booked(&technician_id, day).into());
         }
-        let at = now();
+        let at = self.clock.now();
         let from = w.state;
         w.state = to;
         w.technician_id = Some(technician_id);
@@ -165,10 +163,8 @@ impl DispatchApi {
         let id = convert::order_id(&mut v, "id", &req.id);
         let day = convert::required_date(&mut v, "day", req.day.as_ref());
         let (id, day) = v.finish_with((id, day))?;
-        let Fresh { mut tx, mut w, to } = match self.begin_change(&call, id, &req.etag, |_| Event::Assign).await? {
-            Change::Replay(r) => return Ok(r),
-            Change::Fresh(f) => *f,
-        };
+        let Fresh { mut tx, mut w, to } =
+            *crm_platform::fresh_or_replay!(self.begin_change(&call, id, &req.etag, |_| Event::Assign).await?);
         self.check_day(day)?;
         let ranked = self.candidates(&mut tx, &w, day).await?;
         // The ranking was read without locks: a candidate filled by a
@@ -188,7 +184,7 @@ impl DispatchApi {
             .into());
         };
         c.booked += 1;
-        let at = now();
+        let at = self.clock.now();
         let from = w.state;
         w.state = to;
         w.technician_id = Some(c.technician.id);

@@ -5,12 +5,12 @@
 
 use crm_domain::{Currency, Money};
 use crm_events::{ApplyError, ApplyFuture, Handler, Payload, consumer::read, pb};
-use crm_platform::proto_time;
+use crm_platform::{Clock, proto_time};
 use sqlx::PgConnection;
 
 use crate::{model::charges::Part, store};
 
-pub(super) struct CatalogueItemChanged;
+pub(super) struct CatalogueItemChanged(pub(super) Clock);
 
 impl Handler for CatalogueItemChanged {
     fn apply<'a>(&'a self, conn: &'a mut PgConnection, event: &'a pb::Event) -> ApplyFuture<'a> {
@@ -42,7 +42,7 @@ impl Handler for CatalogueItemChanged {
             }
             let at = match &event.occurred_at {
                 Some(t) => proto_time::from_proto(t).map_err(|err| poison(format!("occurred_at {}", err.reason)))?,
-                None => proto_time::now(),
+                None => self.0.now(),
             };
             let part = Part {
                 id: uuid::Uuid::now_v7(),

@@ -14,7 +14,8 @@
 
 use chrono::{DateTime, Utc};
 use crm_domain::ids::CustomerId;
-use crm_events::{ApplyError, ApplyFuture, Handler, Payload, consumer::read, pb};
+use crm_events::{ApplyError, ApplyFuture, Handler, pb, saga};
+use crm_platform::Clock;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -29,15 +30,13 @@ pub(crate) const ACTOR: &str = "system:customer-termination";
 const PARTICIPANT: &str = "dispatch";
 
 /// Applies customer.termination_started.
-pub(super) struct TerminationStarted;
+pub(super) struct TerminationStarted(pub(super) Clock);
 
 impl Handler for TerminationStarted {
     fn apply<'a>(&'a self, conn: &'a mut PgConnection, event: &'a pb::Event) -> ApplyFuture<'a> {
         Box::pin(async move {
-            let Some(Payload::TerminationStarted(t)) = &event.payload else { return Err(read::wrong(event)) };
-            let saga = read::id("saga_id", &t.saga_id)?;
-            let customer = CustomerId(read::id("customer_id", &t.customer_id)?);
-            clear_customer(conn, saga, customer, crm_platform::proto_time::now()).await.map_err(ApplyError::of)
+            let saga::Started { saga, customer } = saga::started(event)?;
+            clear_customer(conn, saga, customer, self.0.now()).await.map_err(ApplyError::of)
         })
     }
 }
@@ -57,14 +56,6 @@ async fn clear_customer(conn: &mut PgConnection, saga: Uuid, customer: CustomerI
     // flight, so the list is final — no order of the customer can complete
     // or be created from here on.
     let billable = store::billable_order_ids(conn, customer).await?;
-    let report = pb::TerminationStepReported {
-        saga_id: saga.to_string(),
-        customer_id: customer.to_string(),
-        participant: PARTICIPANT.into(),
-        outcome: pb::TerminationStepOutcome::Done as i32,
-        reason: String::new(),
-        code: String::new(),
-        billable_work_order_ids: billable.iter().map(ToString::to_string).collect(),
-    };
-    emit(conn, saga, at, Payload::TerminationStepReported(report)).await
+    let step = saga::Step::Done { billable_work_orders: billable.iter().map(ToString::to_string).collect() };
+    emit(conn, saga, at, saga::step_reported(PARTICIPANT, saga, customer, step)).await
 }

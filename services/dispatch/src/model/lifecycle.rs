@@ -125,18 +125,7 @@ mod tests {
 
     #[test]
     fn every_state_and_event_is_decided_as_the_table_says() {
-        let mut checked = 0;
-        for &from in State::ALL {
-            for &event in Event::ALL {
-                let got = from.transition(event);
-                match ALLOWED.iter().find(|(f, e, _)| *f == from && *e == event) {
-                    Some(&(_, _, to)) => assert_eq!(got, Ok(to), "{from:?} + {event:?}"),
-                    None => assert!(got.is_err(), "{from:?} + {event:?} must be refused, got {got:?}"),
-                }
-                checked += 1;
-            }
-        }
-        assert_eq!(checked, State::ALL.len() * Event::ALL.len());
+        crm_domain::check::lifecycle_is_the_table(State::ALL, Event::ALL, ALLOWED, State::transition);
     }
 
     #[test]

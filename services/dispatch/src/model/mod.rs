@@ -270,16 +270,14 @@ impl Technician {
     }
 }
 
-/// One recorded step.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Step {
-    pub action: String,
-    pub from_state: Option<State>,
-    pub to_state: State,
-    pub actor: String,
-    pub at: DateTime<Utc>,
-    pub note: String,
+/// DSP-2, CUS-11: a terminated customer (or one whose termination has
+/// started) gets no new work and no new installations.
+pub fn customer_terminated() -> RuleViolation {
+    RuleViolation::new("CUSTOMER_TERMINATED", "the customer is terminated; no new work is taken for them (DSP-2)")
 }
+
+/// One recorded step.
+pub type Step = crm_domain::history::Step<State>;
 
 #[cfg(test)]
 mod tests {
@@ -287,20 +285,12 @@ mod tests {
 
     #[test]
     fn vocabularies_round_trip_through_their_stored_form() {
-        fn check<T: Copy + PartialEq + std::fmt::Debug>(
-            all: &[T],
-            s: fn(&T) -> &'static str,
-            p: fn(&str) -> Option<T>,
-        ) {
-            for v in all {
-                assert_eq!(p(s(v)), Some(*v));
-            }
-        }
-        check(State::ALL, State::as_str, State::from_db);
-        check(Kind::ALL, Kind::as_str, Kind::from_db);
-        check(Urgency::ALL, Urgency::as_str, Urgency::from_db);
-        check(Priority::ALL, Priority::as_str, Priority::from_db);
-        check(ServiceLevel::ALL, ServiceLevel::as_str, ServiceLevel::from_db);
+        use crm_domain::check::vocabulary_round_trips;
+        vocabulary_round_trips(State::ALL, State::as_str, State::from_db);
+        vocabulary_round_trips(Kind::ALL, Kind::as_str, Kind::from_db);
+        vocabulary_round_trips(Urgency::ALL, Urgency::as_str, Urgency::from_db);
+        vocabulary_round_trips(Priority::ALL, Priority::as_str, Priority::from_db);
+        vocabulary_round_trips(ServiceLevel::ALL, ServiceLevel::as_str, ServiceLevel::from_db);
         assert_eq!(State::from_db("scheduled"), None);
     }
 
